@@ -1,0 +1,36 @@
+/**
+ * `host:port`, `[v6]:port` and `hostname:port` parsing shared by config, CLI and RPS.
+ */
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Parses an address; returns an error string instead of throwing so callers can name their key. */
+export function parseHostPort(text: string): HostPort | string {
+  const trimmed = text.trim();
+  let host: string;
+  let portText: string;
+  if (trimmed.startsWith("[")) {
+    const close = trimmed.indexOf("]");
+    if (close < 0 || trimmed[close + 1] !== ":") return `"${text}" is not [ipv6]:port`;
+    host = trimmed.slice(1, close);
+    portText = trimmed.slice(close + 2);
+  } else {
+    const colon = trimmed.lastIndexOf(":");
+    if (colon <= 0) return `"${text}" is not host:port`;
+    host = trimmed.slice(0, colon);
+    portText = trimmed.slice(colon + 1);
+    if (host.includes(":")) return `"${text}": write IPv6 addresses as [addr]:port`;
+  }
+  if (!/^\d+$/.test(portText)) return `port "${portText}" is not a number`;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return `port ${port} is out of range 1-65535`;
+  if (host.length === 0) return `"${text}" has an empty host`;
+  return { host, port };
+}
+
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
