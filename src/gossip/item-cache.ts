@@ -1,0 +1,46 @@
+/**
+ * The item cache: the last `cache_size` validated items, each with the TTL the NEXT peer should receive, so a newly
+ * linked peer can be sent recent knowledge. Oldest goes first. Insertion-ordered Map: O(1) put/has, O(n) listing.
+ * Must never hold an item that may not travel further (callers do not put those), never exceed its capacity, and
+ * never reorder an item that is put again (its place is the time it was first cached).
+ */
+import type { GossipItem } from "./ports.ts";
+import { idKey } from "./item-id.ts";
+
+export class ItemCache {
+  readonly capacity: number;
+  private readonly items = new Map<string, GossipItem>();
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 0) {
+      throw new RangeError(`ItemCache: capacity must be an integer ≥ 0, got ${capacity}`);
+    }
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  has(key: string): boolean {
+    return this.items.has(key);
+  }
+
+  /** Caches `item` (its `ttl` is the TTL to send onwards). Returns false if already cached or capacity is 0. */
+  put(item: GossipItem): boolean {
+    if (this.capacity === 0) return false;
+    const key = idKey(item.id);
+    if (this.items.has(key)) return false;
+    this.items.set(key, item);
+    if (this.items.size > this.capacity) {
+      const oldest = this.items.keys().next().value as string;
+      this.items.delete(oldest);
+    }
+    return true;
+  }
+
+  /** Cached items, oldest first. */
+  list(): GossipItem[] {
+    return [...this.items.values()];
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * Membership: keeps `degree` healthy links. Dials the bootstrappers, learns addresses by peer exchange (and from an
+ * optional RPS source), dials candidates while short of links, redials lost ones with per-address exponential backoff,
+ * and caps inbound links so that outbound slots stay available. A maintenance tick (injectable timers) drives it.
+ *
+ * Must never: dial its own ID or an address that turned out to be itself, dial a linked or banned peer, hold more than
+ * `maxCandidates` addresses, or tell a peer about itself. Does no I/O of its own: everything goes through PeerNetwork.
+ */
+import {
+  CANDIDATE_MAX_FAILURES,
+  DEFAULT_DEGREE,
+  DIAL_BACKOFF_INITIAL_MS,
+  DIAL_BACKOFF_MAX_MS,
+  INBOUND_CAP_FACTOR,
+  MAX_CANDIDATES,
+  MAX_PEERS_PER_EXCHANGE,
+  MEMBERSHIP_TICK_MS,
+  PEER_EXCHANGE_INTERVAL_MS,
+  RPS_QUERIES_PER_TICK,
+  STABLE_LINK_MS,
+  minOutbound,
+  outboundPerIpCap,
+} from "./constants.ts";
+import { pickInPlace } from "./broadcaster.ts";
+import type { PeerScore } from "./peer-score.ts";
+import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
+import { formatHostPort } from "../address.ts";
+import { silentLogger, type Logger } from "../log.ts";
+
+/** The timer functions membership needs; globalThis's by default, a fake clock's in tests. */
+export interface IntervalTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export interface MembershipOptions {
+  network: PeerNetwork;
+  score: PeerScore;
+  bootstrappers?: PeerAddress[];
+  /** Asks an RPS module for one random peer (host, Gossip P2P port, expected ID). Used while short of links. */
+  rps?: () => Promise<PeerAddress>;
+  logger?: Logger;
+  now?: () => number;
+  timers?: IntervalTimers;
+  random?: () => number;
+  degree?: number;
+  tickMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  stableLinkMs?: number;
+  maxCandidates?: number;
+  peerExchangeIntervalMs?: number;
+  /** Outbound links to one (non-loopback) IP at most; default outboundPerIpCap(degree). */
+  maxOutboundPerIp?: number;
+}
+
+interface Candidate {
+  host: string;
+  port: number;
+  id?: PeerId;
+  bootstrap: boolean;
+  /** Consecutive failed attempts; the backoff is derived from it. */
+  failures: number;
+  /** Not dialed before this time. */
+  nextAttemptAt: number;
+  /** When the last dial to it succeeded (to tell a stable link from one dropped at once). */
+  linkedAt?: number;
+}
+
+export interface MembershipStats {
+  linked: number;
+  inbound: number;
+  outbound: number;
+  dialing: number;
+  candidates: number;
+  dials: number;
+  dialFailures: number;
+  rpsQueries: number;
+  rpsFailures: number;
+}
+
+export class Membership implements PeerEvents {
+  readonly degree: number;
+  private readonly network: PeerNetwork;
+  private readonly score: PeerScore;
+  private readonly rps?: () => Promise<PeerAddress>;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly timers: IntervalTimers;
+  private readonly random: () => number;
+  private readonly tickMs: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly stableLinkMs: number;
+  private readonly maxCandidates: number;
+  private readonly peerExchangeIntervalMs: number;
+  private readonly maxOutboundPerIp: number;
+  /** address key (host:port) → candidate. Insertion order is eviction order. */
+  private readonly candidates = new Map<string, Candidate>();
+  /** Address keys with a dial in flight. */
+  private readonly dialing = new Set<string>();
+  /** Addresses that answered with our own ID: never dialed again. */
+  private readonly selfAddresses = new Set<string>();
+  /** peer → the address we dialed it at (outbound links we made). */
+  private readonly dialedAs = new Map<PeerId, string>();
+  private handle: unknown = undefined;
+  private running = false;
+  private rpsInFlight = 0;
+  private nextExchangeAt = 0;
+  private counters = { dials: 0, dialFailures: 0, rpsQueries: 0, rpsFailures: 0 };
+
+  constructor(options: MembershipOptions) {
+    this.network = options.network;
+    this.score = options.score;
+    this.rps = options.rps;
+    this.log = options.logger ?? silentLogger;
+    this.now = options.now ?? (() => performance.now());
+    this.timers = options.timers ?? {
+      setInterval: (fn, ms) => setInterval(fn, ms),
+      clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+    };
+    this.random = options.random ?? Math.random;
+    this.degree = options.degree ?? DEFAULT_DEGREE;
+    this.tickMs = options.tickMs ?? MEMBERSHIP_TICK_MS;
+    this.backoffInitialMs = options.backoffInitialMs ?? DIAL_BACKOFF_INITIAL_MS;
+    this.backoffMaxMs = options.backoffMaxMs ?? DIAL_BACKOFF_MAX_MS;
+    this.stableLinkMs = options.stableLinkMs ?? STABLE_LINK_MS;
+    this.maxCandidates = options.maxCandidates ?? MAX_CANDIDATES;
+    this.peerExchangeIntervalMs = options.peerExchangeIntervalMs ?? PEER_EXCHANGE_INTERVAL_MS;
+    this.maxOutboundPerIp = options.maxOutboundPerIp ?? outboundPerIpCap(this.degree);
+    if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
+      throw new RangeError(`Membership: degree must be an integer ≥ 1, got ${this.degree}`);
+    }
+    for (const b of options.bootstrappers ?? []) this.learn(b, true);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.handle = this.timers.setInterval(() => this.tick(), this.tickMs);
+    this.tick();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.timers.clearInterval(this.handle);
+    this.handle = undefined;
+  }
+
+  /** The transport asks before (and may ask again after) a handshake: false once inbound links reach the cap. */
+  acceptInbound(): boolean {
+    let inbound = 0;
+    for (const l of this.network.linkedPeers()) if (l.inbound) inbound++;
+    return inbound < INBOUND_CAP_FACTOR * this.degree;
+  }
+
+  /** Banned peers are neither dialed nor accepted (the transport refuses inbound links from them). */
+  isBanned(peer: PeerId): boolean {
+    return this.score.isBanned(peer);
+  }
+
+  linkUp(info: LinkInfo): void {
+    if (this.score.isBanned(info.peer) || info.peer === this.network.localId) {
+      this.network.disconnect(info.peer, info.peer === this.network.localId ? "link to self" : "banned");
+      return;
+    }
+    // An inbound peer's advertised address becomes a candidate (to redial if the link is lost, and to share).
+    if (info.inbound && info.port > 0) this.learn({ host: info.host, port: info.port, id: info.peer }, false);
+    this.network.requestPeers(info.peer);
+  }
+
+  linkDown(peer: PeerId, reason: string): void {
+    const key = this.dialedAs.get(peer);
+    this.dialedAs.delete(peer);
+    const c = key === undefined ? undefined : this.candidates.get(key);
+    if (c?.linkedAt !== undefined) {
+      const lived = this.now() - c.linkedAt;
+      if (lived < this.stableLinkMs) {
+        this.fail(c, `link dropped after ${Math.round(lived)} ms: ${reason}`);
+      } else {
+        // A dial that gave a stable link was a success: redial at once, and start any backoff over.
+        c.failures = 0;
+        c.nextAttemptAt = 0;
+        c.linkedAt = undefined;
+      }
+    }
+    if (this.running) this.maintain();
+  }
+
+  item(_from: PeerId, _item: GossipItem): void {}
+
+  /** Answers with up to `degree` linked peers' addresses, never the requester's own. */
+  peersRequested(from: PeerId): void {
+    const list: PeerAddress[] = [];
+    const links = [...this.network.linkedPeers()];
+    pickInPlace(links, links.length, this.random);
+    const limit = Math.min(this.degree, MAX_PEERS_PER_EXCHANGE);
+    for (const l of links) {
+      if (list.length >= limit) break;
+      if (l.peer === from || l.port <= 0) continue;
+      list.push({ host: l.host, port: l.port, id: l.peer });
+    }
+    this.network.sendPeers(from, list);
+  }
+
+  peers(_from: PeerId, peers: PeerAddress[]): void {
+    for (const p of peers.slice(0, MAX_PEERS_PER_EXCHANGE)) this.learn(p, false);
+    if (this.running) this.maintain();
+  }
+
+  stats(): MembershipStats {
+    const links = this.network.linkedPeers();
+    const inbound = links.filter((l) => l.inbound).length;
+    return {
+      linked: links.length,
+      inbound,
+      outbound: links.length - inbound,
+      dialing: this.dialing.size,
+      candidates: this.candidates.size,
+      ...this.counters,
+    };
+  }
+
+  /** The periodic work: dial, ask RPS (while linked < degree), ask a peer for addresses when candidates run short. */
+  tick(): void {
+    if (!this.running) return;
+    const stillWanted = this.maintain();
+    const links = this.network.linkedPeers();
+    if (this.rps !== undefined && this.rpsInFlight === 0 && links.length < this.degree) {
+      const queries = Math.min(this.degree - links.length, RPS_QUERIES_PER_TICK);
+      for (let i = 0; i < queries; i++) this.queryRps(this.rps);
+    }
+    if (stillWanted > 0 && links.length > 0 && this.now() >= this.nextExchangeAt) {
+      this.nextExchangeAt = this.now() + this.peerExchangeIntervalMs;
+      this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
+    }
+  }
+
+  /** Dials due candidates while short of links; returns how many links are still wanted after that. */
+  private maintain(): number {
+    const links = this.network.linkedPeers();
+    const linkedIds = new Set<PeerId>();
+    const linkedAddrs = new Set<string>();
+    const outboundPerHost = new Map<string, number>();
+    let outbound = 0;
+    for (const l of links) {
+      linkedIds.add(l.peer);
+      if (l.port > 0) linkedAddrs.add(formatHostPort(l));
+      if (!l.inbound) {
+        outbound++;
+        bump(outboundPerHost, l.host);
+      }
+    }
+    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
+    let want = Math.max(
+      this.degree - links.length - this.dialing.size,
+      minOutbound(this.degree) - outbound - this.dialing.size,
+    );
+    if (want <= 0) return 0;
+
+    const now = this.now();
+    const due: [string, Candidate][] = [];
+    for (const [key, c] of this.candidates) {
+      if (c.nextAttemptAt > now || this.dialing.has(key) || this.selfAddresses.has(key) || linkedAddrs.has(key)) continue;
+      if (c.id !== undefined && (c.id === this.network.localId || linkedIds.has(c.id) || this.score.isBanned(c.id))) continue;
+      due.push([key, c]);
+    }
+    // Bucket by host in random order, then repeatedly take from the host we have the fewest outbound links to, so
+    // slots spread over IPs; a host at the per-IP cap gets no more (loopback exempt, see outboundPerIpCap).
+    pickInPlace(due, due.length, this.random);
+    const byHost = new Map<string, [string, Candidate][]>();
+    for (const entry of due) {
+      const bucket = byHost.get(entry[1].host);
+      if (bucket === undefined) byHost.set(entry[1].host, [entry]);
+      else bucket.push(entry);
+    }
+    const dialedIds = new Set<PeerId>();
+    while (want > 0 && byHost.size > 0) {
+      let host = "";
+      let fewest = Infinity;
+      for (const h of byHost.keys()) {
+        const count = outboundPerHost.get(h) ?? 0;
+        if (count < fewest) [host, fewest] = [h, count];
+      }
+      const bucket = byHost.get(host)!;
+      if ((fewest >= this.maxOutboundPerIp && !isLoopback(host)) || bucket.length === 0) {
+        byHost.delete(host);
+        continue;
+      }
+      const [key, c] = bucket.shift()!;
+      if (c.id !== undefined) {
+        if (dialedIds.has(c.id)) continue; // the same peer listed under two addresses
+        dialedIds.add(c.id);
+      }
+      bump(outboundPerHost, host);
+      this.dial(key, c);
+      want--;
+    }
+    return want;
+  }
+
+  private dial(key: string, c: Candidate): void {
+    this.dialing.add(key);
+    this.counters.dials++;
+    const addr: PeerAddress = c.id === undefined ? { host: c.host, port: c.port } : { host: c.host, port: c.port, id: c.id };
+    this.network.dial(addr).then(
+      (peer) => {
+        this.dialing.delete(key);
+        if (peer === this.network.localId) {
+          // Our own listener: forget the address for good.
+          this.selfAddresses.add(key);
+          this.candidates.delete(key);
+          this.network.disconnect(peer, "link to self");
+          return;
+        }
+        if (this.score.isBanned(peer)) {
+          this.network.disconnect(peer, "banned");
+          this.fail(c, "banned peer");
+          return;
+        }
+        // The failure count is reset when this link goes down after proving stable (see linkDown), not here: a peer
+        // that accepts and drops us at once must keep backing off.
+        c.id = peer;
+        c.linkedAt = this.now();
+        this.dialedAs.set(peer, key);
+      },
+      (error: unknown) => {
+        this.dialing.delete(key);
+        this.counters.dialFailures++;
+        this.fail(c, error instanceof Error ? error.message : String(error));
+      },
+    );
+  }
+
+  private fail(c: Candidate, why: string): void {
+    c.failures++;
+    c.linkedAt = undefined;
+    const delay = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(c.failures - 1, 30));
+    c.nextAttemptAt = this.now() + delay;
+    this.log.debug("gossip.dial_failed", { host: c.host, port: c.port, failures: c.failures, retryInMs: delay, why });
+    if (!c.bootstrap && c.failures >= CANDIDATE_MAX_FAILURES) {
+      const key = formatHostPort(c);
+      if (this.candidates.get(key) === c) this.candidates.delete(key);
+    }
+  }
+
+  private queryRps(rps: () => Promise<PeerAddress>): void {
+    this.rpsInFlight++;
+    this.counters.rpsQueries++;
+    rps().then(
+      (addr) => {
+        this.rpsInFlight--;
+        this.learn(addr, false);
+        if (this.running) this.maintain();
+      },
+      (error: unknown) => {
+        this.rpsInFlight--;
+        this.counters.rpsFailures++;
+        this.log.debug("gossip.rps_failed", { error: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  }
+
+  /** Adds an address to the candidate table (bounded; bootstrappers are never evicted). */
+  private learn(addr: PeerAddress, bootstrap: boolean): void {
+    if (typeof addr.host !== "string" || addr.host.length === 0) return;
+    if (!Number.isInteger(addr.port) || addr.port < 1 || addr.port > 65535) return;
+    if (addr.id !== undefined && (addr.id === this.network.localId || this.score.isBanned(addr.id))) return;
+    const key = formatHostPort(addr);
+    if (this.selfAddresses.has(key)) return;
+    const known = this.candidates.get(key);
+    if (known !== undefined) {
+      known.bootstrap ||= bootstrap;
+      known.id ??= addr.id; // an ID once learned is not overwritten by hearsay
+      return;
+    }
+    if (this.candidates.size >= this.maxCandidates && !this.evictOne()) return;
+    this.candidates.set(key, { host: addr.host, port: addr.port, id: addr.id, bootstrap, failures: 0, nextAttemptAt: 0 });
+  }
+
+  /** Evicts the oldest non-bootstrap candidate that is not being dialed; false if there is none. */
+  private evictOne(): boolean {
+    for (const [key, c] of this.candidates) {
+      if (c.bootstrap || this.dialing.has(key)) continue;
+      this.candidates.delete(key);
+      return true;
+    }
+    return false;
+  }
+}
+
+function bump(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** One PeerEvents sink that forwards each event to several (e.g. membership first, then the broadcaster). */
+export function fanOutEvents(...sinks: PeerEvents[]): PeerEvents {
+  return {
+    linkUp: (info) => sinks.forEach((s) => s.linkUp(info)),
+    item: (from, item) => sinks.forEach((s) => s.item(from, item)),
+    peersRequested: (from) => sinks.forEach((s) => s.peersRequested(from)),
+    peers: (from, list) => sinks.forEach((s) => s.peers(from, list)),
+    linkDown: (peer, reason) => sinks.forEach((s) => s.linkDown(peer, reason)),
+  };
+}

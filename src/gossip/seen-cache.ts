@@ -1,0 +1,62 @@
+/**
+ * The seen cache: IDs of items this node has already handled, bounded by count and by age, evicting oldest.
+ * Every operation is amortised O(1): a Map keeps insertion order, so the oldest entries sit at its head and expiry is
+ * done lazily from there. Must never grow past `maxEntries` and never refresh an entry's age (a duplicate arriving
+ * does not make the original younger, so an ID is forgotten exactly `maxAgeMs` after it was first seen).
+ */
+import { SEEN_CACHE_MAX_AGE_MS, SEEN_CACHE_MAX_ENTRIES } from "./constants.ts";
+
+export interface SeenCacheOptions {
+  maxEntries?: number;
+  maxAgeMs?: number;
+  /** Milliseconds, monotonic non-decreasing (inject a fake clock in tests). */
+  now?: () => number;
+}
+
+export class SeenCache {
+  readonly maxEntries: number;
+  readonly maxAgeMs: number;
+  private readonly now: () => number;
+  /** key → time first seen. Insertion order = age order because `now` does not go backwards. */
+  private readonly entries = new Map<string, number>();
+
+  constructor(options: SeenCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? SEEN_CACHE_MAX_ENTRIES;
+    this.maxAgeMs = options.maxAgeMs ?? SEEN_CACHE_MAX_AGE_MS;
+    this.now = options.now ?? (() => performance.now());
+    if (!(this.maxEntries >= 1)) throw new RangeError(`SeenCache: maxEntries must be ≥ 1, got ${this.maxEntries}`);
+    if (!(this.maxAgeMs > 0)) throw new RangeError(`SeenCache: maxAgeMs must be > 0, got ${this.maxAgeMs}`);
+  }
+
+  get size(): number {
+    this.expire();
+    return this.entries.size;
+  }
+
+  has(key: string): boolean {
+    this.expire();
+    return this.entries.has(key);
+  }
+
+  /** Records `key`; returns false if it was already there (its age is left unchanged). */
+  add(key: string): boolean {
+    this.expire();
+    if (this.entries.has(key)) return false;
+    this.entries.set(key, this.now());
+    // At most one eviction per add, since the bound held before it.
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+    return true;
+  }
+
+  /** Drops expired entries from the head. Each entry is removed once, so the total work is O(adds). */
+  private expire(): void {
+    const cutoff = this.now() - this.maxAgeMs;
+    for (const [key, seenAt] of this.entries) {
+      if (seenAt > cutoff) break;
+      this.entries.delete(key);
+    }
+  }
+}

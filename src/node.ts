@@ -1,0 +1,160 @@
+/**
+ * Wires one gossip node: the VoidPhone API server, the P2P transport with its proof-of-work pool, and the
+ * dissemination layer (broadcaster + membership) through the small interfaces of src/gossip/ports.ts.
+ * Adapters only: no protocol decisions live here.
+ */
+import { ApiServer } from "./api/server.ts";
+import { queryRps } from "./api/rps.ts";
+import type { NodeConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { Broadcaster } from "./gossip/broadcaster.ts";
+import { Membership, fanOutEvents } from "./gossip/membership.ts";
+import { PeerScore } from "./gossip/peer-score.ts";
+import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
+import type { Identity } from "./p2p/identity.ts";
+import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
+import type { LinkDescription } from "./p2p/link.ts";
+import { PowPool } from "./p2p/pow-pool.ts";
+import type { LinkMessage } from "./p2p/proto/gossip.ts";
+import { Transport, type PowSolver } from "./p2p/transport.ts";
+
+export interface NodeOptions {
+  /** Share one pool between many in-process nodes (tests, testnet). */
+  pow?: PowSolver;
+  /** Overrides for tests: link liveness and handshake timing. */
+  transport?: { handshakeTimeoutMs?: number; pingIntervalMs?: number; idleTimeoutMs?: number };
+  membership?: { tickMs?: number; backoffInitialMs?: number; backoffMaxMs?: number };
+}
+
+export interface GossipNode {
+  readonly identity: Identity;
+  readonly api: ApiServer;
+  readonly transport: Transport;
+  readonly broadcaster: Broadcaster;
+  readonly membership: Membership;
+  stop(): Promise<void>;
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+function linkInfo(d: LinkDescription): LinkInfo {
+  // Inbound peers are dialable at their observed IP and the listen port they announced in the handshake.
+  return { peer: d.peerId, host: d.remoteHost, port: d.inbound ? d.listenPort : d.remotePort, inbound: d.inbound };
+}
+
+export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
+  const score = new PeerScore();
+  const ownPool = options.pow ? undefined : new PowPool();
+  const pow = options.pow ?? ownPool!;
+  let membership: Membership | undefined;
+
+  const api = new ApiServer({
+    host: config.apiAddress.host,
+    port: config.apiAddress.port,
+    log: log.child({ part: "api" }),
+    validationTimeoutMs: config.validationTimeoutMs,
+  });
+  const transport = new Transport({
+    identity,
+    host: config.p2pAddress.host,
+    port: config.p2pAddress.port,
+    difficulty: config.powDifficulty,
+    maxDifficulty: config.maxPowDifficulty,
+    pow,
+    log: log.child({ part: "p2p" }),
+    isRefused: (peer) => score.isBanned(peer),
+    acceptInbound: () => membership?.acceptInbound() ?? true,
+    ...options.transport,
+  });
+
+  const network: PeerNetwork = {
+    localId: identity.idHex,
+    linkedPeers: () => transport.linked().map((l) => linkInfo(l.info)),
+    sendItem: (peer, item) =>
+      transport.send(peer, { kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data } } }, true),
+    requestPeers: (peer) => void transport.send(peer, { kind: { $case: "peerRequest", value: {} } }),
+    sendPeers: (peer, peers) =>
+      void transport.send(peer, {
+        kind: {
+          $case: "peerList",
+          value: { peers: peers.map((p) => ({ host: p.host, port: p.port, id: p.id ? Buffer.from(p.id, "hex") : new Uint8Array(0) })) },
+        },
+      }),
+    dial: (addr) => transport.dial(addr.host, addr.port, addr.id),
+    disconnect: (peer, reason) => transport.disconnect(peer, reason),
+  };
+
+  const broadcaster = new Broadcaster({
+    network,
+    local: api,
+    score,
+    logger: log.child({ part: "gossip" }),
+    degree: config.degree,
+    cacheSize: config.cacheSize,
+  });
+
+  const rpsAddress = config.rpsApiAddress;
+  const rps = rpsAddress
+    ? async (): Promise<PeerAddress> => {
+        const peer = await queryRps(rpsAddress, 2000);
+        const spki = toSpkiDer(peer.hostkeyDer);
+        return { host: peer.host, port: peer.gossipPort, id: spki ? hex(peerIdOf(spki)) : undefined };
+      }
+    : undefined;
+  membership = new Membership({
+    network,
+    score,
+    bootstrappers: config.bootstrappers.map((b) => ({ host: b.host, port: b.port })),
+    rps,
+    logger: log.child({ part: "membership" }),
+    degree: config.degree,
+    ...options.membership,
+  });
+
+  const events: PeerEvents = fanOutEvents(membership, broadcaster);
+  transport.events = {
+    linkUp: (d) => events.linkUp(linkInfo(d)),
+    linkDown: (peer, reason) => events.linkDown(peer, reason),
+    message: (peer, message) => dispatch(events, peer, message),
+  };
+  api.onAnnounce = (a) => broadcaster.announceLocal(a);
+
+  await api.start();
+  await transport.start();
+  membership.start();
+
+  return {
+    identity,
+    api,
+    transport,
+    broadcaster,
+    membership,
+    async stop() {
+      membership!.stop();
+      await transport.stop();
+      await api.stop();
+      await ownPool?.close();
+    },
+  };
+}
+
+function dispatch(events: PeerEvents, peer: string, message: LinkMessage): void {
+  const kind = message.kind;
+  switch (kind?.$case) {
+    case "payload": {
+      const p = kind.value;
+      const item: GossipItem = { id: p.messageId, ttl: p.ttl, dataType: p.dataType, data: p.data };
+      events.item(peer, item);
+      return;
+    }
+    case "peerRequest":
+      events.peersRequested(peer);
+      return;
+    case "peerList":
+      events.peers(
+        peer,
+        kind.value.peers.map((e) => ({ host: e.host, port: e.port, id: e.id.length === 32 ? hex(e.id) : undefined })),
+      );
+      return;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * One authenticated, encrypted peer link over a TCP socket, after the handshake: frames are encrypted with the
+ * per-direction transport ciphers, queued against a byte bound, and kept alive with Ping/Pong. Any decryption failure,
+ * oversize frame or undecodable message closes the link without a reply (a byte stream cannot be resynchronised).
+ * It never interprets payloads: it hands decoded LinkMessages up.
+ */
+import type { Socket } from "bun";
+import { P2PProtocolError } from "../errors.ts";
+import { SendQueue } from "../net/send-queue.ts";
+import type { TransportCipher } from "./cipher.ts";
+import { encodeFrame } from "./frame.ts";
+import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
+import { decodeLinkMessage, encodeLinkMessage } from "./wire.ts";
+
+export interface LinkOptions {
+  /** Bytes that may wait in the send queue; droppable messages past it are dropped, others close the link. */
+  sendBufferBytes: number;
+  pingIntervalMs: number;
+  /** No frame received for this long: the peer is gone. */
+  idleTimeoutMs: number;
+}
+
+export interface LinkDescription {
+  peerId: string;
+  remoteHost: string;
+  remotePort: number;
+  /** The port the peer listens on for P2P, as it told us in the handshake (0 if unknown). */
+  listenPort: number;
+  inbound: boolean;
+  /** ID of the side that dialed: decides which link survives a simultaneous open. */
+  initiatorId: string;
+}
+
+export class Link {
+  readonly openedAt = Date.now();
+  bytesIn = 0;
+  bytesOut = 0;
+  droppedMessages = 0;
+  private lastReceived = Date.now();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private pingCounter = 0n;
+  closed = false;
+
+  constructor(
+    readonly info: LinkDescription,
+    private readonly socket: Socket<unknown>,
+    private readonly queue: SendQueue,
+    private readonly sendCipher: TransportCipher,
+    private readonly recvCipher: TransportCipher,
+    private readonly options: LinkOptions,
+    private readonly onMessage: (link: Link, message: LinkMessage) => void,
+    private readonly onClose: (link: Link, reason: string) => void,
+  ) {
+    this.timer = setInterval(() => this.tick(), Math.min(options.pingIntervalMs, options.idleTimeoutMs));
+  }
+
+  /** Encrypts and queues one message. Returns false if it was dropped (link closed or, when droppable, buffer full). */
+  send(message: LinkMessage | Uint8Array, droppable = false): boolean {
+    if (this.closed) return false;
+    const plaintext = message instanceof Uint8Array ? message : encodeLinkMessage(message);
+    if (droppable && this.queue.pending + plaintext.length > this.options.sendBufferBytes) {
+      this.droppedMessages++;
+      return false;
+    }
+    const frame = encodeFrame(this.sendCipher.encrypt(plaintext));
+    if (!this.queue.write(frame)) {
+      if (droppable) {
+        this.droppedMessages++;
+        return false;
+      }
+      this.close("send-buffer-full");
+      return false;
+    }
+    this.bytesOut += frame.length;
+    return true;
+  }
+
+  /** One whole frame body (ciphertext) from the frame reader. */
+  receiveFrame(body: Uint8Array): void {
+    if (this.closed) return;
+    this.lastReceived = Date.now();
+    this.bytesIn += body.length + 4;
+    let message: LinkMessage;
+    try {
+      message = decodeLinkMessage(this.recvCipher.decrypt(body));
+    } catch (e) {
+      this.close(e instanceof P2PProtocolError ? e.code : "undecodable");
+      return;
+    }
+    const kind = message.kind;
+    if (kind?.$case === "ping") {
+      this.send({ kind: { $case: "pong", value: { nonce: kind.value.nonce } } });
+      return;
+    }
+    if (kind?.$case === "pong") return;
+    if (kind?.$case === "error") {
+      this.close(`remote-error:${LinkErrorCode[kind.value.code] ?? kind.value.code}`);
+      return;
+    }
+    this.onMessage(this, message);
+  }
+
+  drain(): void {
+    this.queue.flush();
+  }
+
+  /** Sends a LinkError (best effort) and closes. */
+  closeWithError(code: LinkErrorCode, reason: string): void {
+    if (!this.closed) this.send({ kind: { $case: "error", value: { code, message: reason } } });
+    this.close(reason);
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.queue.flush();
+    this.socket.end();
+    this.onClose(this, reason);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    if (now - this.lastReceived > this.options.idleTimeoutMs) {
+      this.close("idle-timeout");
+      return;
+    }
+    this.send({ kind: { $case: "ping", value: { nonce: ++this.pingCounter } } });
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Protobuf bytes ⇄ messages for the P2P protocol, on top of the generated ts-proto code (src/p2p/proto/).
+ * Decoders here are the only way peer bytes become messages: whatever the bytes, they return a well-formed message
+ * or throw P2PProtocolError ("undecodable", "unknown-message", "malformed", "non-canonical"), never anything else.
+ *
+ * Decoded `bytes` fields are views into the input (ts-proto does not copy): pass a buffer nobody will modify (a
+ * decrypted frame is fresh) or copy the fields you keep.
+ */
+import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { P2PProtocolError } from "../errors.ts";
+import { LinkMessage, type MessageFns, type Payload, type PeerEntry } from "./proto/gossip.ts";
+
+export const MESSAGE_ID_BYTES = 32;
+export const PEER_ID_BYTES = 32;
+/** TTL is a byte in the VoidPhone API. */
+export const MAX_TTL = 255;
+/** Data types are u16 in the VoidPhone API. */
+export const MAX_DATA_TYPE = 0xffff;
+/** Longest DNS name; IP literals are shorter. */
+export const MAX_HOST_LENGTH = 253;
+
+export function encodeMessage<T>(codec: MessageFns<T>, message: T): Uint8Array {
+  return codec.encode(message).finish();
+}
+
+/** ts-proto decode with its errors (RangeError "premature EOF", invalid wire types, ...) turned into ours. */
+export function decodeMessage<T>(codec: MessageFns<T>, bytes: Uint8Array, what: string): T {
+  try {
+    return codec.decode(new BinaryReader(bytes));
+  } catch (e) {
+    throw new P2PProtocolError("undecodable", `${what}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Decodes and insists the bytes are exactly what we would have encoded: no unknown fields, no duplicates, no
+ * trailing bytes. For handshake messages, so that every byte is either bound into the handshake or refused.
+ */
+export function decodeCanonical<T>(codec: MessageFns<T>, bytes: Uint8Array, what: string): T {
+  const message = decodeMessage(codec, bytes, what);
+  if (!Buffer.from(encodeMessage(codec, message)).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length))) {
+    throw new P2PProtocolError("non-canonical", `${what}: not in canonical encoding`);
+  }
+  return message;
+}
+
+export function encodeLinkMessage(message: LinkMessage): Uint8Array {
+  return encodeMessage(LinkMessage, message);
+}
+
+/**
+ * One transport frame's plaintext → a LinkMessage with a known kind and fields in range. Unknown fields inside a
+ * known kind are ignored (forward compatibility); an unset or unknown kind is "unknown-message".
+ */
+export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
+  const message = decodeMessage(LinkMessage, bytes, "LinkMessage");
+  const kind = message.kind;
+  if (kind === undefined) throw new P2PProtocolError("unknown-message", "LinkMessage of no known kind");
+  if (kind.$case === "payload") checkPayload(kind.value);
+  else if (kind.$case === "peerList") kind.value.peers.forEach(checkPeerEntry);
+  return message;
+}
+
+function malformed(text: string): P2PProtocolError {
+  return new P2PProtocolError("malformed", text);
+}
+
+function checkPayload(p: Payload): void {
+  if (p.messageId.length !== MESSAGE_ID_BYTES) throw malformed(`Payload.message_id has ${p.messageId.length} bytes`);
+  if (p.ttl > MAX_TTL) throw malformed(`Payload.ttl ${p.ttl} > ${MAX_TTL}`);
+  if (p.dataType > MAX_DATA_TYPE) throw malformed(`Payload.data_type ${p.dataType} > ${MAX_DATA_TYPE}`);
+}
+
+function checkPeerEntry(e: PeerEntry): void {
+  if (e.host.length === 0 || e.host.length > MAX_HOST_LENGTH) throw malformed(`PeerEntry.host of length ${e.host.length}`);
+  if (e.port < 1 || e.port > 0xffff) throw malformed(`PeerEntry.port ${e.port}`);
+  if (e.id.length !== 0 && e.id.length !== PEER_ID_BYTES) throw malformed(`PeerEntry.id has ${e.id.length} bytes`);
+}

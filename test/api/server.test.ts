@@ -1,0 +1,337 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import {
+  MAX_DATA_SIZE,
+  type Notification,
+  decodeMessage,
+  encodeAnnounce,
+  encodeNotification,
+  encodeNotify,
+  encodeRpsQuery,
+  encodeValidation,
+} from "../../src/api/codec.ts";
+import { type AnnouncedData, ApiServer, type ApiServerOptions } from "../../src/api/server.ts";
+import { ApiTestClient, captureLogger, waitFor } from "./client.ts";
+
+const servers: ApiServer[] = [];
+const clients: ApiTestClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) if (!c.isClosed) c.close();
+  for (const s of servers.splice(0)) await s.stop();
+});
+
+async function startServer(opts: Partial<ApiServerOptions> = {}) {
+  const log = captureLogger();
+  const server = new ApiServer({ host: "127.0.0.1", port: 0, log, validationTimeoutMs: 200, ...opts });
+  await server.start();
+  servers.push(server);
+  const announced: AnnouncedData[] = [];
+  server.onAnnounce = (a) => void announced.push(a);
+  return { server, log, announced };
+}
+
+async function connect(server: ApiServer): Promise<ApiTestClient> {
+  const c = await ApiTestClient.connect(server.port);
+  clients.push(c);
+  return c;
+}
+
+/** Connects and subscribes; waits until the server has registered it. */
+async function subscriber(server: ApiServer, dataType: number): Promise<ApiTestClient> {
+  const before = server.stats().subscriptions;
+  const c = await connect(server);
+  c.send(encodeNotify({ dataType }));
+  await waitFor(() => server.stats().subscriptions > before, 3000, "subscription");
+  return c;
+}
+
+async function nextNotification(c: ApiTestClient): Promise<Notification> {
+  const m = await c.nextMessage();
+  if (m.kind !== "notification") throw new Error(`expected a NOTIFICATION, got ${m.kind}`);
+  return m;
+}
+
+async function answerNext(c: ApiTestClient, valid: boolean): Promise<Notification> {
+  const n = await nextNotification(c);
+  c.send(encodeValidation({ messageId: n.messageId, valid }));
+  return n;
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const closedReasons = (log: ReturnType<typeof captureLogger>) =>
+  log.entries.filter((e) => e.event === "api connection closed" && e.level === "warn").map((e) => e.fields.reason);
+
+/** Proves the server still serves: an announce from `from` reaches `to`. */
+async function roundTrip(from: ApiTestClient, to: ApiTestClient, dataType: number, payload: string): Promise<void> {
+  from.send(encodeAnnounce({ ttl: 1, dataType, data: bytes(payload) }));
+  const n = await answerNext(to, true);
+  expect(text(n.data)).toBe(payload);
+}
+
+describe("announce", () => {
+  test("reaches every other subscriber of the type, not the announcer, then onAnnounce", async () => {
+    const { server, announced } = await startServer();
+    const a = await subscriber(server, 1337);
+    const b = await subscriber(server, 1337);
+    const announcer = await subscriber(server, 1337);
+    const other = await subscriber(server, 42);
+
+    announcer.send(encodeAnnounce({ ttl: 4, dataType: 1337, data: bytes("first") }));
+    const na = await nextNotification(a);
+    const nb = await nextNotification(b);
+    expect([na.dataType, text(na.data), nb.dataType, text(nb.data)]).toEqual([1337, "first", 1337, "first"]);
+    expect(na.messageId).not.toBe(nb.messageId);
+    await waitFor(() => announced.length === 1);
+    expect(announced[0]).toEqual({ ttl: 4, dataType: 1337, data: bytes("first") });
+    expect(announced[0].data.buffer.byteLength).toBe(5); // its own copy, not a view of a socket chunk
+
+    // Had the announcer or the type-42 subscriber been notified, that would be the first message they read.
+    a.send(encodeAnnounce({ ttl: 0, dataType: 1337, data: bytes("second") }));
+    other.send(encodeAnnounce({ ttl: 0, dataType: 42, data: bytes("x") })); // nobody else subscribed to 42
+    expect(text((await nextNotification(announcer)).data)).toBe("second");
+    expect(text((await nextNotification(b)).data)).toBe("second");
+    await waitFor(() => announced.length === 3);
+    expect(other.queued).toBe(0);
+
+    // Answers to announce notifications are consumed without closing anyone.
+    expect(server.stats().outstanding).toBe(4);
+    a.send(encodeValidation({ messageId: na.messageId, valid: true }));
+    b.send(encodeValidation({ messageId: nb.messageId, valid: false }));
+    await waitFor(() => server.stats().outstanding === 2);
+    expect(server.stats().connections).toBe(4);
+  });
+
+  test("NOTIFY+ANNOUNCE in one write followed at once by close is delivered (the course client)", async () => {
+    const { server, announced } = await startServer();
+    const sub = await subscriber(server, 1337);
+    const quick = await connect(server);
+    quick.send(Buffer.concat([encodeNotify({ dataType: 1337 }), encodeAnnounce({ ttl: 4, dataType: 1337, data: Buffer.from("deadbeef", "hex") })]));
+    quick.close();
+    const n = await nextNotification(sub);
+    expect(Buffer.from(n.data).toString("hex")).toBe("deadbeef");
+    await waitFor(() => announced.length === 1);
+    expect(announced[0].ttl).toBe(4);
+    await waitFor(() => server.stats().connections === 1, 3000, "the quick client to be gone");
+    expect(server.stats().subscriptions).toBe(1);
+  });
+
+  test("a message dribbled one byte per write", async () => {
+    const { server, announced } = await startServer();
+    const sub = await subscriber(server, 9);
+    const slow = await connect(server);
+    const message = encodeAnnounce({ ttl: 2, dataType: 9, data: bytes("one byte at a time") });
+    for (let i = 0; i < message.length; i++) {
+      slow.send(message.subarray(i, i + 1));
+      await Bun.sleep(1);
+    }
+    expect(text((await nextNotification(sub)).data)).toBe("one byte at a time");
+    expect(announced).toHaveLength(1);
+  });
+
+  test("a 65535-byte ANNOUNCE arrives intact, as one 65535-byte NOTIFICATION", async () => {
+    const { server, announced } = await startServer();
+    const sub = await subscriber(server, 5);
+    const announcer = await connect(server);
+    const data = Uint8Array.from({ length: MAX_DATA_SIZE }, (_, i) => (i * 7) & 0xff);
+    announcer.send(encodeAnnounce({ ttl: 0, dataType: 5, data }));
+    const raw = await sub.next();
+    expect(raw.length).toBe(65535);
+    const n = decodeMessage(raw) as Notification;
+    expect([n.kind, Buffer.compare(n.data, data)]).toEqual(["notification", 0]);
+    await waitFor(() => announced.length === 1);
+    expect(Buffer.compare(announced[0].data, data)).toBe(0);
+  });
+
+  test("a throwing onAnnounce does not close the announcer", async () => {
+    const { server, log } = await startServer();
+    server.onAnnounce = () => {
+      throw new Error("bug elsewhere");
+    };
+    const a = await subscriber(server, 3);
+    const b = await subscriber(server, 3);
+    await roundTrip(a, b, 3, "one");
+    await roundTrip(a, b, 3, "two");
+    expect(log.entries.some((e) => e.event === "api onAnnounce failed")).toBe(true);
+  });
+});
+
+describe("violations close only the offending connection", () => {
+  const header = (size: number, type: number, length = size) => {
+    const b = new Uint8Array(length);
+    new DataView(b.buffer).setUint16(0, size);
+    new DataView(b.buffer).setUint16(2, type);
+    return b;
+  };
+  const cases: [string, Uint8Array, string][] = [
+    ["size below 4", header(3, 501, 4), "size-too-small"],
+    ["NOTIFY of size 9", header(9, 501), "size-mismatch"],
+    ["VALIDATION of size 7", header(7, 503), "size-mismatch"],
+    ["unknown type 0", header(8, 0), "unknown-type"],
+    ["unknown type 499", header(8, 499), "unknown-type"],
+    ["unknown type 65535", header(8, 65535), "unknown-type"],
+    ["a NOTIFICATION from a client", encodeNotification({ messageId: 1, dataType: 1, data: bytes("x") }), "unexpected-type"],
+    ["an RPS QUERY sent to Gossip", encodeRpsQuery(), "unexpected-type"],
+    ["a VALIDATION for an ID never given", encodeValidation({ messageId: 77, valid: true }), "unknown-message-id"],
+  ];
+
+  test.each(cases)("%s", async (_name, bad, reason) => {
+    const { server, log } = await startServer();
+    const a = await subscriber(server, 1);
+    const b = await subscriber(server, 1);
+    const offender = await subscriber(server, 1);
+    offender.send(bad);
+    await offender.waitClosed();
+    expect(closedReasons(log)).toEqual([reason]);
+    expect(log.entries.find((e) => e.event === "api connection closed")?.fields.remote).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(server.stats()).toMatchObject({ connections: 2, subscriptions: 2 });
+    await roundTrip(a, b, 1, "still served");
+  });
+
+  test("a VALIDATION for an ID already answered", async () => {
+    const { server, log } = await startServer({ validationTimeoutMs: 5000 });
+    const a = await subscriber(server, 1);
+    const b = await subscriber(server, 1);
+    const verdict = server.validate(1, bytes("v"));
+    const na = await answerNext(a, true);
+    await answerNext(b, true);
+    expect(await verdict).toBe(true);
+    a.send(encodeValidation({ messageId: na.messageId, valid: true }));
+    await a.waitClosed();
+    expect(closedReasons(log)).toEqual(["unknown-message-id"]);
+    const c = await subscriber(server, 1);
+    await roundTrip(c, b, 1, "b still served");
+  });
+
+  test("a message left incomplete past the deadline; an idle connection is fine", async () => {
+    const { server, log } = await startServer({ partialMessageTimeoutMs: 150 });
+    const idle = await subscriber(server, 1);
+    const stuck = await connect(server);
+    stuck.send(encodeAnnounce({ ttl: 1, dataType: 1, data: bytes("never finished") }).subarray(0, 10));
+    await stuck.waitClosed();
+    expect(closedReasons(log)).toEqual(["partial-timeout"]);
+    const other = await connect(server);
+    await roundTrip(other, idle, 1, "idle is still subscribed");
+  });
+
+  test("connections beyond maxConnections are closed at once", async () => {
+    const { server, log } = await startServer({ maxConnections: 2 });
+    const a = await subscriber(server, 1);
+    const b = await subscriber(server, 1);
+    const third = await connect(server);
+    await third.waitClosed();
+    expect(log.entries.some((e) => e.fields.reason === "too-many-connections")).toBe(true);
+    await roundTrip(a, b, 1, "first two served");
+    a.close();
+    await waitFor(() => server.stats().connections === 1);
+    const fourth = await subscriber(server, 1);
+    await roundTrip(b, fourth, 1, "a freed slot is usable");
+  });
+});
+
+describe("validate()", () => {
+  test("true when every subscriber answers valid; false with none", async () => {
+    const { server } = await startServer();
+    expect(await server.validate(7, bytes("nobody"))).toBe(false);
+    const a = await subscriber(server, 7);
+    const b = await subscriber(server, 7);
+    expect(server.hasSubscribers(7)).toBe(true);
+    expect(server.hasSubscribers(8)).toBe(false);
+    const verdict = server.validate(7, bytes("good"));
+    const na = await answerNext(a, true);
+    const nb = await answerNext(b, true);
+    expect([text(na.data), na.dataType, text(nb.data)]).toEqual(["good", 7, "good"]);
+    expect(await verdict).toBe(true);
+    expect(server.stats().outstanding).toBe(0);
+  });
+
+  test("false as soon as one subscriber answers invalid, whatever the others say", async () => {
+    const { server, log } = await startServer({ validationTimeoutMs: 5000 });
+    const a = await subscriber(server, 7);
+    const b = await subscriber(server, 7);
+    const verdict = server.validate(7, bytes("bad"));
+    await answerNext(a, false);
+    expect(await verdict).toBe(false); // b has not answered, and nothing waits for it
+    expect(server.stats().outstanding).toBe(0);
+    await answerNext(b, true); // its answer comes too late to matter, and is no violation
+    await roundTrip(a, b, 7, "both kept");
+    expect(closedReasons(log)).toEqual([]);
+  });
+
+  test("false when a subscriber does not answer in time; its late answer is ignored, not a violation", async () => {
+    const { server, log } = await startServer({ validationTimeoutMs: 150 });
+    const a = await subscriber(server, 7);
+    const b = await subscriber(server, 7);
+    const verdict = server.validate(7, bytes("slow"));
+    await answerNext(a, true);
+    const late = await nextNotification(b);
+    expect(await verdict).toBe(false);
+    expect(server.stats().outstanding).toBe(0);
+    b.send(encodeValidation({ messageId: late.messageId, valid: true }));
+    await roundTrip(a, b, 7, "b kept");
+    expect(closedReasons(log)).toEqual([]);
+  });
+
+  test("false when a subscriber disconnects before answering; nothing stays outstanding", async () => {
+    const { server } = await startServer({ validationTimeoutMs: 5000 });
+    const a = await subscriber(server, 7);
+    const b = await subscriber(server, 7);
+    const verdict = server.validate(7, bytes("gone"));
+    await nextNotification(b);
+    expect(server.stats().outstanding).toBe(2);
+    b.close();
+    expect(await verdict).toBe(false);
+    expect(server.stats().outstanding).toBe(0);
+    expect(server.stats().subscriptions).toBe(1);
+    await nextNotification(a); // a's answer no longer matters, but it got the notification
+  });
+
+  test("false without notifying anyone when the outstanding table has no room; IDs unique while outstanding", async () => {
+    const { server } = await startServer({ validationTimeoutMs: 5000, maxOutstanding: 4 });
+    const a = await subscriber(server, 7);
+    const b = await subscriber(server, 7);
+    const first = server.validate(7, bytes("one"));
+    const second = server.validate(7, bytes("two"));
+    expect(server.stats().outstanding).toBe(4);
+    expect(await server.validate(7, bytes("no room"))).toBe(false);
+    expect(server.stats().outstanding).toBe(4);
+    const ids = new Set<number>();
+    for (const c of [a, b]) {
+      for (const want of ["one", "two"]) {
+        const n = await answerNext(c, true);
+        expect(text(n.data)).toBe(want); // "no room" reached nobody
+        ids.add(n.messageId);
+      }
+    }
+    expect(ids.size).toBe(4);
+    expect(await first).toBe(true);
+    expect(await second).toBe(true);
+  });
+});
+
+describe("output bound", () => {
+  test("a subscriber that stops reading is cut off; another keeps receiving", async () => {
+    const bound = 256 * 1024;
+    const { server, log } = await startServer({ maxPendingOutputBytes: bound, validationTimeoutMs: 60_000 });
+    const stalled = await subscriber(server, 2);
+    stalled.pause();
+    const reader = await subscriber(server, 2);
+    const announcer = await connect(server);
+    const data = new Uint8Array(60_000).fill(1);
+    let sent = 0;
+    // Kernel buffers on loopback absorb a few MB before the server's own queue grows; 1000 × 60 kB is far beyond.
+    while (!closedReasons(log).includes("slow-reader") && sent < 1000) {
+      announcer.send(encodeAnnounce({ ttl: 1, dataType: 2, data }));
+      sent++;
+      const n = await nextNotification(reader);
+      expect(n.data.length).toBe(60_000);
+    }
+    expect(closedReasons(log)).toEqual(["slow-reader"]);
+    expect(sent * 60_000).toBeGreaterThan(bound);
+    expect(server.stats().connections).toBe(2);
+    for (let i = 0; i < 3; i++) {
+      announcer.send(encodeAnnounce({ ttl: 1, dataType: 2, data }));
+      await nextNotification(reader);
+    }
+  }, 20_000);
+});

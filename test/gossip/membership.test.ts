@@ -1,0 +1,261 @@
+import { describe, expect, test } from "bun:test";
+import { PeerScore } from "../../src/gossip/peer-score.ts";
+import type { PeerAddress, PeerId } from "../../src/gossip/ports.ts";
+import { MemNetwork, spawn, type MemNode } from "./memnet.ts";
+
+const T = 1337;
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** n nodes with membership of `degree`; node i bootstraps from node i-1 (a chain). Started, not yet run. */
+function chain(n: number, degree: number) {
+  const net = new MemNetwork();
+  const nodes = Array.from({ length: n }, () => net.addNode());
+  const peers = nodes.map((node, i) => {
+    node.modules.subscribe(T);
+    return spawn(net, node, {
+      broadcaster: { degree },
+      membership: { degree, bootstrappers: i === 0 ? [] : [nodes[i - 1]!.address] },
+    });
+  });
+  for (const p of peers) p.membership!.start();
+  return { net, nodes, peers };
+}
+
+/** Alive nodes reachable from `start` over links. */
+function reachable(start: MemNode, net: MemNetwork): Set<PeerId> {
+  const seen = new Set([start.localId]);
+  const todo = [start];
+  while (todo.length > 0) {
+    for (const peer of todo.pop()!.links.keys()) {
+      if (seen.has(peer)) continue;
+      seen.add(peer);
+      todo.push(net.node(peer)!);
+    }
+  }
+  return seen;
+}
+
+const dialsFrom = (net: MemNetwork, from: MemNode) => net.dials.filter((d) => d.from === from.localId);
+
+describe("Membership over an in-memory network", () => {
+  test("a chain with degree 3 grows links beyond its neighbours by peer exchange", async () => {
+    const { net, nodes, peers } = chain(8, 3);
+    await net.runFor(10_000);
+    for (const node of nodes) expect(node.links.size).toBeGreaterThanOrEqual(3);
+    // Links between nodes that were not chain neighbours exist: learned from peer lists.
+    const index = (id: PeerId) => nodes.findIndex((n) => n.localId === id);
+    const longLinks = nodes.flatMap((n, i) => [...n.links.keys()].filter((p) => Math.abs(index(p) - i) > 1));
+    expect(longLinks.length).toBeGreaterThan(0);
+    for (const p of peers) p.membership!.stop();
+    expect(net.clock.pendingTimers).toBe(0);
+  });
+
+  test("churn: kill 30% of 12 nodes; survivors re-link and a new item reaches all of them", async () => {
+    const { net, nodes, peers } = chain(12, 3);
+    await net.runFor(10_000);
+    const victims = [1, 4, 7, 10];
+    for (const v of victims) {
+      peers[v]!.membership!.stop();
+      net.kill(nodes[v]!);
+    }
+    const survivors = nodes.filter((_, i) => !victims.includes(i));
+    await net.runFor(10_000);
+    for (const s of survivors) expect(s.links.size).toBeGreaterThanOrEqual(3);
+    expect(reachable(survivors[0]!, net).size).toBe(survivors.length);
+    peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("after-churn") });
+    await net.settle();
+    for (const s of survivors.slice(1)) {
+      expect(s.modules.subscribers[0]!.notified.filter((d) => text(d) === "after-churn").length).toBe(1);
+    }
+  });
+
+  test("never dials itself: not its own ID, and its own address only until it answers with its own ID", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const other = net.addNode();
+    const p = spawn(net, me, {
+      membership: { degree: 3, bootstrappers: [{ host: me.host, port: me.port }, other.address] },
+    });
+    spawn(net, other, { membership: { degree: 3 } });
+    p.membership!.start();
+    await net.settle();
+    // A peer advertises us, under our address and under another one.
+    p.membership!.peers(other.localId, [me.address, { host: "10.7.7.7", port: 1, id: me.localId }]);
+    await net.runFor(5_000, 500);
+    // Once our own address answered with our own ID, hearsay without an ID does not bring it back.
+    p.membership!.peers(other.localId, [{ host: me.host, port: me.port }]);
+    await net.runFor(30_000, 500);
+    const mine = dialsFrom(net, me);
+    expect(mine.filter((d) => d.to.id === me.localId)).toEqual([]);
+    expect(mine.filter((d) => d.to.host === me.host && d.to.port === me.port).length).toBe(1);
+    expect(mine.filter((d) => d.to.host === "10.7.7.7")).toEqual([]);
+    expect(me.links.size).toBe(1);
+  });
+
+  test("redials with exponential backoff, capped, and the backoff resets after a successful dial", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const target: PeerAddress = { host: "10.9.9.9", port: 6001 };
+    const p = spawn(net, me, { membership: { degree: 3, bootstrappers: [target] } });
+    p.membership!.start();
+    await net.runFor(120_000, 250);
+    const times = dialsFrom(net, me).map((d) => d.at);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // 0.5 s, 1, 2, 4, 8, 16, 30 (cap) on a 1 s tick: each gap at least the backoff, at most one tick more.
+    expect(gaps.slice(0, 7)).toEqual([1_000, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000]);
+    expect(Math.max(...gaps)).toBe(30_000);
+
+    // The address comes alive: linked at the next attempt.
+    const b = net.addNode({ host: target.host, port: target.port });
+    spawn(net, b, { membership: { degree: 3 } });
+    await net.runFor(31_000, 250);
+    expect(me.links.has(b.localId)).toBe(true);
+    await net.runFor(10_000, 250); // a stable link, so its loss is not a failed attempt
+
+    net.kill(b);
+    const killedAt = net.clock.now();
+    const before = dialsFrom(net, me).length;
+    await net.runFor(3_000, 250);
+    const after = dialsFrom(net, me).slice(before).map((d) => d.at - killedAt);
+    // Immediately on linkDown, then again 0.5 s later on the next tick: the backoff started over.
+    expect(after.slice(0, 3)).toEqual([0, 1_000, 2_000]);
+  });
+
+  test("a link dropped right after the dial counts as a failure, so it is not redialed every tick", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const rude = net.addNode();
+    const p = spawn(net, me, { membership: { degree: 3, bootstrappers: [rude.address] } });
+    rude.events = {
+      linkUp: (info) => rude.disconnect(info.peer, "go away"),
+      item() {},
+      peersRequested() {},
+      peers() {},
+      linkDown() {},
+    };
+    p.membership!.start();
+    await net.runFor(20_000, 250);
+    // Without the rule this would be ~20 dials (one per tick).
+    expect(dialsFrom(net, me).length).toBeLessThanOrEqual(6);
+  });
+
+  test("uses the RPS source when short of links, and stops asking once at degree", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const others = Array.from({ length: 6 }, () => net.addNode());
+    for (const o of others) spawn(net, o, { membership: { degree: 10 } });
+    let calls = 0;
+    const rps = async (): Promise<PeerAddress> => {
+      const o = others[calls++ % others.length]!;
+      // Every third answer names the wrong ID for the address (the dial must fail on the ID check).
+      return calls % 3 === 0 ? { ...o.address, id: "not-" + o.localId } : o.address;
+    };
+    const p = spawn(net, me, { membership: { degree: 3, rps } });
+    p.membership!.start();
+    await net.runFor(5_000);
+    expect(me.links.size).toBe(3);
+    const callsAtDegree = calls;
+    expect(callsAtDegree).toBeGreaterThan(0);
+    expect(p.membership!.stats().dialFailures).toBeGreaterThan(0);
+    await net.runFor(10_000);
+    expect(calls).toBe(callsAtDegree);
+  });
+
+  test("refuses inbound links at 2×degree, and still dials out when inbound links alone reach degree", async () => {
+    const net = new MemNetwork();
+    const hub = net.addNode();
+    const outside = net.addNode();
+    spawn(net, outside);
+    const h = spawn(net, hub, { membership: { degree: 2, bootstrappers: [outside.address] } });
+    const leaves = Array.from({ length: 5 }, () => spawn(net, net.addNode()).net);
+    const results = leaves.map((leaf) => net.connect(leaf, hub));
+    await net.settle();
+    expect((await Promise.all(results)).filter((r) => r instanceof Error).length).toBe(1);
+    expect(h.membership!.acceptInbound()).toBe(false);
+    h.membership!.start();
+    await net.settle();
+    expect(hub.links.has(outside.localId)).toBe(true);
+  });
+
+  test("spreads outbound links over IPs: at most the per-IP cap to one remote host, loopback exempt", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const crowd = Array.from({ length: 6 }, (_, i) => net.addNode({ host: "10.50.0.1", port: 7000 + i }));
+    const loners = Array.from({ length: 3 }, (_, i) => net.addNode({ host: `10.60.0.${i + 1}` }));
+    const local = Array.from({ length: 3 }, (_, i) => net.addNode({ host: "127.0.0.1", port: 8000 + i }));
+    for (const n of [...crowd, ...loners, ...local]) spawn(net, n);
+    const p = spawn(net, me, {
+      membership: { degree: 10, maxOutboundPerIp: 2, bootstrappers: [...crowd, ...loners, ...local].map((n) => n.address) },
+    });
+    p.membership!.start();
+    // Short of degree the whole time, so it keeps trying: the cap, not a lack of wish, holds the crowd at 2.
+    await net.runFor(10_000);
+    const hosts = [...me.links.values()].map((l) => l.host);
+    expect(hosts.filter((h) => h === "10.50.0.1").length).toBe(2);
+    expect(hosts.filter((h) => h.startsWith("10.60.")).length).toBe(3);
+    expect(hosts.filter((h) => h === "127.0.0.1").length).toBe(3);
+  });
+
+  test("a banned peer is not dialed, cannot link in, and a link from it is dropped", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const bad = net.addNode();
+    const score = new PeerScore({ now: net.clock.now });
+    score.ban(bad.localId);
+    const p = spawn(net, me, { score, membership: { degree: 3, bootstrappers: [bad.address] } });
+    spawn(net, bad);
+    // Banned after it became a candidate (it misbehaved in another role), and before that: neither is dialed.
+    const later = net.addNode();
+    spawn(net, later);
+    p.membership!.peers("someone", [later.address]);
+    score.ban(later.localId);
+    p.membership!.start();
+    await net.runFor(5_000);
+    expect(dialsFrom(net, me)).toEqual([]);
+    const inbound = net.connect(bad, me);
+    await net.settle();
+    expect(await inbound).toEqual(new Error("refused"));
+    expect(p.membership!.isBanned(bad.localId)).toBe(true);
+    // Had the transport let it in, membership drops it at linkUp.
+    me.isBanned = () => false;
+    void net.connect(bad, me);
+    await net.settle();
+    expect(me.links.size).toBe(0);
+  });
+
+  test("answers a peer request with up to degree linked peers, never the requester itself", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const p = spawn(net, me, { membership: { degree: 3 } });
+    const others = Array.from({ length: 6 }, () => net.addNode());
+    const lists: PeerAddress[][] = [];
+    for (const o of others) {
+      o.events = { linkUp() {}, item() {}, peersRequested() {}, peers: (_f, l) => void lists.push(l), linkDown() {} };
+      void net.connect(o, me);
+    }
+    await net.settle();
+    lists.length = 0;
+    me.events!.peersRequested(others[0]!.localId);
+    await net.settle();
+    expect(lists.length).toBe(1);
+    expect(lists[0]!.length).toBe(3);
+    expect(lists[0]!.some((a) => a.id === others[0]!.localId)).toBe(false);
+    for (const a of lists[0]!) expect(others.map((o) => o.localId)).toContain(a.id!);
+    expect(p.membership!.stats().inbound).toBe(6);
+  });
+
+  test("the candidate table stays bounded whatever peers tell it", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const p = spawn(net, me, { membership: { degree: 3, maxCandidates: 50, bootstrappers: [{ host: "10.1.1.1", port: 1 }] } });
+    for (let m = 0; m < 20; m++) {
+      const list = Array.from({ length: 200 }, (_, i) => ({ host: `10.2.${m}.${i % 250}`, port: 1000 + i, id: `x${m}-${i}` }));
+      p.membership!.peers("someone", list);
+    }
+    expect(p.membership!.stats().candidates).toBe(50);
+    // Malformed entries are ignored, not thrown on.
+    p.membership!.peers("someone", [{ host: "", port: 1 }, { host: "h", port: 0 }, { host: "h", port: 70000 }]);
+    expect(p.membership!.stats().candidates).toBe(50);
+  });
+});

@@ -1,0 +1,146 @@
+// The committed generated code matches proto/, and wire.ts turns any peer bytes into a valid message or our error.
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROTO_OUT_DIR, REPO_ROOT, generateProto } from "../../scripts/gen-proto.ts";
+import { P2PProtocolError } from "../../src/errors.ts";
+import { HandshakeInit, LinkErrorCode, LinkMessage } from "../../src/p2p/proto/gossip.ts";
+import { decodeCanonical, decodeLinkMessage, encodeLinkMessage, encodeMessage } from "../../src/p2p/wire.ts";
+
+function codeOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (e) {
+    if (e instanceof P2PProtocolError) return e.code;
+    throw e;
+  }
+  throw new Error("expected a P2PProtocolError");
+}
+
+const id = new Uint8Array(32).fill(0xab);
+
+test("the committed generated code is what proto/ generates now", async () => {
+  const base = mkdtempSync(join(tmpdir(), "gossip-proto-"));
+  try {
+    await generateProto(base);
+    const fresh = join(base, PROTO_OUT_DIR);
+    const committed = join(REPO_ROOT, PROTO_OUT_DIR);
+    expect(readdirSync(fresh).sort()).toEqual(readdirSync(committed).sort());
+    for (const file of readdirSync(fresh)) {
+      // toBe on whole files: a diff in the failure message is enough to see the drift; fix with `bun run proto`.
+      expect(readFileSync(join(committed, file), "utf8")).toBe(readFileSync(join(fresh, file), "utf8"));
+    }
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+describe("link messages", () => {
+  const examples: LinkMessage[] = [
+    { kind: { $case: "payload", value: { messageId: id, ttl: 4, dataType: 1337, data: new Uint8Array([0xde, 0xad]) } } },
+    { kind: { $case: "payload", value: { messageId: id, ttl: 255, dataType: 65535, data: new Uint8Array(65527) } } },
+    { kind: { $case: "peerRequest", value: {} } },
+    {
+      kind: {
+        $case: "peerList",
+        value: { peers: [{ host: "10.0.0.1", port: 6001, id }, { host: "::1", port: 1, id: new Uint8Array(0) }] },
+      },
+    },
+    { kind: { $case: "error", value: { code: LinkErrorCode.TOO_MANY_LINKS, message: "full" } } },
+    { kind: { $case: "ping", value: { nonce: 0xffffffffffffffffn } } },
+    { kind: { $case: "pong", value: { nonce: 1n } } },
+  ];
+
+  test("every kind round-trips", () => {
+    for (const m of examples) expect(decodeLinkMessage(encodeLinkMessage(m))).toEqual(m);
+  });
+
+  test("the seed's error codes keep their numbers", () => {
+    expect([LinkErrorCode.UNDEFINED, LinkErrorCode.INVALID_REQUEST, LinkErrorCode.CHECKSUM_INVALID]).toEqual([0, 1, 2]);
+    expect(LinkErrorCode.RESPONSE_TIMEOUT).toBe(3);
+  });
+
+  test("no kind, or a kind we do not know, is unknown-message", () => {
+    expect(codeOf(() => decodeLinkMessage(encodeLinkMessage({})))).toBe("unknown-message");
+    // Field 9 (a future kind), length-delimited, empty.
+    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x4a, 0x00])))).toBe("unknown-message");
+  });
+
+  test("unknown fields inside a known kind are ignored", () => {
+    const ping = encodeLinkMessage({ kind: { $case: "ping", value: { nonce: 5n } } });
+    // Inside Ping (field 5 of LinkMessage): nonce, then an unknown field 7 varint.
+    const extended = new Uint8Array([0x2a, ping[1]! + 2, ...ping.subarray(2), 0x38, 0x01]);
+    expect(decodeLinkMessage(extended)).toEqual({ kind: { $case: "ping", value: { nonce: 5n } } });
+  });
+
+  test("fields out of range are malformed", () => {
+    const payload = (p: Partial<{ messageId: Uint8Array; ttl: number; dataType: number }>) =>
+      encodeLinkMessage({ kind: { $case: "payload", value: { messageId: id, ttl: 1, dataType: 1, data: id, ...p } } });
+    expect(codeOf(() => decodeLinkMessage(payload({ messageId: id.subarray(1) })))).toBe("malformed");
+    expect(codeOf(() => decodeLinkMessage(payload({ ttl: 256 })))).toBe("malformed");
+    expect(codeOf(() => decodeLinkMessage(payload({ dataType: 65536 })))).toBe("malformed");
+    const peers = (host: string, port: number, peerId: Uint8Array) =>
+      encodeLinkMessage({ kind: { $case: "peerList", value: { peers: [{ host, port, id: peerId }] } } });
+    expect(codeOf(() => decodeLinkMessage(peers("", 6001, id)))).toBe("malformed");
+    expect(codeOf(() => decodeLinkMessage(peers("h", 0, id)))).toBe("malformed");
+    expect(codeOf(() => decodeLinkMessage(peers("h", 65536, id)))).toBe("malformed");
+    expect(codeOf(() => decodeLinkMessage(peers("h", 1, id.subarray(2))))).toBe("malformed");
+    expect(codeOf(() => decodeLinkMessage(peers("h".repeat(254), 1, id)))).toBe("malformed");
+  });
+
+  test("truncated or corrupted encodings are undecodable", () => {
+    const bytes = encodeLinkMessage(examples[0]!);
+    expect(codeOf(() => decodeLinkMessage(bytes.subarray(0, bytes.length - 1)))).toBe("undecodable");
+    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x0f])))).toBe("undecodable"); // wire type 7
+  });
+
+  test("property: random bytes give a message or a P2PProtocolError, nothing else", () => {
+    const codes = new Set<string>();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeLinkMessage(bytes);
+        } catch (e) {
+          if (!(e instanceof P2PProtocolError)) throw e;
+          codes.add(e.code);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    // Also mutations of valid messages, which reach deeper into the decoder than uniform noise.
+    fc.assert(
+      fc.property(fc.constantFrom(...examples), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 }))), (m, flips) => {
+        const bytes = encodeLinkMessage(m).slice(0, 300);
+        for (const [at, mask] of flips) bytes[at % bytes.length]! ^= mask;
+        try {
+          decodeLinkMessage(bytes);
+        } catch (e) {
+          if (!(e instanceof P2PProtocolError)) throw e;
+          codes.add(e.code);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    expect([...codes].sort()).toEqual(["malformed", "undecodable", "unknown-message"]);
+  });
+});
+
+describe("canonical decoding (handshake messages)", () => {
+  const m1 = { ephemeral: id, initiatorId: id, powNonce: new Uint8Array(8) };
+  const bytes = encodeMessage(HandshakeInit, m1);
+
+  test("accepts exactly our encoding", () => {
+    expect(decodeCanonical(HandshakeInit, bytes, "M1")).toEqual(m1);
+  });
+
+  test("refuses trailing bytes, duplicated fields and reordered fields that decode to the same message", () => {
+    const trailing = new Uint8Array([...bytes, 0x00]);
+    const duplicated = new Uint8Array([0x0a, 0x01, 0x00, ...bytes]);
+    const reordered = new Uint8Array([...bytes.subarray(34), ...bytes.subarray(0, 34)]);
+    for (const variant of [trailing, duplicated, reordered]) {
+      expect(codeOf(() => decodeCanonical(HandshakeInit, variant, "M1"))).toBe("non-canonical");
+    }
+  });
+});
