@@ -8,7 +8,7 @@ import type { Socket } from "bun";
 import { P2PProtocolError } from "../errors.ts";
 import { SendQueue } from "../net/send-queue.ts";
 import type { TransportCipher } from "./cipher.ts";
-import { encodeFrame } from "./frame.ts";
+import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
 import { decodeLinkMessage, encodeLinkMessage } from "./wire.ts";
 
@@ -62,7 +62,8 @@ export class Link {
       this.droppedMessages++;
       return false;
     }
-    const frame = encodeFrame(this.sendCipher.encrypt(plaintext));
+    // Ciphertext lands after room for the length prefix: one allocation per frame.
+    const frame = writeFrameHeader(this.sendCipher.encrypt(plaintext, FRAME_HEADER_BYTES));
     if (!this.queue.write(frame)) {
       if (droppable) {
         this.droppedMessages++;
