@@ -67,11 +67,14 @@ interface Conn {
 }
 
 /** One NOTIFICATION fan-out: the IDs it still awaits, and (for validate()) who waits for the verdict. */
+/** The outcome of one validation round, as the dissemination layer wants it. */
+export type Verdict = "valid" | "invalid" | "unanswered";
+
 interface Round {
   ids: Set<number>;
   timer: Timer | undefined;
   /** Set for validate(): any "invalid" or missing answer settles false at once. Unset for local announce copies. */
-  verdict: ((valid: boolean) => void) | undefined;
+  verdict: ((verdict: Verdict) => void) | undefined;
   settled: boolean;
 }
 
@@ -159,20 +162,28 @@ export class ApiServer {
    * NOTIFICATION to every subscriber of the type; true only if there is at least one and all answer valid in time.
    * False, without notifying anyone, when the outstanding table has no room for all of them.
    */
-  validate(dataType: number, data: Uint8Array): Promise<boolean> {
+  async validate(dataType: number, data: Uint8Array): Promise<boolean> {
+    return (await this.validateVerdict(dataType, data)) === "valid";
+  }
+
+  /**
+   * Like validate(), telling "invalid" (a subscriber said so) apart from "unanswered" (timeout, subscriber gone, no
+   * subscriber, no room): only the former is the sending peer's fault.
+   */
+  validateVerdict(dataType: number, data: Uint8Array): Promise<Verdict> {
     const subs = [...(this.subscribers.get(dataType) ?? [])];
-    if (subs.length === 0 || data.length > MAX_DATA_SIZE) return Promise.resolve(false);
+    if (subs.length === 0 || data.length > MAX_DATA_SIZE) return Promise.resolve("unanswered");
     if (this.outstanding.size + subs.length > this.maxOutstanding) {
       this.log.warn("api validation skipped", { reason: "outstanding-full", dataType });
-      return Promise.resolve(false);
+      return Promise.resolve("unanswered");
     }
-    return new Promise<boolean>((resolve) => {
+    return new Promise<Verdict>((resolve) => {
       const round = this.newRound(resolve);
       for (const conn of subs) {
         if (round.settled) break; // a send closed a slow subscriber: the verdict is already false
         this.notify(conn, round, dataType, data);
       }
-      if (!round.settled && round.ids.size === 0) this.settle(round, false);
+      if (!round.settled && round.ids.size === 0) this.settle(round, "unanswered");
     });
   }
 
@@ -271,7 +282,7 @@ export class ApiServer {
         }
         this.notify(conn, round, dataType, data);
       }
-      if (!round.settled && round.ids.size === 0) this.settle(round, false);
+      if (!round.settled && round.ids.size === 0) this.settle(round, "unanswered");
     }
     try {
       // A copy: `data` may view a socket chunk (Buffer#slice would not copy).
@@ -283,7 +294,7 @@ export class ApiServer {
 
   private answered(conn: Conn, messageId: number, valid: boolean): void {
     if (conn.awaiting.has(messageId)) {
-      this.resolveEntry(messageId, valid);
+      this.resolveEntry(messageId, valid ? "valid" : "invalid");
     } else if (conn.late.delete(messageId)) {
       this.log.debug("api late validation ignored", { messageId, remote: conn.remote });
     } else {
@@ -303,7 +314,7 @@ export class ApiServer {
       if (conns?.size === 0) this.subscribers.delete(dataType);
     }
     // Its pending validations count as not valid.
-    for (const id of [...conn.awaiting]) this.resolveEntry(id, false);
+    for (const id of [...conn.awaiting]) this.resolveEntry(id, "unanswered");
     conn.queue = [];
     conn.queuedBytes = 0;
     if (reason === undefined) this.log.debug("api connection closed", { remote: conn.remote });
@@ -353,9 +364,9 @@ export class ApiServer {
   // -------------------------------------------------------------------------------------------------------------
   // Outstanding NOTIFICATIONs
 
-  private newRound(verdict: ((valid: boolean) => void) | undefined): Round {
+  private newRound(verdict: ((verdict: Verdict) => void) | undefined): Round {
     const round: Round = { ids: new Set(), timer: undefined, verdict, settled: false };
-    round.timer = setTimeout(() => this.settle(round, false), this.validationTimeoutMs);
+    round.timer = setTimeout(() => this.settle(round, "unanswered"), this.validationTimeoutMs);
     return round;
   }
 
@@ -378,19 +389,20 @@ export class ApiServer {
     }
   }
 
-  private resolveEntry(messageId: number, valid: boolean): void {
+  private resolveEntry(messageId: number, verdict: Verdict): void {
     const entry = this.outstanding.get(messageId);
     if (entry === undefined) return;
     const { conn, round } = entry;
     this.outstanding.delete(messageId);
     conn.awaiting.delete(messageId);
     round.ids.delete(messageId);
-    if (!valid && round.verdict !== undefined) this.settle(round, false);
-    else if (round.ids.size === 0) this.settle(round, valid || round.verdict === undefined);
+    // The first answer that is not "valid" decides the round; otherwise it is valid once everyone has answered.
+    if (verdict !== "valid" && round.verdict !== undefined) this.settle(round, verdict);
+    else if (round.ids.size === 0) this.settle(round, "valid");
   }
 
   /** Ends a round; IDs still awaited stop being outstanding, and their late answers will be ignored. */
-  private settle(round: Round, valid: boolean): void {
+  private settle(round: Round, verdict: Verdict): void {
     if (round.settled) return;
     round.settled = true;
     clearTimeout(round.timer);
@@ -402,7 +414,7 @@ export class ApiServer {
       if (!entry.conn.closed) this.rememberLate(entry.conn, id);
     }
     round.ids.clear();
-    round.verdict?.(valid);
+    round.verdict?.(verdict);
   }
 
   private rememberLate(conn: Conn, id: number): void {

@@ -35,6 +35,8 @@ export interface TransportOptions extends Partial<LinkOptions> {
   pow: PowSolver;
   log: Logger;
   handshakeTimeoutMs?: number;
+  /** Frames per direction between Noise rekeys (default 2^16); tests lower it. */
+  rekeyInterval?: number;
   maxPendingHandshakes?: number;
   maxPendingPerIp?: number;
   /** Peers refused after authentication (banned). */
@@ -137,6 +139,7 @@ export class Transport {
       maxDifficulty: this.opts.maxDifficulty,
       expectedPeerId: expectedId,
       listenPort: this.port,
+      rekeyInterval: this.opts.rekeyInterval,
     });
     Bun.connect<Conn>({ hostname: host, port, data: conn, socket: this.handlers() }).catch((e: Error) => {
       this.failConn(conn, undefined, "connect-failed", e);
@@ -218,6 +221,7 @@ export class Transport {
         staticKeys: this.staticKeys,
         difficulty: this.opts.difficulty,
         listenPort: this.port,
+        rekeyInterval: this.opts.rekeyInterval,
       });
       conn.queue.write(encodeFrame(conn.responder.hello()));
     }

@@ -249,9 +249,9 @@ describe("validate()", () => {
     const { server, log } = await startServer({ validationTimeoutMs: 5000 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
-    const verdict = server.validate(7, bytes("bad"));
+    const verdict = server.validateVerdict(7, bytes("bad"));
     await answerNext(a, false);
-    expect(await verdict).toBe(false); // b has not answered, and nothing waits for it
+    expect(await verdict).toBe("invalid"); // b has not answered, and nothing waits for it
     expect(server.stats().outstanding).toBe(0);
     await answerNext(b, true); // its answer comes too late to matter, and is no violation
     await roundTrip(a, b, 7, "both kept");
@@ -262,10 +262,10 @@ describe("validate()", () => {
     const { server, log } = await startServer({ validationTimeoutMs: 150 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
-    const verdict = server.validate(7, bytes("slow"));
+    const verdict = server.validateVerdict(7, bytes("slow"));
     await answerNext(a, true);
     const late = await nextNotification(b);
-    expect(await verdict).toBe(false);
+    expect(await verdict).toBe("unanswered"); // not the sending peer's fault: it must not be counted against it
     expect(server.stats().outstanding).toBe(0);
     b.send(encodeValidation({ messageId: late.messageId, valid: true }));
     await roundTrip(a, b, 7, "b kept");
@@ -276,11 +276,11 @@ describe("validate()", () => {
     const { server } = await startServer({ validationTimeoutMs: 5000 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
-    const verdict = server.validate(7, bytes("gone"));
+    const verdict = server.validateVerdict(7, bytes("gone"));
     await nextNotification(b);
     expect(server.stats().outstanding).toBe(2);
     b.close();
-    expect(await verdict).toBe(false);
+    expect(await verdict).toBe("unanswered");
     expect(server.stats().outstanding).toBe(0);
     expect(server.stats().subscriptions).toBe(1);
     await nextNotification(a); // a's answer no longer matters, but it got the notification
