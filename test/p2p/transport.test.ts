@@ -284,8 +284,67 @@ describe("Transport", () => {
     await until(() => a.t.linked().length === 0, "a sees the link closed");
   });
 
-  // Rekeying is not testable here: TransportOptions has no way to lower the rekey interval (handshake.ts takes
-  // rekeyInterval, but Transport never passes it), so a link would need 2^16 frames per direction.
+  test("a peer that stops reading fills its bound; payloads to it are dropped and other links are not stalled", async () => {
+    const b = await node();
+    const c = await node();
+    const a = await node({ sendBufferBytes: 64 * 1024 });
+    // A relay A → proxy → B whose side facing A can stop reading, like a peer that stalls.
+    type Side = { upstream?: Socket<undefined>; buffered: Uint8Array[] };
+    let clientSocket: Socket<Side> | undefined;
+    const proxy: TCPSocketListener<Side> = Bun.listen<Side>({
+      hostname: HOST,
+      port: 0,
+      socket: {
+        open(client) {
+          const side: Side = { buffered: [] };
+          client.data = side;
+          clientSocket = client;
+          void Bun.connect({
+            hostname: HOST,
+            port: b.t.port,
+            socket: {
+              open(up) {
+                side.upstream = up;
+                for (const chunk of side.buffered.splice(0)) up.write(chunk);
+              },
+              data(_up, chunk) {
+                client.write(chunk);
+              },
+              close() {
+                client.end();
+              },
+            },
+          });
+        },
+        data(client, chunk) {
+          if (client.data.upstream) client.data.upstream.write(chunk);
+          else client.data.buffered.push(chunk);
+        },
+        close(client) {
+          client.data.upstream?.end();
+        },
+      },
+    });
+    cleanups.push(() => proxy.stop(true));
+    expect(await a.t.dial(HOST, proxy.port)).toBe(b.t.localId);
+    expect(await a.t.dial(HOST, c.t.port)).toBe(c.t.localId);
+    await until(() => b.ups.includes(a.t.localId) && c.ups.includes(a.t.localId), "both links up");
+
+    clientSocket!.pause();
+    const big = new Uint8Array(32 * 1024);
+    let accepted = 0;
+    while (accepted < 2000 && a.t.send(b.t.localId, { kind: { $case: "payload", value: { messageId: randomBytes(32), ttl: 1, dataType: 1, data: big } } }, true)) {
+      accepted++;
+    }
+    expect(accepted).toBeLessThan(2000); // the bound was reached: droppable payloads are refused, not queued forever
+    const link = a.t.linked().find((l) => l.info.peerId === b.t.localId)!;
+    expect(link.droppedMessages).toBe(1);
+    // The stalled link is still up, and the healthy one delivers at once.
+    expect(a.t.send(c.t.localId, payload("still flowing"))).toBe(true);
+    await until(() => payloadTexts(c, a.t.localId).includes("still flowing"), "c receives while b is stalled");
+    expect(a.t.linked().length).toBe(2);
+  });
+
   test("traffic continues across many rekeys both ways (threshold lowered to 3 frames)", async () => {
     const a = await node({ rekeyInterval: 3 });
     const b = await node({ rekeyInterval: 3 });
