@@ -1,0 +1,256 @@
+/**
+ * Dissemination over real nodes on 127.0.0.1: TTL hop limits, relays without subscribers, silent subscribers, churn,
+ * and RPS-driven peer selection with real RPS PEER bytes from a small RPS server run by the test.
+ */
+import { afterAll, afterEach, expect, test } from "bun:test";
+import type { TCPSocketListener } from "bun";
+import { MSG_RPS_QUERY, decodeMessage, encodeAnnounce, encodeNotify, encodeRpsPeer, encodeValidation } from "../src/api/codec.ts";
+import type { NodeConfig } from "../src/config.ts";
+import { silentLogger } from "../src/log.ts";
+import { startNode, type GossipNode } from "../src/node.ts";
+import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
+import { PowPool } from "../src/p2p/pow-pool.ts";
+import { ApiTestClient, waitFor } from "./api/client.ts";
+
+const pow = new PowPool({ size: 1 });
+const nodes: GossipNode[] = [];
+const clients: ApiTestClient[] = [];
+const listeners: TCPSocketListener<undefined>[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const l of listeners.splice(0)) l.stop(true);
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+afterAll(() => pow.close());
+
+interface NodeSpec {
+  bootstrapPort?: number;
+  degree?: number;
+  validationTimeoutMs?: number;
+  rpsPort?: number;
+  p2pHost?: string;
+}
+
+async function node(spec: NodeSpec = {}): Promise<GossipNode> {
+  const config: NodeConfig = {
+    source: "<test>",
+    hostkeyPath: "",
+    apiAddress: { host: "127.0.0.1", port: 0 },
+    p2pAddress: { host: spec.p2pHost ?? "127.0.0.1", port: 0 },
+    bootstrappers: spec.bootstrapPort ? [{ host: "127.0.0.1", port: spec.bootstrapPort }] : [],
+    degree: spec.degree ?? 3,
+    cacheSize: 5,
+    powDifficulty: 4,
+    maxPowDifficulty: 8,
+    validationTimeoutMs: spec.validationTimeoutMs ?? 2000,
+    rpsApiAddress: spec.rpsPort ? { host: "127.0.0.1", port: spec.rpsPort } : undefined,
+    logLevel: "error",
+  };
+  const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, {
+    pow,
+    membership: { tickMs: 100, backoffInitialMs: 50 },
+  });
+  nodes.push(n);
+  return n;
+}
+
+const linkedTo = (n: GossipNode, peer: GossipNode) => n.transport.linked().some((l) => l.info.peerId === peer.identity.idHex);
+
+/**
+ * A line of `count` nodes, each linked to its neighbours only. Membership is stopped so that peer exchange cannot add
+ * shortcuts; the links are dialed by hand and checked before anyone relies on the shape.
+ */
+async function line(count: number, spec: (i: number) => NodeSpec = () => ({})): Promise<GossipNode[]> {
+  const ns: GossipNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = await node(spec(i));
+    n.membership.stop();
+    ns.push(n);
+  }
+  for (let i = 1; i < count; i++) await ns[i]!.transport.dial("127.0.0.1", ns[i - 1]!.transport.port, ns[i - 1]!.identity.idHex);
+  await waitFor(
+    () => ns.every((n, i) => n.transport.linked().length === (i === 0 || i === count - 1 ? 1 : 2)),
+    5000,
+    "line links",
+  );
+  for (let i = 1; i < count; i++) expect(linkedTo(ns[i]!, ns[i - 1]!)).toBe(true);
+  return ns;
+}
+
+/** A module that subscribes to a type and answers every NOTIFICATION with the given verdict (or never, if "silent"). */
+async function subscriber(n: GossipNode, dataType: number, verdict: boolean | "silent" = true) {
+  const client = await ApiTestClient.connect(n.api.port);
+  clients.push(client);
+  const received: string[] = [];
+  client.send(encodeNotify({ dataType }));
+  (async () => {
+    for (;;) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await client.next(60_000);
+      } catch {
+        return;
+      }
+      const m = decodeMessage(bytes);
+      if (m.kind !== "notification") continue;
+      received.push(new TextDecoder().decode(m.data));
+      if (verdict !== "silent") client.send(encodeValidation({ messageId: m.messageId, valid: verdict }));
+    }
+  })();
+  await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
+  return { client, received };
+}
+
+async function announce(n: GossipNode, dataType: number, text: string, ttl = 0) {
+  const client = await ApiTestClient.connect(n.api.port);
+  clients.push(client);
+  client.send(encodeAnnounce({ ttl, dataType, data: new TextEncoder().encode(text) }));
+}
+
+test("TTL 2 on a line of four: the next two hops get the item, the third does not", async () => {
+  const ns = await line(4);
+  const subs = await Promise.all(ns.slice(1).map((n) => subscriber(n, 11)));
+  await announce(ns[0]!, 11, "ttl two", 2);
+  await waitFor(() => subs[0]!.received.length === 1 && subs[1]!.received.length === 1, 5000, "hops 1 and 2");
+  // The same path with no hop limit: once node 3 has this one, the first item would have been ahead of it.
+  await announce(ns[0]!, 11, "unlimited", 0);
+  await waitFor(() => subs[2]!.received.length >= 1, 5000, "hop 3 gets the unlimited item");
+  expect(subs[0]!.received).toEqual(["ttl two", "unlimited"]);
+  expect(subs[1]!.received).toEqual(["ttl two", "unlimited"]);
+  expect(subs[2]!.received).toEqual(["unlimited"]);
+});
+
+test("a relay with no subscriber for the type does not forward it", async () => {
+  const [a, b, c] = await line(3);
+  await subscriber(a!, 21);
+  const subC = await subscriber(c!, 21);
+  await announce(a!, 21, "first");
+  await waitFor(() => b!.broadcaster.stats().received === 1, 5000, "b received the item");
+  expect(b!.broadcaster.stats().notSubscribed).toBe(1);
+  // Once b has a subscriber it relays, and c must then see the second item only.
+  await subscriber(b!, 21);
+  await announce(a!, 21, "second");
+  await waitFor(() => subC.received.length >= 1, 5000, "c gets the second item");
+  expect(subC.received).toEqual(["second"]);
+});
+
+test("a subscriber that never answers: the item is not forwarded and nothing stays outstanding", async () => {
+  const [a, b, c] = await line(3, () => ({ validationTimeoutMs: 300 }));
+  const silent = await subscriber(b!, 31, "silent");
+  const subC = await subscriber(c!, 31);
+  await announce(a!, 31, "unanswered");
+  await waitFor(() => silent.received.length === 1, 5000, "b's subscriber notified");
+  await waitFor(() => b!.broadcaster.stats().outstanding === 0 && b!.api.stats().outstanding === 0, 3000, "nothing outstanding");
+  expect(b!.broadcaster.stats().unanswered).toBe(1);
+  expect(b!.broadcaster.stats().valid).toBe(0);
+
+  // Replace the silent module with one that answers: the next item passes b, and c sees that one only.
+  silent.client.close();
+  await waitFor(() => !b!.api.hasSubscribers(31), 3000, "silent subscriber gone");
+  await subscriber(b!, 31);
+  await announce(a!, 31, "answered");
+  await waitFor(() => subC.received.length >= 1, 5000, "c gets the answered item");
+  expect(subC.received).toEqual(["answered"]);
+  expect(b!.api.stats().outstanding).toBe(0);
+});
+
+test("churn: after 30% of a 12-node network stops, the survivors relink and a new item reaches all of them", async () => {
+  const all: GossipNode[] = [await node()];
+  for (let i = 1; i < 12; i++) all.push(await node({ bootstrapPort: all[i - 1]!.transport.port }));
+  await waitFor(() => all.every((n) => n.transport.linked().length >= 2), 8000, "all linked");
+
+  // Kill every third node from 1: each of 2, 5, 8 and 11 loses its bootstrapper.
+  const dead = new Set([1, 4, 7, 10]);
+  const survivors = all.filter((_, i) => !dead.has(i));
+  const deadIds = new Set(all.filter((_, i) => dead.has(i)).map((n) => n.identity.idHex));
+  await Promise.all(all.filter((_, i) => dead.has(i)).map((n) => n.stop()));
+  nodes.splice(0, nodes.length, ...survivors);
+
+  await waitFor(
+    () =>
+      survivors.every((n) => n.transport.linked().length >= 1 && n.transport.linked().every((l) => !deadIds.has(l.info.peerId))) &&
+      connected(survivors),
+    8000,
+    "survivors relinked into one component",
+  );
+  const subs = await Promise.all(survivors.map((n) => subscriber(n, 41)));
+  await announce(survivors[3]!, 41, "after churn");
+  await waitFor(() => subs.every((s) => s.received.length >= 1), 5000, "delivery to every survivor");
+  for (const s of subs) expect(s.received).toEqual(["after churn"]);
+}, 15_000);
+
+/** Whether the links among `ns` form one connected graph. */
+function connected(ns: GossipNode[]): boolean {
+  const byId = new Map(ns.map((n) => [n.identity.idHex, n]));
+  const reached = new Set<GossipNode>([ns[0]!]);
+  const queue = [ns[0]!];
+  while (queue.length > 0) {
+    for (const l of queue.pop()!.transport.linked()) {
+      const next = byId.get(l.info.peerId);
+      if (next && !reached.has(next)) {
+        reached.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  return reached.size === ns.length;
+}
+
+/** An RPS module stand-in: answers every RPS QUERY with the given RPS PEER bytes. */
+function rpsServer(reply: () => Uint8Array): { port: number; queries: () => number } {
+  let queries = 0;
+  const listener = Bun.listen<undefined>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data(s, chunk) {
+        // A query is exactly one 4-byte header; the client sends nothing else.
+        if (chunk.length >= 4 && ((chunk[2]! << 8) | chunk[3]!) === MSG_RPS_QUERY) {
+          queries++;
+          s.write(reply());
+        }
+      },
+    },
+  });
+  listeners.push(listener);
+  return { port: listener.port, queries: () => queries };
+}
+
+function rpsPeerFor(target: GossipNode, host: string, hostkeyDer: Uint8Array): Uint8Array {
+  return encodeRpsPeer({ port: target.transport.port, portmap: [{ moduleId: 500, port: target.transport.port }], address: host, hostkeyDer });
+}
+
+test("RPS-driven peer selection: a node with only an RPS module links to the peer RPS names", async () => {
+  const target = await node();
+  const rps = rpsServer(() => rpsPeerFor(target, "127.0.0.1", target.identity.publicKeyDer));
+  const seeker = await node({ rpsPort: rps.port });
+  await waitFor(() => linkedTo(seeker, target) && linkedTo(target, seeker), 5000, "link via RPS");
+  expect(rps.queries()).toBeGreaterThanOrEqual(1);
+  expect(seeker.membership.stats().rpsFailures).toBe(0);
+});
+
+test("RPS-driven peer selection: a hostkey that does not match the peer is refused (ID mismatch)", async () => {
+  const target = await node();
+  const impostor = loadIdentity(generateEd25519Pem());
+  const rps = rpsServer(() => rpsPeerFor(target, "127.0.0.1", impostor.publicKeyDer));
+  const seeker = await node({ rpsPort: rps.port });
+  await waitFor(() => seeker.membership.stats().dialFailures >= 2, 5000, "dials refused");
+  expect(seeker.transport.linked()).toEqual([]);
+  expect(target.transport.linked()).toEqual([]);
+});
+
+test("RPS-driven peer selection: an IPv6 entry (::1) is dialed over IPv6", async () => {
+  let target: GossipNode;
+  try {
+    target = await node({ p2pHost: "::1" });
+  } catch (error) {
+    console.warn(`skipping IPv6 RPS case: cannot listen on ::1 here (${(error as Error).message})`);
+    return;
+  }
+  const rps = rpsServer(() => rpsPeerFor(target, "::1", target.identity.publicKeyDer));
+  const seeker = await node({ rpsPort: rps.port });
+  await waitFor(() => linkedTo(seeker, target), 5000, "link via RPS over IPv6");
+  const link = seeker.transport.linked().find((l) => l.info.peerId === target.identity.idHex)!;
+  expect(link.info.remoteHost).toBe("::1");
+});
