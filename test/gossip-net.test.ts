@@ -4,56 +4,20 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
-import { MSG_RPS_QUERY, decodeMessage, encodeAnnounce, encodeNotify, encodeRpsPeer, encodeValidation } from "../src/api/codec.ts";
-import type { NodeConfig } from "../src/config.ts";
-import { silentLogger } from "../src/log.ts";
-import { startNode, type GossipNode } from "../src/node.ts";
+import { MSG_RPS_QUERY, encodeRpsPeer } from "../src/api/codec.ts";
+import type { GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
-import { PowPool } from "../src/p2p/pow-pool.ts";
-import { ApiTestClient, waitFor } from "./api/client.ts";
+import { waitFor } from "./api/client.ts";
+import { createHarness, type NodeSpec } from "./net-harness.ts";
 
-const pow = new PowPool({ size: 1 });
-const nodes: GossipNode[] = [];
-const clients: ApiTestClient[] = [];
+const { node, subscriber, announce, stop, cleanup, close } = createHarness();
 const listeners: TCPSocketListener<undefined>[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
   for (const l of listeners.splice(0)) l.stop(true);
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  await cleanup();
 });
-afterAll(() => pow.close());
-
-interface NodeSpec {
-  bootstrapPort?: number;
-  degree?: number;
-  validationTimeoutMs?: number;
-  rpsPort?: number;
-  p2pHost?: string;
-}
-
-async function node(spec: NodeSpec = {}): Promise<GossipNode> {
-  const config: NodeConfig = {
-    source: "<test>",
-    hostkeyPath: "",
-    apiAddress: { host: "127.0.0.1", port: 0 },
-    p2pAddress: { host: spec.p2pHost ?? "127.0.0.1", port: 0 },
-    bootstrappers: spec.bootstrapPort ? [{ host: "127.0.0.1", port: spec.bootstrapPort }] : [],
-    degree: spec.degree ?? 3,
-    cacheSize: 5,
-    powDifficulty: 4,
-    maxPowDifficulty: 8,
-    validationTimeoutMs: spec.validationTimeoutMs ?? 2000,
-    rpsApiAddress: spec.rpsPort ? { host: "127.0.0.1", port: spec.rpsPort } : undefined,
-    logLevel: "error",
-  };
-  const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, {
-    pow,
-    membership: { tickMs: 100, backoffInitialMs: 50 },
-  });
-  nodes.push(n);
-  return n;
-}
+afterAll(() => close());
 
 const linkedTo = (n: GossipNode, peer: GossipNode) => n.transport.linked().some((l) => l.info.peerId === peer.identity.idHex);
 
@@ -78,35 +42,6 @@ async function line(count: number, spec: (i: number) => NodeSpec = () => ({})): 
   return ns;
 }
 
-/** A module that subscribes to a type and answers every NOTIFICATION with the given verdict (or never, if "silent"). */
-async function subscriber(n: GossipNode, dataType: number, verdict: boolean | "silent" = true) {
-  const client = await ApiTestClient.connect(n.api.port);
-  clients.push(client);
-  const received: string[] = [];
-  client.send(encodeNotify({ dataType }));
-  (async () => {
-    for (;;) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await client.next(60_000);
-      } catch {
-        return;
-      }
-      const m = decodeMessage(bytes);
-      if (m.kind !== "notification") continue;
-      received.push(new TextDecoder().decode(m.data));
-      if (verdict !== "silent") client.send(encodeValidation({ messageId: m.messageId, valid: verdict }));
-    }
-  })();
-  await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
-  return { client, received };
-}
-
-async function announce(n: GossipNode, dataType: number, text: string, ttl = 0) {
-  const client = await ApiTestClient.connect(n.api.port);
-  clients.push(client);
-  client.send(encodeAnnounce({ ttl, dataType, data: new TextEncoder().encode(text) }));
-}
 
 test("TTL 2 on a line of four: the next two hops get the item, the third does not", async () => {
   const ns = await line(4);
@@ -164,8 +99,7 @@ test("churn: after 30% of a 12-node network stops, the survivors relink and a ne
   const dead = new Set([1, 4, 7, 10]);
   const survivors = all.filter((_, i) => !dead.has(i));
   const deadIds = new Set(all.filter((_, i) => dead.has(i)).map((n) => n.identity.idHex));
-  await Promise.all(all.filter((_, i) => dead.has(i)).map((n) => n.stop()));
-  nodes.splice(0, nodes.length, ...survivors);
+  await Promise.all(all.filter((_, i) => dead.has(i)).map((n) => stop(n)));
 
   await waitFor(
     () =>

@@ -2,78 +2,16 @@
  * Whole nodes over real sockets on 127.0.0.1: API server, PoW-gated Noise links, broadcaster and membership.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
-import type { NodeConfig } from "../src/config.ts";
-import { silentLogger } from "../src/log.ts";
-import { startNode, type GossipNode } from "../src/node.ts";
-import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
-import { PowPool } from "../src/p2p/pow-pool.ts";
-import { ApiTestClient, waitFor } from "./api/client.ts";
+import type { GossipNode } from "../src/node.ts";
+import { waitFor } from "./api/client.ts";
+import { createHarness } from "./net-harness.ts";
 
-const pow = new PowPool({ size: 1 });
-const nodes: GossipNode[] = [];
-const clients: ApiTestClient[] = [];
+const harness = createHarness();
+const { subscriber, announce } = harness;
+const node = (bootstrapPort?: number) => harness.node({ bootstrapPort });
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
-});
-afterAll(() => pow.close());
-
-function config(bootstrapPort?: number): NodeConfig {
-  return {
-    source: "<test>",
-    hostkeyPath: "",
-    apiAddress: { host: "127.0.0.1", port: 0 },
-    p2pAddress: { host: "127.0.0.1", port: 0 },
-    bootstrappers: bootstrapPort ? [{ host: "127.0.0.1", port: bootstrapPort }] : [],
-    degree: 3,
-    cacheSize: 5,
-    powDifficulty: 4,
-    maxPowDifficulty: 8,
-    validationTimeoutMs: 2000,
-    logLevel: "error",
-  };
-}
-
-async function node(bootstrapPort?: number): Promise<GossipNode> {
-  const n = await startNode(config(bootstrapPort), loadIdentity(generateEd25519Pem()), silentLogger, {
-    pow,
-    membership: { tickMs: 100, backoffInitialMs: 50 },
-  });
-  nodes.push(n);
-  return n;
-}
-
-/** A module that subscribes to a type and answers every NOTIFICATION with the given verdict. */
-async function subscriber(n: GossipNode, dataType: number, valid = true) {
-  const client = await ApiTestClient.connect(n.api.port);
-  clients.push(client);
-  const received: string[] = [];
-  client.send(encodeNotify({ dataType }));
-  (async () => {
-    for (;;) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await client.next(60_000);
-      } catch {
-        return;
-      }
-      const m = decodeMessage(bytes);
-      if (m.kind !== "notification") continue;
-      received.push(new TextDecoder().decode(m.data));
-      client.send(encodeValidation({ messageId: m.messageId, valid }));
-    }
-  })();
-  await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
-  return { client, received };
-}
-
-async function announce(n: GossipNode, dataType: number, text: string, ttl = 0) {
-  const client = await ApiTestClient.connect(n.api.port);
-  clients.push(client);
-  client.send(encodeAnnounce({ ttl, dataType, data: new TextEncoder().encode(text) }));
-}
+afterEach(() => harness.cleanup());
+afterAll(() => harness.close());
 
 test("two nodes link over a PoW-gated Noise handshake and exchange announcements both ways", async () => {
   const a = await node();

@@ -1,0 +1,91 @@
+/**
+ * Whole in-process nodes for tests: real API servers and P2P transports on 127.0.0.1 (port 0), one shared PoW pool,
+ * and API modules that subscribe and answer. `cleanup()` after each test, `close()` after the file.
+ */
+import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
+import type { NodeConfig } from "../src/config.ts";
+import { silentLogger } from "../src/log.ts";
+import { startNode, type GossipNode } from "../src/node.ts";
+import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
+import { PowPool } from "../src/p2p/pow-pool.ts";
+import { ApiTestClient, waitFor } from "./api/client.ts";
+
+export interface NodeSpec {
+  bootstrapPort?: number;
+  degree?: number;
+  validationTimeoutMs?: number;
+  rpsPort?: number;
+  p2pHost?: string;
+}
+
+export function createHarness() {
+  const pow = new PowPool({ size: 1 });
+  const nodes: GossipNode[] = [];
+  const clients: ApiTestClient[] = [];
+
+  async function node(spec: NodeSpec = {}): Promise<GossipNode> {
+    const config: NodeConfig = {
+      source: "<test>",
+      hostkeyPath: "",
+      apiAddress: { host: "127.0.0.1", port: 0 },
+      p2pAddress: { host: spec.p2pHost ?? "127.0.0.1", port: 0 },
+      bootstrappers: spec.bootstrapPort ? [{ host: "127.0.0.1", port: spec.bootstrapPort }] : [],
+      degree: spec.degree ?? 3,
+      cacheSize: 5,
+      powDifficulty: 4,
+      maxPowDifficulty: 8,
+      validationTimeoutMs: spec.validationTimeoutMs ?? 2000,
+      rpsApiAddress: spec.rpsPort ? { host: "127.0.0.1", port: spec.rpsPort } : undefined,
+      logLevel: "error",
+    };
+    const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, {
+      pow,
+      membership: { tickMs: 100, backoffInitialMs: 50 },
+    });
+    nodes.push(n);
+    return n;
+  }
+
+  /** A module that subscribes to a type and answers every NOTIFICATION with the verdict (never, if "silent"). */
+  async function subscriber(n: GossipNode, dataType: number, verdict: boolean | "silent" = true) {
+    const client = await ApiTestClient.connect(n.api.port);
+    clients.push(client);
+    const received: string[] = [];
+    client.send(encodeNotify({ dataType }));
+    (async () => {
+      for (;;) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await client.next(60_000);
+        } catch {
+          return;
+        }
+        const m = decodeMessage(bytes);
+        if (m.kind !== "notification") continue;
+        received.push(new TextDecoder().decode(m.data));
+        if (verdict !== "silent") client.send(encodeValidation({ messageId: m.messageId, valid: verdict }));
+      }
+    })();
+    await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
+    return { client, received };
+  }
+
+  async function announce(n: GossipNode, dataType: number, text: string, ttl = 0): Promise<void> {
+    const client = await ApiTestClient.connect(n.api.port);
+    clients.push(client);
+    client.send(encodeAnnounce({ ttl, dataType, data: new TextEncoder().encode(text) }));
+  }
+
+  /** Stops one node now (churn); cleanup() will not stop it again. */
+  async function stop(n: GossipNode): Promise<void> {
+    nodes.splice(nodes.indexOf(n), 1);
+    await n.stop();
+  }
+
+  async function cleanup(): Promise<void> {
+    for (const c of clients.splice(0)) c.close();
+    await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  }
+
+  return { node, subscriber, announce, stop, cleanup, close: () => pow.close() };
+}
