@@ -17,6 +17,7 @@ import type { LinkDescription } from "./p2p/link.ts";
 import { PowPool } from "./p2p/pow-pool.ts";
 import type { LinkMessage } from "./p2p/proto/gossip.ts";
 import { Transport, type PowSolver } from "./p2p/transport.ts";
+import { encodeLinkMessage } from "./p2p/wire.ts";
 
 export interface NodeOptions {
   /** Share one pool between many in-process nodes (tests, testnet). */
@@ -67,11 +68,23 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     ...options.transport,
   });
 
+  // The broadcaster pushes one item object to up to `degree` peers in a row: encode its protobuf once, not per peer.
+  let lastItem: GossipItem | undefined;
+  let lastEncoded: Uint8Array = new Uint8Array(0);
+  const encodedPayload = (item: GossipItem): Uint8Array => {
+    if (item !== lastItem) {
+      lastItem = item;
+      lastEncoded = encodeLinkMessage({
+        kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data } },
+      });
+    }
+    return lastEncoded;
+  };
+
   const network: PeerNetwork = {
     localId: identity.idHex,
     linkedPeers: () => transport.linked().map((l) => linkInfo(l.info)),
-    sendItem: (peer, item) =>
-      transport.send(peer, { kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data } } }, true),
+    sendItem: (peer, item) => transport.send(peer, encodedPayload(item), true),
     requestPeers: (peer) => void transport.send(peer, { kind: { $case: "peerRequest", value: {} } }),
     sendPeers: (peer, peers) =>
       void transport.send(peer, {

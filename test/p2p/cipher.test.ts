@@ -1,23 +1,14 @@
 // TransportCipher: one direction of a link after Split(), with a frame counter nonce and periodic REKEY.
 import { describe, expect, test } from "bun:test";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { P2PProtocolError } from "../../src/errors.ts";
 import { DEFAULT_REKEY_INTERVAL, TransportCipher } from "../../src/p2p/cipher.ts";
 import { FRAME_HEADER_BYTES, FrameReader, writeFrameHeader } from "../../src/p2p/frame.ts";
 import { CipherState, XXHandshakeState, generateKeyPair } from "../../src/p2p/noise.ts";
+import { codeOf } from "./error-code.ts";
 
 const key = Uint8Array.from({ length: 32 }, (_, i) => i);
 const text = (s: string) => new TextEncoder().encode(s);
 
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (e) {
-    if (e instanceof P2PProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a P2PProtocolError");
-}
 
 function nonceBytes(n: number): Uint8Array {
   const nonce = new Uint8Array(12);

@@ -1,18 +1,9 @@
 // Framing: u32 BE length ‖ body, 1..128 KiB, parsed by a pure push reader with bounded memory.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { P2PProtocolError } from "../../src/errors.ts";
 import { FRAME_HEADER_BYTES, FrameReader, MAX_FRAME_BODY, encodeFrame, writeFrameHeader } from "../../src/p2p/frame.ts";
+import { codeOf } from "./error-code.ts";
 
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (e) {
-    if (e instanceof P2PProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a P2PProtocolError");
-}
 
 function header(length: number): Uint8Array {
   const h = new Uint8Array(4);

@@ -12,6 +12,7 @@ import { generateEd25519Pem, generateStaticKeyPair, loadIdentity, type Identity 
 import { leadingZeroBits, powDigest, powPrefix, verifyPow } from "../../src/p2p/pow-input.ts";
 import { HandshakeInit, Hello } from "../../src/p2p/proto/gossip.ts";
 import { decodeMessage, encodeMessage } from "../../src/p2p/wire.ts";
+import { codeOf } from "./error-code.ts";
 
 const alice = loadIdentity(generateEd25519Pem());
 const bob = loadIdentity(generateEd25519Pem());
@@ -84,15 +85,6 @@ function runHandshake({ responder, initiator }: Parties, tamper: Tamper = (_s, b
   return { initiatorResult, responderResult, sent };
 }
 
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (e) {
-    if (e instanceof P2PProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a P2PProtocolError");
-}
 
 function expectTalk(a: HandshakeResult, b: HandshakeResult, frames = 5): void {
   for (let i = 0; i < frames; i++) {

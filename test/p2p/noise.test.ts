@@ -2,7 +2,6 @@
 // rules the vectors do not exercise: nonce layout, REKEY, low-order points, turn order, failure is final.
 import { describe, expect, test } from "bun:test";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { P2PProtocolError } from "../../src/errors.ts";
 import {
   CipherState,
   NOISE_PROTOCOL_NAME,
@@ -13,20 +12,12 @@ import {
   keyPairFromPrivateKey,
 } from "../../src/p2p/noise.ts";
 import vectorFile from "./vectors/noise-xx.json";
+import { codeOf } from "./error-code.ts";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, "hex"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const EMPTY = new Uint8Array(0);
 
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (e) {
-    if (e instanceof P2PProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a P2PProtocolError");
-}
 
 /** The spec's nonce: 4 zero bytes ‖ 64-bit little-endian counter. Built independently of CipherState. */
 function nonceBytes(n: bigint): Uint8Array {

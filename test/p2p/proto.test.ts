@@ -8,16 +8,8 @@ import { PROTO_OUT_DIR, REPO_ROOT, generateProto } from "../../scripts/gen-proto
 import { P2PProtocolError } from "../../src/errors.ts";
 import { HandshakeInit, LinkErrorCode, LinkMessage } from "../../src/p2p/proto/gossip.ts";
 import { decodeCanonical, decodeLinkMessage, encodeLinkMessage, encodeMessage } from "../../src/p2p/wire.ts";
+import { codeOf } from "./error-code.ts";
 
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (e) {
-    if (e instanceof P2PProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a P2PProtocolError");
-}
 
 const id = new Uint8Array(32).fill(0xab);
 

@@ -1,7 +1,7 @@
 // The Transport over real TCP on 127.0.0.1: linking, message exchange, refusals, hostile pre-handshake bytes,
 // handshake deadline, simultaneous open, and a tampered ciphertext frame (via a bit-flipping TCP relay).
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket } from "bun";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { P2PProtocolError } from "../../src/errors.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -9,6 +9,7 @@ import { generateEd25519Pem, loadIdentity, type Identity } from "../../src/p2p/i
 import { PowPool } from "../../src/p2p/pow-pool.ts";
 import type { LinkMessage, Payload } from "../../src/p2p/proto/gossip.ts";
 import { Transport, type TransportOptions } from "../../src/p2p/transport.ts";
+import { startRelay } from "./relay.ts";
 
 const HOST = "127.0.0.1";
 const pool = new PowPool({ size: 1 });
@@ -230,46 +231,13 @@ describe("Transport", () => {
     // A relay A → proxy → B that can flip the last bit (in the AEAD tag) of the next chunk A sends.
     let flipNext = false;
     let flipped = 0;
-    type Side = { upstream?: Socket<undefined>; buffered: Uint8Array[] };
-    const proxy: TCPSocketListener<Side> = Bun.listen<Side>({
-      hostname: HOST,
-      port: 0,
-      socket: {
-        open(client) {
-          const side: Side = { buffered: [] };
-          client.data = side;
-          void Bun.connect({
-            hostname: HOST,
-            port: b.t.port,
-            socket: {
-              open(up) {
-                side.upstream = up;
-                for (const chunk of side.buffered.splice(0)) up.write(chunk);
-              },
-              data(_up, chunk) {
-                client.write(chunk);
-              },
-              close() {
-                client.end();
-              },
-            },
-          });
-        },
-        data(client, chunk) {
-          if (flipNext) {
-            flipNext = false;
-            flipped++;
-            chunk[chunk.length - 1]! ^= 0x01;
-          }
-          if (client.data.upstream) client.data.upstream.write(chunk);
-          else client.data.buffered.push(chunk);
-        },
-        close(client) {
-          client.data.upstream?.end();
-        },
-      },
+    const proxy = startRelay(b.t.port, (chunk) => {
+      if (!flipNext) return;
+      flipNext = false;
+      flipped++;
+      chunk[chunk.length - 1]! ^= 0x01;
     });
-    cleanups.push(() => proxy.stop(true));
+    cleanups.push(proxy.stop);
 
     expect(await a.t.dial(HOST, proxy.port)).toBe(b.t.localId);
     await until(() => b.ups.includes(a.t.localId), "b sees the link");
@@ -289,48 +257,13 @@ describe("Transport", () => {
     const c = await node();
     const a = await node({ sendBufferBytes: 64 * 1024 });
     // A relay A → proxy → B whose side facing A can stop reading, like a peer that stalls.
-    type Side = { upstream?: Socket<undefined>; buffered: Uint8Array[] };
-    let clientSocket: Socket<Side> | undefined;
-    const proxy: TCPSocketListener<Side> = Bun.listen<Side>({
-      hostname: HOST,
-      port: 0,
-      socket: {
-        open(client) {
-          const side: Side = { buffered: [] };
-          client.data = side;
-          clientSocket = client;
-          void Bun.connect({
-            hostname: HOST,
-            port: b.t.port,
-            socket: {
-              open(up) {
-                side.upstream = up;
-                for (const chunk of side.buffered.splice(0)) up.write(chunk);
-              },
-              data(_up, chunk) {
-                client.write(chunk);
-              },
-              close() {
-                client.end();
-              },
-            },
-          });
-        },
-        data(client, chunk) {
-          if (client.data.upstream) client.data.upstream.write(chunk);
-          else client.data.buffered.push(chunk);
-        },
-        close(client) {
-          client.data.upstream?.end();
-        },
-      },
-    });
-    cleanups.push(() => proxy.stop(true));
+    const proxy = startRelay(b.t.port);
+    cleanups.push(proxy.stop);
     expect(await a.t.dial(HOST, proxy.port)).toBe(b.t.localId);
     expect(await a.t.dial(HOST, c.t.port)).toBe(c.t.localId);
     await until(() => b.ups.includes(a.t.localId) && c.ups.includes(a.t.localId), "both links up");
 
-    clientSocket!.pause();
+    proxy.client()!.pause();
     const big = new Uint8Array(32 * 1024);
     let accepted = 0;
     while (accepted < 2000 && a.t.send(b.t.localId, { kind: { $case: "payload", value: { messageId: randomBytes(32), ttl: 1, dataType: 1, data: big } } }, true)) {
