@@ -43,6 +43,11 @@ function linkInfo(d: LinkDescription): LinkInfo {
   return { peer: d.peerId, host: d.remoteHost, port: d.inbound ? d.listenPort : d.remotePort, inbound: d.inbound };
 }
 
+function peerListMessage(peers: PeerAddress[]): LinkMessage {
+  const entries = peers.map((p) => ({ host: p.host, port: p.port, id: p.id ? Buffer.from(p.id, "hex") : new Uint8Array(0) }));
+  return { kind: { $case: "peerList", value: { peers: entries } } };
+}
+
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
   const score = new PeerScore();
   const ownPool = options.pow ? undefined : new PowPool();
@@ -65,6 +70,7 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     log: log.child({ part: "p2p" }),
     isRefused: (peer) => score.isBanned(peer),
     acceptInbound: () => membership?.acceptInbound() ?? true,
+    referralsOnRefusal: (peer) => (membership === undefined ? undefined : peerListMessage(membership.referrals(peer))),
     ...options.transport,
   });
 
@@ -86,13 +92,7 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     linkedPeers: () => transport.linked().map((l) => linkInfo(l.info)),
     sendItem: (peer, item) => transport.send(peer, encodedPayload(item), true),
     requestPeers: (peer) => void transport.send(peer, { kind: { $case: "peerRequest", value: {} } }),
-    sendPeers: (peer, peers) =>
-      void transport.send(peer, {
-        kind: {
-          $case: "peerList",
-          value: { peers: peers.map((p) => ({ host: p.host, port: p.port, id: p.id ? Buffer.from(p.id, "hex") : new Uint8Array(0) })) },
-        },
-      }),
+    sendPeers: (peer, peers) => void transport.send(peer, peerListMessage(peers)),
     dial: (addr) => transport.dial(addr.host, addr.port, addr.id),
     disconnect: (peer, reason) => transport.disconnect(peer, reason),
   };

@@ -114,6 +114,17 @@ test("churn: after 30% of a 12-node network stops, the survivors relink and a ne
   for (const s of subs) expect(s.received).toEqual(["after churn"]);
 }, 15_000);
 
+test("a full bootstrapper refuses a joiner's link but hands it referrals, so the joiner links elsewhere", async () => {
+  // Degree 1: the bootstrapper admits 2×1 = 2 inbound links. Two nodes fill it; the third is refused.
+  const boot = await node({ degree: 1 });
+  const first = [await node({ degree: 1, bootstrapPort: boot.transport.port }), await node({ degree: 1, bootstrapPort: boot.transport.port })];
+  await waitFor(() => first.every((n) => linkedTo(n, boot)), 5000, "bootstrapper full");
+  const joiner = await node({ degree: 1, bootstrapPort: boot.transport.port });
+  await waitFor(() => joiner.transport.linked().some((l) => first.some((f) => f.identity.idHex === l.info.peerId)), 5000, "joiner linked via a referral");
+  expect(boot.transport.stats.handshakesFailed.get("too-many-links") ?? 0).toBeGreaterThanOrEqual(1);
+  expect(linkedTo(joiner, boot)).toBe(false);
+});
+
 /** Whether the links among `ns` form one connected graph. */
 function connected(ns: GossipNode[]): boolean {
   const byId = new Map(ns.map((n) => [n.identity.idHex, n]));

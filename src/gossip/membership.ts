@@ -59,6 +59,9 @@ interface Candidate {
   port: number;
   id?: PeerId;
   bootstrap: boolean;
+  /** Was linked to us once (a stable outbound link or an inbound link): kept after repeated failures, with backoff,
+   *  because a known-good address is worth more than hearsay when the network shrinks around us. */
+  proven: boolean;
   /** Consecutive failed attempts; the backoff is derived from it. */
   failures: number;
   /** Not dialed before this time. */
@@ -148,6 +151,19 @@ export class Membership implements PeerEvents {
     this.handle = undefined;
   }
 
+  /**
+   * Addresses remembered from earlier runs (the peer store): dialed like any candidate, and kept through failures
+   * with backoff like addresses that were once linked, so a restart can rejoin when the bootstrappers are down.
+   */
+  addKnownAddresses(addresses: PeerAddress[]): void {
+    for (const addr of addresses) {
+      this.learn(addr, false);
+      const c = this.candidates.get(formatHostPort(addr));
+      if (c !== undefined) c.proven = true;
+    }
+    if (this.running) this.maintain();
+  }
+
   /** The transport asks before (and may ask again after) a handshake: false once inbound links reach the cap. */
   acceptInbound(): boolean {
     let inbound = 0;
@@ -166,7 +182,11 @@ export class Membership implements PeerEvents {
       return;
     }
     // An inbound peer's advertised address becomes a candidate (to redial if the link is lost, and to share).
-    if (info.inbound && info.port > 0) this.learn({ host: info.host, port: info.port, id: info.peer }, false);
+    if (info.inbound && info.port > 0) {
+      this.learn({ host: info.host, port: info.port, id: info.peer }, false);
+      const c = this.candidates.get(formatHostPort(info));
+      if (c !== undefined) c.proven = true;
+    }
     this.network.requestPeers(info.peer);
   }
 
@@ -180,28 +200,49 @@ export class Membership implements PeerEvents {
         this.fail(c, `link dropped after ${Math.round(lived)} ms: ${reason}`);
       } else {
         // A dial that gave a stable link was a success: redial at once, and start any backoff over.
+        c.proven = true;
         c.failures = 0;
         c.nextAttemptAt = 0;
         c.linkedAt = undefined;
       }
     }
-    if (this.running) this.maintain();
+    if (!this.running) return;
+    this.maintain();
+    // Losing a link is when knowledge matters most (the peer may have been our only source of addresses): ask a
+    // remaining neighbour for its peers now rather than at the next exchange interval.
+    const links = this.network.linkedPeers();
+    if (links.length > 0) {
+      this.nextExchangeAt = this.now() + this.peerExchangeIntervalMs;
+      this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
+    }
   }
 
   item(_from: PeerId, _item: GossipItem): void {}
 
-  /** Answers with up to `degree` linked peers' addresses, never the requester's own. */
+  /**
+   * Answers with up to peerExchangeSize(degree) linked peers' addresses (alive right now), never the requester's own.
+   * More than `degree`: a joiner that hears only from its bootstrapper must learn enough to survive the
+   * bootstrapper's death.
+   */
   peersRequested(from: PeerId): void {
+    this.network.sendPeers(from, this.referrals(from));
+  }
+
+  /**
+   * Addresses to hand a peer: on request, and when we refuse its inbound link for lack of room, so that a joiner
+   * turned away by a full bootstrapper still learns where else to go.
+   */
+  referrals(forPeer: PeerId): PeerAddress[] {
     const list: PeerAddress[] = [];
     const links = [...this.network.linkedPeers()];
     pickInPlace(links, links.length, this.random);
-    const limit = Math.min(this.degree, MAX_PEERS_PER_EXCHANGE);
+    const limit = peerExchangeSize(this.degree);
     for (const l of links) {
       if (list.length >= limit) break;
-      if (l.peer === from || l.port <= 0) continue;
+      if (l.peer === forPeer || l.port <= 0) continue;
       list.push({ host: l.host, port: l.port, id: l.peer });
     }
-    this.network.sendPeers(from, list);
+    return list;
   }
 
   peers(_from: PeerId, peers: PeerAddress[]): void {
@@ -231,7 +272,9 @@ export class Membership implements PeerEvents {
       const queries = Math.min(this.degree - links.length, RPS_QUERIES_PER_TICK);
       for (let i = 0; i < queries; i++) this.queryRps(this.rps);
     }
-    if (stillWanted > 0 && links.length > 0 && this.now() >= this.nextExchangeAt) {
+    // Exchange while short of links, and also while we know too few spare addresses to replace lost links.
+    const thin = stillWanted > 0 || this.spareCandidates() < this.degree;
+    if (thin && links.length > 0 && this.now() >= this.nextExchangeAt) {
       this.nextExchangeAt = this.now() + this.peerExchangeIntervalMs;
       this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
     }
@@ -339,7 +382,7 @@ export class Membership implements PeerEvents {
     const delay = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(c.failures - 1, 30));
     c.nextAttemptAt = this.now() + delay;
     this.log.debug("gossip.dial_failed", { host: c.host, port: c.port, failures: c.failures, retryInMs: delay, why });
-    if (!c.bootstrap && c.failures >= CANDIDATE_MAX_FAILURES) {
+    if (!c.bootstrap && !c.proven && c.failures >= CANDIDATE_MAX_FAILURES) {
       const key = formatHostPort(c);
       if (this.candidates.get(key) === c) this.candidates.delete(key);
     }
@@ -376,7 +419,30 @@ export class Membership implements PeerEvents {
       return;
     }
     if (this.candidates.size >= this.maxCandidates && !this.evictOne()) return;
-    this.candidates.set(key, { host: addr.host, port: addr.port, id: addr.id, bootstrap, failures: 0, nextAttemptAt: 0 });
+    this.candidates.set(key, {
+      host: addr.host,
+      port: addr.port,
+      id: addr.id,
+      bootstrap,
+      proven: false,
+      failures: 0,
+      nextAttemptAt: 0,
+    });
+  }
+
+  /** Candidates that are not linked now (by address or ID): what we could dial if links were lost. */
+  private spareCandidates(): number {
+    const linkedIds = new Set<PeerId>();
+    const linkedAddrs = new Set<string>();
+    for (const l of this.network.linkedPeers()) {
+      linkedIds.add(l.peer);
+      if (l.port > 0) linkedAddrs.add(formatHostPort(l));
+    }
+    let spare = 0;
+    for (const [key, c] of this.candidates) {
+      if (!linkedAddrs.has(key) && (c.id === undefined || !linkedIds.has(c.id))) spare++;
+    }
+    return spare;
   }
 
   /** Evicts the oldest non-bootstrap candidate that is not being dialed; false if there is none. */
@@ -388,6 +454,11 @@ export class Membership implements PeerEvents {
     }
     return false;
   }
+}
+
+/** Addresses in one peer-exchange answer. */
+export function peerExchangeSize(degree: number): number {
+  return Math.min(MAX_PEERS_PER_EXCHANGE, Math.max(2 * degree, 16));
 }
 
 function bump(map: Map<string, number>, key: string): void {

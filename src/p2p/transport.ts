@@ -43,6 +43,8 @@ export interface TransportOptions extends Partial<LinkOptions> {
   isRefused?: (peerId: string) => boolean;
   /** Asked before an authenticated inbound link is admitted (inbound cap). */
   acceptInbound?: (peerId: string) => boolean;
+  /** Sent (typically a PeerList) to an inbound peer refused for lack of room, just before the TOO_MANY_LINKS error. */
+  referralsOnRefusal?: (peerId: string) => LinkMessage | undefined;
 }
 
 type Phase = "hello" | "solving" | "response" | "init" | "final" | "link" | "closed";
@@ -344,6 +346,8 @@ export class Transport {
       return;
     }
     if (conn.inbound && this.opts.acceptInbound && !this.opts.acceptInbound(peerId)) {
+      const referrals = this.opts.referralsOnRefusal?.(peerId);
+      if (referrals !== undefined) link.send(referrals);
       return refuse(LinkErrorCode.TOO_MANY_LINKS, "too-many-links");
     }
     this.links.set(peerId, link);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { peerExchangeSize } from "../../src/gossip/membership.ts";
 import { PeerScore } from "../../src/gossip/peer-score.ts";
 import type { PeerAddress, PeerId } from "../../src/gossip/ports.ts";
 import { MemNetwork, spawn, type MemNode } from "./memnet.ts";
@@ -224,7 +225,7 @@ describe("Membership over an in-memory network", () => {
     expect(me.links.size).toBe(0);
   });
 
-  test("answers a peer request with up to degree linked peers, never the requester itself", async () => {
+  test("answers a peer request with its linked peers (up to the exchange size), never the requester itself", async () => {
     const net = new MemNetwork();
     const me = net.addNode();
     const p = spawn(net, me, { membership: { degree: 3 } });
@@ -239,7 +240,8 @@ describe("Membership over an in-memory network", () => {
     me.events!.peersRequested(others[0]!.localId);
     await net.settle();
     expect(lists.length).toBe(1);
-    expect(lists[0]!.length).toBe(3);
+    // More than `degree` (3): everyone linked but the requester, bounded by peerExchangeSize.
+    expect(lists[0]!.length).toBe(Math.min(5, peerExchangeSize(3)));
     expect(lists[0]!.some((a) => a.id === others[0]!.localId)).toBe(false);
     for (const a of lists[0]!) expect(others.map((o) => o.localId)).toContain(a.id!);
     expect(p.membership!.stats().inbound).toBe(6);
@@ -258,4 +260,46 @@ describe("Membership over an in-memory network", () => {
     p.membership!.peers("someone", [{ host: "", port: 1 }, { host: "h", port: 0 }, { host: "h", port: 70000 }]);
     expect(p.membership!.stats().candidates).toBe(50);
   });
+});
+
+describe("Membership right after bootstrap", () => {
+  test("churn while every node holds one link: survivors whose bootstrapper died still find each other", async () => {
+    // A star: every node knows only node 0, which takes 2×degree = 6 inbound links and refuses the rest (with
+    // referrals). Kill node 0 and a third of the others as soon as each node has its first link, before periodic
+    // peer exchange has run; the survivors must still end up in one component.
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const net = new MemNetwork();
+      const nodes = Array.from({ length: 12 }, () => net.addNode());
+      const peers = nodes.map((node, i) =>
+        spawn(net, node, { seed: seed * 100 + i, membership: { degree: 3, bootstrappers: i === 0 ? [] : [nodes[0]!.address] } }),
+      );
+      for (const p of peers) p.membership!.start();
+      await net.runFor(300);
+      const victims = [0, 3, 6, 9];
+      for (const v of victims) {
+        peers[v]!.membership!.stop();
+        net.kill(nodes[v]!);
+      }
+      const survivors = nodes.filter((_, i) => !victims.includes(i));
+      await net.runFor(60_000);
+      expect({ seed, component: reachable(survivors[0]!, net).size }).toEqual({ seed, component: survivors.length });
+      for (const p of peers) p.membership!.stop();
+    }
+  });
+});
+
+test("addresses from the peer store are dialed, and kept (with backoff) while their peer is down", async () => {
+  const net = new MemNetwork();
+  const me = net.addNode();
+  const other = net.addNode();
+  const p = spawn(net, me, { membership: { degree: 1, backoffMaxMs: 2_000 } });
+  spawn(net, other, { membership: { degree: 1 } });
+  net.kill(other);
+  p.membership!.addKnownAddresses([other.address]);
+  p.membership!.start();
+  await net.runFor(60_000);
+  // Far more than CANDIDATE_MAX_FAILURES attempts, and the address is still there.
+  expect(dialsFrom(net, me).length).toBeGreaterThan(10);
+  expect(p.membership!.stats().candidates).toBe(1);
+  p.membership!.stop();
 });

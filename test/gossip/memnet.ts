@@ -163,6 +163,8 @@ export class MemNode implements PeerNetwork {
   events: PeerEvents | undefined = undefined;
   acceptInbound: () => boolean = () => true;
   isBanned: (peer: PeerId) => boolean = () => false;
+  /** Addresses sent to a dialer whose link this node refuses for lack of room (the transport's referrals). */
+  referrals: (peer: PeerId) => PeerAddress[] = () => [];
 
   constructor(
     private readonly net: MemNetwork,
@@ -210,7 +212,12 @@ export class MemNode implements PeerNetwork {
         if (target === undefined) return reject(new Error("ECONNREFUSED"));
         if (addr.id !== undefined && addr.id !== target.localId) return reject(new Error("peer ID mismatch"));
         if (target === this || this.links.has(target.localId)) return resolve(target.localId);
-        if (target.isBanned(this.localId) || !target.acceptInbound()) return reject(new Error("refused"));
+        if (target.isBanned(this.localId)) return reject(new Error("refused"));
+        if (!target.acceptInbound()) {
+          const list = target.referrals(this.localId);
+          if (list.length > 0) this.events?.peers(target.localId, list);
+          return reject(new Error("refused: too many links"));
+        }
         const theirs: LinkInfo = { peer: this.localId, host: this.host, port: this.port, inbound: true };
         const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false };
         target.links.set(this.localId, theirs);
@@ -355,6 +362,7 @@ export function spawn(
     });
     const m = membership;
     node.acceptInbound = () => m.acceptInbound();
+    node.referrals = (peer) => m.referrals(peer);
     node.events = fanOutEvents(membership, broadcaster);
   } else {
     node.events = broadcaster;
