@@ -22,6 +22,7 @@ import {
   outboundPerIpCap,
 } from "./constants.ts";
 import { pickInPlace } from "./broadcaster.ts";
+import { CandidateTable, type Candidate } from "./candidates.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { formatHostPort } from "../address.ts";
@@ -54,22 +55,6 @@ export interface MembershipOptions {
   maxOutboundPerIp?: number;
 }
 
-interface Candidate {
-  host: string;
-  port: number;
-  id?: PeerId;
-  bootstrap: boolean;
-  /** Was linked to us once (a stable outbound link or an inbound link): kept after repeated failures, with backoff,
-   *  because a known-good address is worth more than hearsay when the network shrinks around us. */
-  proven: boolean;
-  /** Consecutive failed attempts; the backoff is derived from it. */
-  failures: number;
-  /** Not dialed before this time. */
-  nextAttemptAt: number;
-  /** When the last dial to it succeeded (to tell a stable link from one dropped at once). */
-  linkedAt?: number;
-}
-
 export interface MembershipStats {
   linked: number;
   inbound: number;
@@ -92,18 +77,12 @@ export class Membership implements PeerEvents {
   private readonly timers: IntervalTimers;
   private readonly random: () => number;
   private readonly tickMs: number;
-  private readonly backoffInitialMs: number;
-  private readonly backoffMaxMs: number;
   private readonly stableLinkMs: number;
-  private readonly maxCandidates: number;
   private readonly peerExchangeIntervalMs: number;
   private readonly maxOutboundPerIp: number;
-  /** address key (host:port) → candidate. Insertion order is eviction order. */
-  private readonly candidates = new Map<string, Candidate>();
+  private readonly candidates: CandidateTable;
   /** Address keys with a dial in flight. */
   private readonly dialing = new Set<string>();
-  /** Addresses that answered with our own ID: never dialed again. */
-  private readonly selfAddresses = new Set<string>();
   /** peer → the address we dialed it at (outbound links we made). */
   private readonly dialedAs = new Map<PeerId, string>();
   private handle: unknown = undefined;
@@ -125,16 +104,19 @@ export class Membership implements PeerEvents {
     this.random = options.random ?? Math.random;
     this.degree = options.degree ?? DEFAULT_DEGREE;
     this.tickMs = options.tickMs ?? MEMBERSHIP_TICK_MS;
-    this.backoffInitialMs = options.backoffInitialMs ?? DIAL_BACKOFF_INITIAL_MS;
-    this.backoffMaxMs = options.backoffMaxMs ?? DIAL_BACKOFF_MAX_MS;
     this.stableLinkMs = options.stableLinkMs ?? STABLE_LINK_MS;
-    this.maxCandidates = options.maxCandidates ?? MAX_CANDIDATES;
+    this.candidates = new CandidateTable({
+      maxCandidates: options.maxCandidates ?? MAX_CANDIDATES,
+      backoffInitialMs: options.backoffInitialMs ?? DIAL_BACKOFF_INITIAL_MS,
+      backoffMaxMs: options.backoffMaxMs ?? DIAL_BACKOFF_MAX_MS,
+      maxFailures: CANDIDATE_MAX_FAILURES,
+    });
     this.peerExchangeIntervalMs = options.peerExchangeIntervalMs ?? PEER_EXCHANGE_INTERVAL_MS;
     this.maxOutboundPerIp = options.maxOutboundPerIp ?? outboundPerIpCap(this.degree);
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`Membership: degree must be an integer ≥ 1, got ${this.degree}`);
     }
-    for (const b of options.bootstrappers ?? []) this.learn(b, true);
+    for (const b of options.bootstrappers ?? []) this.learn(b, { bootstrap: true });
   }
 
   start(): void {
@@ -156,11 +138,7 @@ export class Membership implements PeerEvents {
    * with backoff like addresses that were once linked, so a restart can rejoin when the bootstrappers are down.
    */
   addKnownAddresses(addresses: PeerAddress[]): void {
-    for (const addr of addresses) {
-      this.learn(addr, false);
-      const c = this.candidates.get(formatHostPort(addr));
-      if (c !== undefined) c.proven = true;
-    }
+    for (const addr of addresses) this.learn(addr, { proven: true });
     if (this.running) this.maintain();
   }
 
@@ -182,11 +160,7 @@ export class Membership implements PeerEvents {
       return;
     }
     // An inbound peer's advertised address becomes a candidate (to redial if the link is lost, and to share).
-    if (info.inbound && info.port > 0) {
-      this.learn({ host: info.host, port: info.port, id: info.peer }, false);
-      const c = this.candidates.get(formatHostPort(info));
-      if (c !== undefined) c.proven = true;
-    }
+    if (info.inbound && info.port > 0) this.learn({ host: info.host, port: info.port, id: info.peer }, { proven: true });
     this.network.requestPeers(info.peer);
   }
 
@@ -246,7 +220,7 @@ export class Membership implements PeerEvents {
   }
 
   peers(_from: PeerId, peers: PeerAddress[]): void {
-    for (const p of peers.slice(0, MAX_PEERS_PER_EXCHANGE)) this.learn(p, false);
+    for (const p of peers.slice(0, MAX_PEERS_PER_EXCHANGE)) this.learn(p, {});
     if (this.running) this.maintain();
   }
 
@@ -304,8 +278,8 @@ export class Membership implements PeerEvents {
 
     const now = this.now();
     const due: [string, Candidate][] = [];
-    for (const [key, c] of this.candidates) {
-      if (c.nextAttemptAt > now || this.dialing.has(key) || this.selfAddresses.has(key) || linkedAddrs.has(key)) continue;
+    for (const [key, c] of this.candidates.entries()) {
+      if (c.nextAttemptAt > now || this.dialing.has(key) || linkedAddrs.has(key)) continue;
       if (c.id !== undefined && (c.id === this.network.localId || linkedIds.has(c.id) || this.score.isBanned(c.id))) continue;
       due.push([key, c]);
     }
@@ -352,8 +326,7 @@ export class Membership implements PeerEvents {
         this.dialing.delete(key);
         if (peer === this.network.localId) {
           // Our own listener: forget the address for good.
-          this.selfAddresses.add(key);
-          this.candidates.delete(key);
+          this.candidates.markSelf(key);
           this.network.disconnect(peer, "link to self");
           return;
         }
@@ -377,15 +350,8 @@ export class Membership implements PeerEvents {
   }
 
   private fail(c: Candidate, why: string): void {
-    c.failures++;
-    c.linkedAt = undefined;
-    const delay = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(c.failures - 1, 30));
-    c.nextAttemptAt = this.now() + delay;
+    const delay = this.candidates.fail(c, this.now());
     this.log.debug("gossip.dial_failed", { host: c.host, port: c.port, failures: c.failures, retryInMs: delay, why });
-    if (!c.bootstrap && !c.proven && c.failures >= CANDIDATE_MAX_FAILURES) {
-      const key = formatHostPort(c);
-      if (this.candidates.get(key) === c) this.candidates.delete(key);
-    }
   }
 
   private queryRps(rps: () => Promise<PeerAddress>): void {
@@ -394,7 +360,7 @@ export class Membership implements PeerEvents {
     rps().then(
       (addr) => {
         this.rpsInFlight--;
-        this.learn(addr, false);
+        this.learn(addr, {});
         if (this.running) this.maintain();
       },
       (error: unknown) => {
@@ -405,32 +371,13 @@ export class Membership implements PeerEvents {
     );
   }
 
-  /** Adds an address to the candidate table (bounded; bootstrappers are never evicted). */
-  private learn(addr: PeerAddress, bootstrap: boolean): void {
-    if (typeof addr.host !== "string" || addr.host.length === 0) return;
-    if (!Number.isInteger(addr.port) || addr.port < 1 || addr.port > 65535) return;
+  /** Adds an address to the candidate table unless it names us or a banned peer. */
+  private learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }): void {
     if (addr.id !== undefined && (addr.id === this.network.localId || this.score.isBanned(addr.id))) return;
-    const key = formatHostPort(addr);
-    if (this.selfAddresses.has(key)) return;
-    const known = this.candidates.get(key);
-    if (known !== undefined) {
-      known.bootstrap ||= bootstrap;
-      known.id ??= addr.id; // an ID once learned is not overwritten by hearsay
-      return;
-    }
-    if (this.candidates.size >= this.maxCandidates && !this.evictOne()) return;
-    this.candidates.set(key, {
-      host: addr.host,
-      port: addr.port,
-      id: addr.id,
-      bootstrap,
-      proven: false,
-      failures: 0,
-      nextAttemptAt: 0,
-    });
+    this.candidates.learn(addr, flags, this.dialing);
   }
 
-  /** Candidates that are not linked now (by address or ID): what we could dial if links were lost. */
+  /** Candidates that are not linked now: what we could dial if links were lost. */
   private spareCandidates(): number {
     const linkedIds = new Set<PeerId>();
     const linkedAddrs = new Set<string>();
@@ -438,21 +385,7 @@ export class Membership implements PeerEvents {
       linkedIds.add(l.peer);
       if (l.port > 0) linkedAddrs.add(formatHostPort(l));
     }
-    let spare = 0;
-    for (const [key, c] of this.candidates) {
-      if (!linkedAddrs.has(key) && (c.id === undefined || !linkedIds.has(c.id))) spare++;
-    }
-    return spare;
-  }
-
-  /** Evicts the oldest non-bootstrap candidate that is not being dialed; false if there is none. */
-  private evictOne(): boolean {
-    for (const [key, c] of this.candidates) {
-      if (c.bootstrap || this.dialing.has(key)) continue;
-      this.candidates.delete(key);
-      return true;
-    }
-    return false;
+    return this.candidates.spare(linkedAddrs, linkedIds);
   }
 }
 
