@@ -11,6 +11,7 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { createPrivateKey, createPublicKey, diffieHellman, randomBytes } from "node:crypto";
 import { P2PProtocolError } from "../errors.ts";
+import { AeadScratch, aeadOpen, aeadSeal } from "./aead.ts";
 
 export const NOISE_PROTOCOL_NAME = "Noise_XX_25519_ChaChaPoly_SHA256";
 export const DH_LEN = 32;
@@ -74,6 +75,8 @@ const MAX_U32 = 0xffffffff;
 /** Nonce 2^64-1, reserved for REKEY: 4 zero bytes ‖ 8 bytes of 0xff. */
 const REKEY_NONCE = Uint8Array.from([0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255]);
 const ZEROS_32 = new Uint8Array(32);
+/** One scratch for every CipherState: all use is synchronous, and opened plaintexts are copied out of it. */
+const SCRATCH = new AeadScratch();
 
 /**
  * A key and a 64-bit message counter. The counter is two u32 halves rather than a bigint: it sits on the per-frame
@@ -123,7 +126,7 @@ export class CipherState {
       output.set(plaintext);
       return output;
     }
-    const sealed = chacha20poly1305(this.k, this.currentNonce(), ad).encrypt(plaintext, output);
+    const sealed = aeadSeal(SCRATCH, this.k, this.currentNonce(), ad, plaintext, output);
     this.advance();
     return sealed;
   }
@@ -132,12 +135,8 @@ export class CipherState {
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (this.k === undefined) return Uint8Array.from(ciphertext);
     if (ciphertext.length < TAG_LEN) throw new P2PProtocolError("decrypt-failed", "ciphertext shorter than its tag");
-    let opened: Uint8Array;
-    try {
-      opened = chacha20poly1305(this.k, this.currentNonce(), ad).decrypt(ciphertext);
-    } catch {
-      throw new P2PProtocolError("decrypt-failed", "authentication tag mismatch");
-    }
+    const opened = aeadOpen(SCRATCH, this.k, this.currentNonce(), ad, ciphertext);
+    if (opened === undefined) throw new P2PProtocolError("decrypt-failed", "authentication tag mismatch");
     this.advance();
     return opened;
   }

@@ -1,0 +1,45 @@
+import { expect, test } from "bun:test";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import fc from "fast-check";
+import { AeadScratch, aeadOpen, aeadSeal } from "../../src/p2p/aead.ts";
+
+const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
+
+test("RFC 8439 §2.8.2 test vector: ciphertext and tag byte for byte, and it opens again", () => {
+  const key = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+  const nonce = hex("070000004041424344454647");
+  const ad = hex("50515253c0c1c2c3c4c5c6c7");
+  const plaintext = new TextEncoder().encode(
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+  );
+  const sealed = aeadSeal(new AeadScratch(), key, nonce, ad, plaintext);
+  expect(Buffer.from(sealed.subarray(0, 16)).toString("hex")).toBe("d31a8d34648e60db7b86afbc53ef7ec2");
+  expect(Buffer.from(sealed.subarray(-16)).toString("hex")).toBe("1ae10b594f09e26a7e902ecbd0600691");
+  expect(aeadOpen(new AeadScratch(), key, nonce, ad, sealed)).toEqual(plaintext);
+});
+
+test("equal to noble's chacha20poly1305 for random keys, nonces, AD and lengths; any flipped bit fails to open", () => {
+  const scratch = new AeadScratch(); // shared across runs, as in production: reuse must not leak between messages
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 3000 }),
+      fc.nat(),
+      (key, nonce, ad, plaintext, flip) => {
+        const sealed = aeadSeal(scratch, key, nonce, ad, plaintext);
+        expect(sealed).toEqual(chacha20poly1305(key, nonce, ad).encrypt(plaintext));
+        expect(aeadOpen(scratch, key, nonce, ad, sealed)).toEqual(plaintext);
+        const bit = flip % (sealed.length * 8);
+        sealed[bit >> 3]! ^= 1 << (bit & 7);
+        expect(aeadOpen(scratch, key, nonce, ad, sealed)).toBeUndefined();
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test("too short to hold a tag: does not open", () => {
+  expect(aeadOpen(new AeadScratch(), new Uint8Array(32), new Uint8Array(12), new Uint8Array(0), new Uint8Array(15))).toBeUndefined();
+});
