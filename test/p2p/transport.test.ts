@@ -292,6 +292,17 @@ describe("Transport", () => {
     expect(payloadTexts(a, b.t.localId)).toEqual(Array.from({ length: 20 }, (_, i) => `b${i}`));
   });
 
+  test("frames sent in one turn leave together, arrive in order, and still arrive when the link is closed right after", async () => {
+    const a = await node();
+    const b = await node();
+    await linkPair(a, b);
+    const texts = Array.from({ length: 300 }, (_, i) => `m${i}-${"x".repeat(i % 7 === 0 ? 2000 : i % 50)}`);
+    for (const t of texts) expect(a.t.send(b.t.localId, payload(t))).toBe(true);
+    a.t.disconnect(b.t.localId, "done");
+    await until(() => b.downs.length === 1, "b sees the close");
+    expect(payloadTexts(b, a.t.localId)).toEqual(texts);
+  });
+
   test("peers that disagree on the rekey interval cannot talk past the first rekey", async () => {
     const a = await node({ rekeyInterval: 3 });
     const b = await node();
