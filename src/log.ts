@@ -41,7 +41,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (format === "json") {
       const record: LogFields = { time: new Date().toISOString(), level, event };
       for (const [k, v] of Object.entries(all)) {
-        record[k] = v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v instanceof Error ? v.message : v;
+        // bigint has no JSON form (JSON.stringify would throw and lose the line): write it as a decimal string.
+        record[k] =
+          v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v instanceof Error ? v.message : typeof v === "bigint" ? String(v) : v;
       }
       write(JSON.stringify(record));
     } else {

@@ -18,6 +18,11 @@ import { PowPool } from "./p2p/pow-pool.ts";
 import type { LinkMessage } from "./p2p/proto/gossip.ts";
 import { Transport, type PowSolver } from "./p2p/transport.ts";
 import { encodeLinkMessage } from "./p2p/wire.ts";
+import { formatHostPort, type HostPort } from "./address.ts";
+import { ControlServer } from "./control/server.ts";
+import { NodeObservations } from "./control/source.ts";
+import { PeerStore, peerStorePathFor } from "./peer-store.ts";
+import { VERSION, buildCommit } from "./version.ts";
 
 export interface NodeOptions {
   /** Share one pool between many in-process nodes (tests, testnet). */
@@ -25,6 +30,8 @@ export interface NodeOptions {
   /** Overrides for tests: link liveness and handshake timing. */
   transport?: { handshakeTimeoutMs?: number; pingIntervalMs?: number; idleTimeoutMs?: number };
   membership?: { tickMs?: number; backoffInitialMs?: number; backoffMaxMs?: number };
+  /** Peer store file; default beside the hostkey (none when the config has no hostkey path); null: no store. */
+  peerStorePath?: string | null;
 }
 
 export interface GossipNode {
@@ -33,6 +40,10 @@ export interface GossipNode {
   readonly transport: Transport;
   readonly broadcaster: Broadcaster;
   readonly membership: Membership;
+  /** The control HTTP server, when config.controlAddress is set. */
+  readonly control?: ControlServer;
+  readonly peerStore?: PeerStore;
+  readonly observations: NodeObservations;
   stop(): Promise<void>;
 }
 
@@ -51,7 +62,17 @@ function peerListMessage(peers: PeerAddress[]): LinkMessage {
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
   const score = new PeerScore();
   const ownPool = options.pow ? undefined : new PowPool();
-  const pow = options.pow ?? ownPool!;
+  const observations = new NodeObservations();
+  const solver = options.pow ?? ownPool!;
+  // Time every solve this node asks for (the pool may be shared between in-process nodes).
+  const pow: PowSolver = {
+    async solve(prefix, difficulty, signal) {
+      const started = performance.now();
+      const solution = await solver.solve(prefix, difficulty, signal);
+      observations.powSolve.observe((performance.now() - started) / 1000);
+      return solution;
+    },
+  };
   let membership: Membership | undefined;
 
   const api = new ApiServer({
@@ -131,9 +152,68 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     message: (peer, message) => dispatch(events, peer, message),
   };
   api.onAnnounce = (a) => broadcaster.announceLocal(a);
+  api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);
 
-  await api.start();
-  await transport.start();
+  const storePath = options.peerStorePath === undefined ? (config.hostkeyPath ? peerStorePathFor(config.hostkeyPath) : null) : options.peerStorePath;
+  const peerStore = storePath === null ? undefined : new PeerStore({ path: storePath, log: log.child({ part: "peer-store" }) });
+  if (peerStore) {
+    // Peers we were linked to before are dialed like bootstrappers: the way back in when the bootstrappers are down.
+    membership.addKnownAddresses(peerStore.load().map((p) => ({ host: p.host, port: p.port, id: p.id })));
+    const { linkUp, linkDown } = transport.events;
+    transport.events.linkUp = (d) => {
+      const info = linkInfo(d);
+      peerStore.record({ id: info.peer, host: info.host, port: info.port });
+      linkUp(d);
+    };
+    transport.events.linkDown = (peer, reason) => {
+      peerStore.touch(peer);
+      linkDown(peer, reason);
+    };
+  }
+
+  await listening("gossip.api_address", config.apiAddress, () => api.start());
+  try {
+    await listening("gossip.p2p_address", config.p2pAddress, () => transport.start());
+  } catch (e) {
+    await api.stop();
+    await ownPool?.close();
+    throw e;
+  }
+  let control: ControlServer | undefined;
+  if (config.controlAddress) {
+    const startedAt = Date.now();
+    control = new ControlServer({
+      host: config.controlAddress.host,
+      port: config.controlAddress.port,
+      log: log.child({ part: "control" }),
+      source: {
+        peerId: identity.idHex,
+        version: VERSION,
+        commit: buildCommit(),
+        startedAt,
+        listen: () => ({
+          api: formatHostPort({ host: config.apiAddress.host, port: api.port }),
+          p2p: formatHostPort({ host: config.p2pAddress.host, port: transport.port }),
+          control: formatHostPort({ host: config.controlAddress!.host, port: control!.port }),
+        }),
+        cacheCapacity: config.cacheSize,
+        transport,
+        api,
+        broadcaster,
+        membership,
+        observations,
+      },
+    });
+    try {
+      await listening("gossip.control_address", config.controlAddress, () => control!.start());
+    } catch (e) {
+      // Nothing may stay listening when the node as a whole failed to start.
+      await transport.stop();
+      await api.stop();
+      await ownPool?.close();
+      throw e;
+    }
+  }
   membership.start();
 
   return {
@@ -142,13 +222,27 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     transport,
     broadcaster,
     membership,
+    control,
+    peerStore,
+    observations,
     async stop() {
       membership!.stop();
+      await control?.stop();
       await transport.stop();
+      peerStore?.close(); // after the links went down, so their last-seen times are in the file
       await api.stop();
       await ownPool?.close();
     },
   };
+}
+
+/** Runs a listener's start; a failure names the config key and address (Bun's own message names neither port nor key). */
+async function listening(key: string, address: HostPort, start: () => Promise<void> | void): Promise<void> {
+  try {
+    await start();
+  } catch (e) {
+    throw new Error(`cannot listen on ${key} ${formatHostPort(address)}: ${(e as Error).message}`);
+  }
 }
 
 function dispatch(events: PeerEvents, peer: string, message: LinkMessage): void {

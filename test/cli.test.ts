@@ -2,11 +2,16 @@
  * The `gossip` command as an operator meets it: subprocesses, real config files, signals.
  */
 import { expect, test } from "bun:test";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
-import { ApiTestClient } from "./api/client.ts";
+import type { NodeConfig } from "../src/config.ts";
+import { createLogger, silentLogger } from "../src/log.ts";
+import { startNode, type GossipNode } from "../src/node.ts";
+import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
+import { PowPool } from "../src/p2p/pow-pool.ts";
+import { ApiTestClient, waitFor } from "./api/client.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "gossip-cli-"));
@@ -112,4 +117,155 @@ test("two nodes from YAML configs link (PoW on workers) and carry an announcemen
   const up = lines.find((l) => l.event === "link up");
   expect(up).toBeDefined();
   expect(up.peer).toMatch(/^[0-9a-f]{64}$/);
+});
+
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+async function connectWhenUp(port: number): Promise<ApiTestClient> {
+  for (let i = 0; ; i++) {
+    try {
+      return await ApiTestClient.connect(port);
+    } catch (e) {
+      if (i > 100) throw e;
+      await Bun.sleep(50);
+    }
+  }
+}
+
+test("logs are JSON lines when stderr is not a terminal (log_level from the config); every close names its reason", async () => {
+  const [api, p2p, control] = await freePorts(3);
+  const cfg = join(dir, "logs.yaml");
+  writeFileSync(
+    cfg,
+    `hostkey: logs.pem\ngossip:\n  api_address: 127.0.0.1:${api}\n  p2p_address: 127.0.0.1:${p2p}\n` +
+      `  control_address: 127.0.0.1:${control}\n  pow_difficulty: 8\n  log_level: debug\n`,
+  );
+  // No --log-format: stderr is a pipe, so the node must choose JSON itself.
+  const node = Bun.spawn([process.execPath, CLI, "--config", cfg], { cwd: dir, stderr: "pipe", stdout: "ignore" });
+  const status = async () => (await (await fetch(`http://127.0.0.1:${control}/status`)).json()) as { api_connections: number };
+  const pool = new PowPool({ size: 1 });
+  let peer: GossipNode | undefined;
+  try {
+    const violator = await connectWhenUp(api);
+    violator.send(new Uint8Array([0, 1, 0, 0])); // size 1 < 4: a protocol violation
+    await violator.waitClosed();
+    const leaver = await ApiTestClient.connect(api);
+    const stayer = await ApiTestClient.connect(api);
+    leaver.close();
+    for (let i = 0; (await status()).api_connections !== 1; i++) {
+      if (i > 200) throw new Error("the node did not see the module leave");
+      await Bun.sleep(10);
+    }
+    // A "peer" that sends garbage instead of a handshake message: the node must close it.
+    let rawClosed = false;
+    const raw = await Bun.connect({ hostname: "127.0.0.1", port: p2p, socket: { data() {}, close: () => void (rawClosed = true), error() {} } });
+    raw.write(new Uint8Array([0, 0, 0, 2, 0xff, 0xff]));
+    await waitFor(() => rawClosed, 4000, "garbage peer closed");
+    // A real peer, linked when the node stops.
+    const config: NodeConfig = {
+      source: "<test>",
+      hostkeyPath: "",
+      apiAddress: { host: "127.0.0.1", port: 0 },
+      p2pAddress: { host: "127.0.0.1", port: 0 },
+      bootstrappers: [{ host: "127.0.0.1", port: p2p }],
+      degree: 3,
+      cacheSize: 5,
+      powDifficulty: 4,
+      maxPowDifficulty: 8,
+      validationTimeoutMs: 2000,
+      logLevel: "error",
+    };
+    peer = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow: pool });
+    await waitFor(() => peer!.transport.linked().length === 1, 4000, "peer linked");
+    node.kill("SIGTERM");
+    expect(await node.exited).toBe(0);
+    stayer.close();
+  } finally {
+    node.kill("SIGKILL");
+    await peer?.stop();
+    await pool.close();
+  }
+
+  const lines = (await new Response(node.stderr).text()).trim().split("\n");
+  const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const r of records) {
+    expect(Number.isNaN(Date.parse(r.time as string))).toBe(false);
+    expect(["debug", "info", "warn", "error"]).toContain(r.level as string);
+    expect(typeof r.event).toBe("string");
+  }
+  const closes = records.filter((r) => /closed|down|failed|refused/.test(r.event as string));
+  expect(closes.length).toBeGreaterThanOrEqual(5);
+  for (const r of closes) expect({ event: r.event, reason: typeof r.reason === "string" && r.reason.length > 0 }).toEqual({ event: r.event, reason: true });
+  const apiReasons = records.filter((r) => r.event === "api connection closed").map((r) => `${r.level}:${r.reason}`);
+  expect(apiReasons).toEqual(["warn:size-too-small", "debug:closed-by-module", "debug:shutting-down"]);
+  expect(records.some((r) => r.event === "handshake failed" && r.level === "debug")).toBe(true);
+  expect(records.find((r) => r.event === "link down")?.reason).toBe("shutting-down");
+}, 15_000);
+
+test("README 'Run a small network' runs as written: three nodes, subscribers on two, an announcement on one", async () => {
+  const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Run a small network"));
+  let script = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+  // The same commands on free ports, so that the test cannot collide with anything listening on 6001–9003.
+  const wanted = [...new Set(script.match(/127\.0\.0\.1:[679]00[1-3]/g))];
+  expect(wanted).toHaveLength(9);
+  const ports = await freePorts(wanted.length);
+  wanted.forEach((addr, i) => (script = script.replaceAll(addr, `127.0.0.1:${ports[i]}`)));
+  const work = mkdtempSync(join(tmpdir(), "gossip-walkthrough-"));
+  const preamble = `set -e\ngossip() { ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"; }\n`;
+  // Its own session and process group: whatever it leaves running (nodes, if it failed half-way) is killed after.
+  const sh = Bun.spawn(["setsid", "bash", "-c", preamble + script], { cwd: work, stdout: "pipe", stderr: "pipe" });
+  const killGroup = () => {
+    try {
+      process.kill(-sh.pid, "SIGKILL");
+    } catch {} // the group is already empty
+  };
+  const guard = setTimeout(killGroup, 25_000);
+  const code = await sh.exited;
+  clearTimeout(guard);
+  killGroup();
+  const [out, err] = await Promise.all([new Response(sh.stdout).text(), new Response(sh.stderr).text()]);
+  expect({ code, err: code === 0 ? "" : err }).toEqual({ code: 0, err: "" });
+  expect(out).toMatch(/^links +2$/m);
+  expect(out).toContain('type=1337 size=17 valid text="hello from node 1"\n');
+  expect(out).toContain('{"data_type":1337,"size":17,"valid":true,"text":"hello from node 1"}\n');
+  expect(out).toMatch(/^gossip_items_valid_total 1$/m);
+  expect(out).toMatch(/^announced 17 bytes, type 1337, ttl 0, item [0-9a-f]{64} via /m);
+}, 30_000);
+
+test("a node that cannot listen exits 1 with one clear line; on a terminal its log lines are text, not JSON", async () => {
+  const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const cfg = join(dir, "busy.yaml");
+    writeFileSync(cfg, `hostkey: busy.pem\ngossip:\n  api_address: 127.0.0.1:${busy.port}\n`);
+    const piped = run("--config", cfg);
+    expect(piped.code).toBe(1);
+    expect(piped.err).toContain(`gossip: node not started: cannot listen on gossip.api_address 127.0.0.1:${busy.port}: `);
+    expect(piped.err.split("\n").filter((l) => l.startsWith("{")).every((l) => JSON.parse(l).time)).toBe(true);
+
+    // `script` gives the node a pseudo-terminal, so it must pick the text format by itself.
+    if (Bun.which("script") === null) return console.warn("skipped the terminal half: no `script` (util-linux)");
+    const cmd = [process.execPath, CLI, "--config", cfg].map((a) => `'${a}'`).join(" ");
+    const tty = Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], { cwd: dir, env: { ...process.env, XDG_DATA_HOME: dir } });
+    const lines = tty.stdout.toString().replace(/\r/g, "").trim().split("\n");
+    expect(tty.exitCode).toBe(1);
+    expect(lines.some((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z ERROR node failed to start error=/.test(l))).toBe(true);
+    expect(lines.some((l) => l.startsWith("{"))).toBe(false);
+  } finally {
+    busy.stop(true);
+  }
+});
+
+test("JSON log lines stay one parseable line whatever the fields hold (bytes, errors, bigint, newlines)", () => {
+  const lines: string[] = [];
+  const log = createLogger({ format: "json", level: "debug", write: (l) => lines.push(l) }).child({ part: "p2p" });
+  log.warn("link down", { reason: 'remote-error:"x"\nnext', peer: new Uint8Array([1, 2]), error: new Error("boom"), nonce: 12n });
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).not.toContain("\n");
+  const r = JSON.parse(lines[0]!);
+  expect(r).toMatchObject({ level: "warn", event: "link down", part: "p2p", reason: 'remote-error:"x"\nnext', peer: "0102", error: "boom", nonce: "12" });
 });

@@ -76,6 +76,8 @@ interface Round {
   /** Set for validate(): any "invalid" or missing answer settles false at once. Unset for local announce copies. */
   verdict: ((verdict: Verdict) => void) | undefined;
   settled: boolean;
+  /** performance.now() at the start, for the validation latency metric. */
+  startedAt: number;
 }
 
 interface Outstanding {
@@ -86,6 +88,8 @@ interface Outstanding {
 export class ApiServer {
   /** Called after every ANNOUNCE from a local module, with data the callee owns. */
   onAnnounce: ((a: AnnouncedData) => void) | undefined;
+  /** Called when a validate() round ends (items from peers only), with its verdict and how long it took. */
+  onValidationSettled: ((verdict: Verdict, ms: number) => void) | undefined;
 
   private readonly log: Logger;
   private readonly maxConnections: number;
@@ -150,6 +154,13 @@ export class ApiServer {
 
   hasSubscribers(dataType: number): boolean {
     return (this.subscribers.get(dataType)?.size ?? 0) > 0;
+  }
+
+  /** Subscribed connections per data type, for the status page. */
+  subscriptionsByType(): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const [dataType, conns] of this.subscribers) counts.set(dataType, conns.size);
+    return counts;
   }
 
   stats(): ApiServerStats {
@@ -317,7 +328,9 @@ export class ApiServer {
     for (const id of [...conn.awaiting]) this.resolveEntry(id, "unanswered");
     conn.queue = [];
     conn.queuedBytes = 0;
-    if (reason === undefined) this.log.debug("api connection closed", { remote: conn.remote });
+    if (reason === undefined) {
+      this.log.debug("api connection closed", { reason: conn.socketGone ? "closed-by-module" : "shutting-down", remote: conn.remote });
+    }
     else this.log.warn("api connection closed", { reason, remote: conn.remote });
     if (conn.socketGone) return;
     if (reason === undefined || reason === "slow-reader") {
@@ -365,7 +378,7 @@ export class ApiServer {
   // Outstanding NOTIFICATIONs
 
   private newRound(verdict: ((verdict: Verdict) => void) | undefined): Round {
-    const round: Round = { ids: new Set(), timer: undefined, verdict, settled: false };
+    const round: Round = { ids: new Set(), timer: undefined, verdict, settled: false, startedAt: performance.now() };
     round.timer = setTimeout(() => this.settle(round, "unanswered"), this.validationTimeoutMs);
     return round;
   }
@@ -414,6 +427,7 @@ export class ApiServer {
       if (!entry.conn.closed) this.rememberLate(entry.conn, id);
     }
     round.ids.clear();
+    if (round.verdict !== undefined) this.onValidationSettled?.(verdict, performance.now() - round.startedAt);
     round.verdict?.(verdict);
   }
 

@@ -96,6 +96,8 @@ export class Broadcaster implements PeerEvents {
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
   private outstanding = 0;
+  /** Items being validated → the peers that sent us a copy meanwhile (they need no copy from us). */
+  private readonly holders = new Map<string, PeerId[]>();
 
   constructor(options: BroadcasterOptions) {
     this.network = options.network;
@@ -123,7 +125,7 @@ export class Broadcaster implements PeerEvents {
     const key = idKey(item.id);
     this.seen.add(key);
     this.cache.put(item);
-    this.push(item, undefined);
+    this.push(item, []);
     this.log.debug("gossip.announce", { id: key, dataType: item.dataType, ttl: item.ttl });
     return item;
   }
@@ -137,6 +139,8 @@ export class Broadcaster implements PeerEvents {
     // seen so that a TTL-0 item cannot come back around after its seen entry expired.
     if (this.seen.has(key) || this.cache.has(key)) {
       this.metrics.duplicates++;
+      // A copy that arrives while the item is being validated tells us this peer has it: we will not send it there.
+      this.holders.get(key)?.push(from);
       return;
     }
     if (!idMatches(item.id, item.dataType, item.data)) {
@@ -159,7 +163,11 @@ export class Broadcaster implements PeerEvents {
     }
     this.seen.add(key);
     this.outstanding++;
-    void this.gate(from, item).finally(() => this.outstanding--);
+    this.holders.set(key, [from]);
+    void this.gate(from, item).finally(() => {
+      this.outstanding--;
+      this.holders.delete(key);
+    });
   }
 
   /** Sends the cached items, oldest first, to a newly linked peer. */
@@ -206,12 +214,12 @@ export class Broadcaster implements PeerEvents {
     if (item.ttl === 1) return; // delivered locally (the subscribers were notified); must not travel further
     const onward: GossipItem = { ...item, ttl: item.ttl === 0 ? 0 : item.ttl - 1 };
     this.cache.put(onward);
-    this.push(onward, from);
+    this.push(onward, this.holders.get(idKey(item.id)) ?? [from]);
   }
 
-  /** Sends `item` to up to `degree` random linked peers other than `except`. */
-  private push(item: GossipItem, except: PeerId | undefined): void {
-    const targets = this.network.linkedPeers().filter((l) => l.peer !== except && !this.score.isBanned(l.peer));
+  /** Sends `item` to up to `degree` random linked peers other than those in `except` (which already have it). */
+  private push(item: GossipItem, except: PeerId[]): void {
+    const targets = this.network.linkedPeers().filter((l) => !except.includes(l.peer) && !this.score.isBanned(l.peer));
     pickInPlace(targets, this.degree, this.random);
     const n = Math.min(this.degree, targets.length);
     for (let i = 0; i < n; i++) this.send(targets[i]!.peer, item);

@@ -45,6 +45,12 @@ export interface TransportOptions extends Partial<LinkOptions> {
   acceptInbound?: (peerId: string) => boolean;
   /** Sent (typically a PeerList) to an inbound peer refused for lack of room, just before the TOO_MANY_LINKS error. */
   referralsOnRefusal?: (peerId: string) => LinkMessage | undefined;
+  /**
+   * Inbound links from one IP at most (default 8), so that many IDs from one host cannot take every inbound slot.
+   * Loopback is exempt (local test and development nodes all share it) unless `limitLoopback` is set.
+   */
+  maxInboundPerIp?: number;
+  limitLoopback?: boolean;
 }
 
 type Phase = "hello" | "solving" | "response" | "init" | "final" | "link" | "closed";
@@ -77,6 +83,8 @@ export interface TransportStats {
   handshakesFailed: Map<string, number>;
   pendingHandshakes: number;
   links: number;
+  /** Totals of links that have closed, so that byte and drop counters over all links never go down. */
+  closedLinks: { bytesIn: number; bytesOut: number; droppedMessages: number };
 }
 
 export class Transport {
@@ -90,7 +98,13 @@ export class Transport {
   private pending = 0;
   private stopping = false;
   private readonly linkOptions: LinkOptions;
-  readonly stats: TransportStats = { handshakesOk: 0, handshakesFailed: new Map(), pendingHandshakes: 0, links: 0 };
+  readonly stats: TransportStats = {
+    handshakesOk: 0,
+    handshakesFailed: new Map(),
+    pendingHandshakes: 0,
+    links: 0,
+    closedLinks: { bytesIn: 0, bytesOut: 0, droppedMessages: 0 },
+  };
   events: TransportEvents = { linkUp() {}, message() {}, linkDown() {} };
 
   constructor(private readonly opts: TransportOptions) {
@@ -164,12 +178,14 @@ export class Transport {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.listener?.stop(true);
+    // Links and handshakes first: stopping the listener force-closes accepted sockets, which would log them as
+    // "closed-by-peer" and deny the peer its SHUTTING_DOWN error.
     for (const link of this.links.values()) link.closeWithError(LinkErrorCode.SHUTTING_DOWN, "shutting-down");
     for (const socket of this.conns) {
       const conn = socket.data;
       if (conn.phase !== "closed") this.failConn(conn, socket, "shutting-down");
     }
+    this.listener?.stop(true);
   }
 
   private newConn(inbound: boolean, host: string, port: number): Conn {
@@ -200,6 +216,7 @@ export class Transport {
     const conn = socket.data;
     conn.queue = new SendQueue(socket as Socket<unknown>, this.linkOptions.sendBufferBytes);
     if (this.stopping) {
+      this.opts.log.debug("handshake refused", { address: conn.host, reason: "shutting-down" });
       socket.end();
       conn.phase = "closed";
       return;
@@ -208,6 +225,7 @@ export class Transport {
       const perIp = this.pendingPerIp.get(conn.host) ?? 0;
       if (this.pending >= (this.opts.maxPendingHandshakes ?? 64) || perIp >= (this.opts.maxPendingPerIp ?? 4)) {
         this.countFailure("too-many-pending");
+        this.opts.log.debug("handshake refused", { address: conn.host, reason: "too-many-pending" });
         conn.phase = "closed";
         socket.end();
         return;
@@ -215,6 +233,7 @@ export class Transport {
       this.pendingPerIp.set(conn.host, perIp + 1);
     }
     this.pending++;
+    this.stats.pendingHandshakes = this.pending;
     this.conns.add(socket);
     conn.deadline = setTimeout(() => this.failConn(conn, socket, "handshake-timeout"), this.opts.handshakeTimeoutMs ?? 5000);
     if (conn.inbound) {
@@ -350,6 +369,9 @@ export class Transport {
       if (referrals !== undefined) link.send(referrals);
       return refuse(LinkErrorCode.TOO_MANY_LINKS, "too-many-links");
     }
+    if (conn.inbound && this.inboundFrom(conn.host) >= (this.opts.maxInboundPerIp ?? 8)) {
+      if (this.opts.limitLoopback || !isLoopback(conn.host)) return refuse(LinkErrorCode.TOO_MANY_LINKS, "too-many-from-ip");
+    }
     this.links.set(peerId, link);
     this.stats.links = this.links.size;
     this.opts.log.info("link up", { peer: peerId, address: `${info.remoteHost}:${info.remotePort}`, inbound: info.inbound });
@@ -357,9 +379,23 @@ export class Transport {
     this.events.linkUp(info);
   }
 
+  private inboundFrom(host: string): number {
+    let n = 0;
+    for (const l of this.links.values()) if (l.info.inbound && l.info.remoteHost === host) n++;
+    return n;
+  }
+
   private linkClosed(link: Link, reason: string): void {
     const peerId = link.info.peerId;
-    if (this.links.get(peerId) !== link) return; // a refused or replaced duplicate: the peer is still linked
+    const totals = this.stats.closedLinks;
+    totals.bytesIn += link.bytesIn;
+    totals.bytesOut += link.bytesOut;
+    totals.droppedMessages += link.droppedMessages;
+    if (this.links.get(peerId) !== link) {
+      // A refused or replaced duplicate: the peer is still linked (or never was), so no "link down".
+      this.opts.log.debug("link closed", { peer: peerId, reason });
+      return;
+    }
     this.links.delete(peerId);
     this.stats.links = this.links.size;
     this.opts.log.info("link down", { peer: peerId, reason });
@@ -389,7 +425,9 @@ export class Transport {
     conn.phase = "closed";
     conn.solving?.abort();
     if (wasPending || reason === "connect-failed") this.countFailure(reason);
-    this.opts.log.debug("handshake failed", { address: `${conn.host}:${conn.port}`, inbound: conn.inbound, reason });
+    // `dh`: Diffie-Hellman operations the failed attempt cost us (0 when the proof of work gate stopped it).
+    const dh = conn.responder?.dhCount ?? 0;
+    this.opts.log.debug("handshake failed", { address: `${conn.host}:${conn.port}`, inbound: conn.inbound, reason, dh });
     socket?.end();
     conn.dial?.reject(error instanceof P2PProtocolError ? error : new P2PProtocolError(reason, `dial ${conn.host}:${conn.port}: ${error?.message ?? reason}`));
   }
@@ -399,6 +437,7 @@ export class Transport {
     clearTimeout(conn.deadline);
     conn.deadline = undefined;
     this.pending--;
+    this.stats.pendingHandshakes = this.pending;
     if (conn.inbound) {
       const n = (this.pendingPerIp.get(conn.host) ?? 1) - 1;
       if (n <= 0) this.pendingPerIp.delete(conn.host);
@@ -409,4 +448,8 @@ export class Transport {
   private countFailure(reason: string): void {
     this.stats.handshakesFailed.set(reason, (this.stats.handshakesFailed.get(reason) ?? 0) + 1);
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === "::1" || host.startsWith("127.") || host.startsWith("::ffff:127.");
 }

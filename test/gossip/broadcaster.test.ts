@@ -298,3 +298,23 @@ describe("PeerScore", () => {
     expect(s.stats()).toEqual({ tracked: 10, banned: 10 });
   });
 });
+
+test("a peer that sends a copy while the item is being validated is not sent the item afterwards", async () => {
+  const net = new MemNetwork();
+  const hub = net.addNode();
+  const leaves = [net.addNode(), net.addNode(), net.addNode()];
+  let release: (valid: boolean) => void = () => {};
+  const slowModule = { hasSubscribers: () => true, validate: () => new Promise<boolean>((resolve) => (release = resolve)) };
+  const x = spawn(net, hub, { broadcaster: { degree: 3, local: slowModule } });
+  for (const leaf of leaves) spawn(net, leaf);
+  for (const leaf of leaves) void net.connect(hub, leaf);
+  await net.settle();
+  const it = item("held twice");
+  x.broadcaster.item(leaves[0]!.localId, it);
+  x.broadcaster.item(leaves[1]!.localId, it); // a duplicate during validation: leaf 1 has it too
+  release(true);
+  await net.settle();
+  const got = leaves.map((l) => l.inbox.filter((m) => text(m.item.data) === "held twice").length);
+  expect(got).toEqual([0, 0, 1]);
+  expect(x.broadcaster.stats().duplicates).toBe(1);
+});

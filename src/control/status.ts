@@ -1,0 +1,75 @@
+/**
+ * GET /status: the node's state as one JSON document for operators and `gossip status`. Pure: a ControlSource
+ * snapshot in, a plain object out. The shape is documented in README "CLI" and checked by test/control.test.ts;
+ * add fields freely, never rename or remove one (scripts read it).
+ */
+import { formatHostPort } from "../address.ts";
+import type { ControlSource } from "./source.ts";
+
+export interface LinkStatus {
+  peer_id: string;
+  /** Where the peer is: its remote address; for inbound links also the port it listens on. */
+  address: string;
+  listen_port: number;
+  inbound: boolean;
+  age_seconds: number;
+  bytes_in: number;
+  bytes_out: number;
+  dropped: number;
+}
+
+export interface NodeStatus {
+  peer_id: string;
+  version: string;
+  commit: string;
+  uptime_seconds: number;
+  listen: { api: string; p2p: string; control?: string };
+  links: LinkStatus[];
+  /** Data type → number of local connections subscribed to it, ascending by type. */
+  subscriptions: { data_type: number; subscribers: number }[];
+  api_connections: number;
+  validations_outstanding: number;
+  cache: { items: number; capacity: number; seen_ids: number };
+  membership: { candidates: number; dialing: number };
+  handshakes: { completed: number; failed: Record<string, number>; pending: number };
+}
+
+export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStatus {
+  const api = s.api.stats();
+  const b = s.broadcaster.stats();
+  const m = s.membership.stats();
+  const t = s.transport.stats;
+  const links: LinkStatus[] = s.transport
+    .linked()
+    .map((l) => ({
+      peer_id: l.info.peerId,
+      address: formatHostPort({ host: l.info.remoteHost, port: l.info.remotePort }),
+      listen_port: l.info.listenPort,
+      inbound: l.info.inbound,
+      age_seconds: round1((now - l.openedAt) / 1000),
+      bytes_in: l.bytesIn,
+      bytes_out: l.bytesOut,
+      dropped: l.droppedMessages,
+    }))
+    .sort((x, y) => (x.peer_id < y.peer_id ? -1 : 1));
+  return {
+    peer_id: s.peerId,
+    version: s.version,
+    commit: s.commit,
+    uptime_seconds: round1((now - s.startedAt) / 1000),
+    listen: s.listen(),
+    links,
+    subscriptions: [...s.api.subscriptionsByType()]
+      .sort(([x], [y]) => x - y)
+      .map(([data_type, subscribers]) => ({ data_type, subscribers })),
+    api_connections: api.connections,
+    validations_outstanding: api.outstanding,
+    cache: { items: b.cached, capacity: s.cacheCapacity, seen_ids: b.seen },
+    membership: { candidates: m.candidates, dialing: m.dialing },
+    handshakes: { completed: t.handshakesOk, failed: Object.fromEntries(t.handshakesFailed), pending: t.pendingHandshakes },
+  };
+}
+
+function round1(x: number): number {
+  return Math.max(0, Math.round(x * 10) / 10);
+}
