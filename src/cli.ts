@@ -25,6 +25,9 @@ const USAGE = `usage:
                                    print each notification and answer it: valid unless REGEX matches the data
   gossip status [--control HOST:PORT] [--json]
                                    the node's links, subscriptions and cache, from its control_address
+  gossip testnet --nodes N [--announce-rate R] [--base-port P]
+                                   N local nodes in one process; prints their API ports and a live summary
+                                   (see gossip testnet --help)
   gossip --version                 print version and build commit
   gossip --help                    this text
 
@@ -48,6 +51,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case "id":
         result = printId(args);
+        break;
+      case "testnet":
+        result = await (await import("./testnet.ts")).testnetCommand(args);
         break;
       default: {
         if (!(TOOLS as readonly string[]).includes(command)) return usage(`unknown command "${command}"`);

@@ -83,9 +83,9 @@ describe("startTestnet", () => {
   });
 });
 
-describe("gossip testnet (testnetCommand)", () => {
+describe("gossip testnet (through the gossip CLI)", () => {
   const spawn = (args: string[]) =>
-    Bun.spawn([process.execPath, join(import.meta.dir, "../src/testnet.ts"), ...args], { stdout: "pipe", stderr: "pipe" });
+    Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli.ts"), "testnet", ...args], { stdout: "pipe", stderr: "pipe" });
 
   test("prints API ports and one summary line per second with delivered probes; SIGINT stops it with exit 0", async () => {
     const proc = spawn(["--nodes", "4", "--announce-rate", "20", "--base-port", "0", "--difficulty", "4"]);
