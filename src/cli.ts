@@ -176,7 +176,8 @@ function printId(args: string[]): number | "help" {
 
 if (import.meta.main) {
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    // Exit once what was written to a piped stdout has left: process.exit() does not wait for it.
+    (code) => void process.stdout.write("", () => process.exit(code)),
     (e) => {
       process.stderr.write(`gossip: fatal: ${(e as Error)?.stack ?? e}\n`);
       process.exit(1);

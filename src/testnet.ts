@@ -367,7 +367,11 @@ async function runTestnet(
   });
   clearInterval(announcer);
   clearInterval(summary);
+  // A pending timer keeps the event loop alive while stop() awaits worker exits (unref'd handles would let the
+  // process end mid-stop), and bounds shutdown like `gossip` itself does.
+  const force = setTimeout(() => process.exit(0), 3000);
   await net.stop();
+  clearTimeout(force);
   out("testnet stopped");
   return 0;
 }
