@@ -34,7 +34,8 @@ describe("bench net", () => {
     expect(l.cpuUsPerDelivery).toBeGreaterThan(0);
     expect(size!.sweep.length).toBeGreaterThan(0);
     for (const step of size!.sweep) expect(step.delivered).toBe(step.expected);
-    expect(result.rssPerNodeMB).toBeGreaterThan(0);
+    // Measured, not judged: inside a larger test run, memory freed by earlier files can make the difference negative.
+    expect(Number.isFinite(result.rssPerNodeMB)).toBe(true);
     expect(result.links).toBeGreaterThanOrEqual(3);
     expect(lines.some((x) => x.includes("delivered 24/24"))).toBe(true);
   }, 30_000);
