@@ -4,10 +4,11 @@
  */
 import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
 import type { NodeConfig } from "../src/config.ts";
-import { silentLogger } from "../src/log.ts";
-import { startNode, type GossipNode } from "../src/node.ts";
-import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
+import { silentLogger, type Logger } from "../src/log.ts";
+import { startNode, type GossipNode, type NodeOptions } from "../src/node.ts";
+import { generateEd25519Pem, loadIdentity, type Identity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
+import type { TransportOptions } from "../src/p2p/transport.ts";
 import { ApiTestClient, waitFor } from "./api/client.ts";
 
 export interface NodeSpec {
@@ -16,6 +17,20 @@ export interface NodeSpec {
   validationTimeoutMs?: number;
   rpsPort?: number;
   p2pHost?: string;
+  /** 0 (default) = any free port; a fixed one to restart a node where its peers knew it. */
+  p2pPort?: number;
+  /** Reuse a hostkey (a node restarted after a crash). */
+  identity?: Identity;
+  powDifficulty?: number;
+  cacheSize?: number;
+  log?: Logger;
+  membership?: NodeOptions["membership"];
+  /** Transport overrides; node.ts spreads `options.transport` into the Transport's options as they are. */
+  transport?: NodeOptions["transport"] &
+    Pick<
+      Partial<TransportOptions>,
+      "rekeyInterval" | "sendBufferBytes" | "maxPendingHandshakes" | "maxPendingPerIp" | "maxInboundPerIp" | "limitLoopback"
+    >;
 }
 
 export function createHarness() {
@@ -28,19 +43,20 @@ export function createHarness() {
       source: "<test>",
       hostkeyPath: "",
       apiAddress: { host: "127.0.0.1", port: 0 },
-      p2pAddress: { host: spec.p2pHost ?? "127.0.0.1", port: 0 },
+      p2pAddress: { host: spec.p2pHost ?? "127.0.0.1", port: spec.p2pPort ?? 0 },
       bootstrappers: spec.bootstrapPort ? [{ host: "127.0.0.1", port: spec.bootstrapPort }] : [],
       degree: spec.degree ?? 3,
-      cacheSize: 5,
-      powDifficulty: 4,
+      cacheSize: spec.cacheSize ?? 5,
+      powDifficulty: spec.powDifficulty ?? 4,
       maxPowDifficulty: 8,
       validationTimeoutMs: spec.validationTimeoutMs ?? 2000,
       rpsApiAddress: spec.rpsPort ? { host: "127.0.0.1", port: spec.rpsPort } : undefined,
       logLevel: "error",
     };
-    const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, {
+    const n = await startNode(config, spec.identity ?? loadIdentity(generateEd25519Pem()), spec.log ?? silentLogger, {
       pow,
-      membership: { tickMs: 100, backoffInitialMs: 50 },
+      membership: { tickMs: 100, backoffInitialMs: 50, ...spec.membership },
+      transport: spec.transport,
     });
     nodes.push(n);
     return n;
@@ -87,5 +103,5 @@ export function createHarness() {
     await Promise.all(nodes.splice(0).map((n) => n.stop()));
   }
 
-  return { node, subscriber, announce, stop, cleanup, close: () => pow.close() };
+  return { node, subscriber, announce, stop, cleanup, pow, close: () => pow.close() };
 }

@@ -328,6 +328,8 @@ export class ApiServer {
     for (const id of [...conn.awaiting]) this.resolveEntry(id, "unanswered");
     conn.queue = [];
     conn.queuedBytes = 0;
+    // Drop a half-received message (up to 64 KiB) now: the linger timer below keeps `conn` for a while.
+    conn.reader = new MessageReader();
     if (reason === undefined) {
       this.log.debug("api connection closed", { reason: conn.socketGone ? "closed-by-module" : "shutting-down", remote: conn.remote });
     }

@@ -23,12 +23,57 @@ export function encodeMessage<T>(codec: MessageFns<T>, message: T): Uint8Array {
   return codec.encode(message).finish();
 }
 
-/** ts-proto decode with its errors (RangeError "premature EOF", invalid wire types, ...) turned into ours. */
-export function decodeMessage<T>(codec: MessageFns<T>, bytes: Uint8Array, what: string): T {
+/**
+ * ts-proto decode with its errors (RangeError "premature EOF", invalid wire types, ...) turned into ours. With
+ * `nesting` (the fields that hold nested messages), checkWireFormat runs first.
+ */
+export function decodeMessage<T>(codec: MessageFns<T>, bytes: Uint8Array, what: string, nesting?: Nesting): T {
   try {
+    if (nesting !== undefined) checkWireFormat(bytes, nesting, 0, bytes.length);
     return codec.decode(new BinaryReader(bytes));
   } catch (e) {
     throw new P2PProtocolError("undecodable", `${what}: ${(e as Error).message}`);
+  }
+}
+
+/** Field number → the nesting of the message in that field, for fields that hold messages (proto/gossip.proto). */
+export type Nesting = { readonly [field: number]: Nesting };
+const LINK_MESSAGE_NESTING: Nesting = { 1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {} };
+
+/**
+ * Refuses what ts-proto would silently cut short instead of failing: a zero tag or an end-group stops its decode
+ * loop, after which the rest of the bytes is ignored or read as fields of the enclosing message. Also refuses groups
+ * (unused here), wire types 6 and 7, and varints or lengths that run past their message. Unknown fields pass.
+ */
+function checkWireFormat(bytes: Uint8Array, nesting: Nesting, from: number, to: number): void {
+  let pos = from;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      if (pos >= to) throw new RangeError("truncated varint");
+      const b = bytes[pos++]!;
+      value += (b & 0x7f) * 2 ** shift; // exact for tags and lengths (< 2^53); other varints are only skipped
+      if ((b & 0x80) === 0) return value;
+    }
+    throw new RangeError("varint longer than 10 bytes");
+  };
+  while (pos < to) {
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if (field === 0) throw new RangeError("field number 0");
+    if (wireType === 0) varint();
+    else if (wireType === 1) pos += 8;
+    else if (wireType === 5) pos += 4;
+    else if (wireType === 2) {
+      const length = varint(); // read before `pos` is: it advances it
+      const end = pos + length;
+      if (end > to) throw new RangeError(`field ${field} runs past the end`);
+      const inner = nesting[field];
+      if (inner !== undefined) checkWireFormat(bytes, inner, pos, end);
+      pos = end;
+    } else throw new RangeError(`wire type ${wireType} (field ${field})`);
+    if (pos > to) throw new RangeError(`field ${field} runs past the end`);
   }
 }
 
@@ -53,7 +98,7 @@ export function encodeLinkMessage(message: LinkMessage): Uint8Array {
  * known kind are ignored (forward compatibility); an unset or unknown kind is "unknown-message".
  */
 export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
-  const message = decodeMessage(LinkMessage, bytes, "LinkMessage");
+  const message = decodeMessage(LinkMessage, bytes, "LinkMessage", LINK_MESSAGE_NESTING);
   const kind = message.kind;
   if (kind === undefined) throw new P2PProtocolError("unknown-message", "LinkMessage of no known kind");
   if (kind.$case === "payload") checkPayload(kind.value);

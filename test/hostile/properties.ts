@@ -1,0 +1,264 @@
+/**
+ * Property tests of every decoder that peer or module bytes reach: any bytes in, only our protocol error out
+ * (ApiProtocolError / P2PProtocolError), with bounded buffers and sane results. Defined once here; run with a few
+ * hundred cases by properties.test.ts and for as long as you like by scripts/fuzz.ts (`bun run fuzz`).
+ * Inputs mix uniform noise with mutated valid encodings, which reach deeper into the decoders.
+ */
+import fc from "fast-check";
+import { type ApiMessage, MAX_MESSAGE_SIZE, decodeMessage as decodeApi, encodeMessage as encodeApi } from "../../src/api/codec.ts";
+import { MessageReader } from "../../src/api/reader.ts";
+import { ApiProtocolError, P2PProtocolError } from "../../src/errors.ts";
+import { FRAME_HEADER_BYTES, FrameReader, MAX_FRAME_BODY, encodeFrame } from "../../src/p2p/frame.ts";
+import { InitiatorHandshake, ResponderHandshake } from "../../src/p2p/handshake.ts";
+import { generateEd25519Pem, generateStaticKeyPair, loadIdentity } from "../../src/p2p/identity.ts";
+import { LinkErrorCode, type LinkMessage } from "../../src/p2p/proto/gossip.ts";
+import { decodeLinkMessage, encodeLinkMessage } from "../../src/p2p/wire.ts";
+import { solvePow } from "./raw-peer.ts";
+
+export interface RunOptions {
+  numRuns?: number;
+  /** Stop after this long (counted as success); for long fuzzing runs. */
+  timeLimitMs?: number;
+  seed?: number;
+}
+
+export interface NamedProperty {
+  name: string;
+  /** Runs the property; `failure` is fast-check's report (with the shrunk counterexample and the seed). */
+  check(options: RunOptions): { runs: number; failure?: string };
+}
+
+function named<Ts>(name: string, property: fc.IProperty<Ts>): NamedProperty {
+  return {
+    name,
+    check({ numRuns, timeLimitMs, seed }) {
+      const details = fc.check(property, {
+        numRuns: timeLimitMs !== undefined && numRuns === undefined ? Number.MAX_SAFE_INTEGER : numRuns,
+        interruptAfterTimeLimit: timeLimitMs,
+        markInterruptAsFailure: false,
+        seed,
+      });
+      return { runs: details.numRuns, failure: details.failed ? fc.defaultReportMessage(details) : undefined };
+    },
+  };
+}
+
+/** Lets only `kind` errors through; anything else (a TypeError, a RangeError from a library) fails the property. */
+function only<E extends Error>(kind: new (...args: never[]) => E, action: () => void): E | undefined {
+  try {
+    action();
+    return undefined;
+  } catch (e) {
+    if (e instanceof kind) return e;
+    throw e;
+  }
+}
+
+/** `base` with some bytes changed, maybe cut short, maybe with noise inserted. */
+function mutated(bases: Uint8Array[]): fc.Arbitrary<Uint8Array> {
+  return fc
+    .tuple(
+      fc.constantFrom(...bases),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }),
+      fc.option(fc.nat()),
+      fc.option(fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 }))),
+    )
+    .map(([base, flips, cut, insert]) => {
+      let bytes = Uint8Array.from(base);
+      for (const [at, mask] of flips) if (bytes.length > 0) bytes[at % bytes.length]! ^= mask;
+      if (cut !== null) bytes = bytes.subarray(0, cut % (bytes.length + 1));
+      if (insert !== null) {
+        const at = insert[0] % (bytes.length + 1);
+        bytes = Uint8Array.from([...bytes.subarray(0, at), ...insert[1], ...bytes.subarray(at)]);
+      }
+      return bytes;
+    });
+}
+
+/** Cuts `stream` at the given points (deduplicated, in order) into chunks. */
+function chunked(stream: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const to of [...points, stream.length]) {
+    chunks.push(Uint8Array.from(stream.subarray(from, to))); // fresh buffers, like Bun's data chunks
+    from = to;
+  }
+  return chunks;
+}
+
+const cuts = fc.array(fc.nat(), { maxLength: 16 });
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+// ---- VoidPhone API: reader + codec -------------------------------------------------------------------------------
+
+const apiExamples: ApiMessage[] = [
+  { kind: "announce", ttl: 4, dataType: 1337, data: Uint8Array.from([0xde, 0xad, 0xbe, 0xef]) },
+  { kind: "notify", dataType: 7 },
+  { kind: "notification", messageId: 9, dataType: 7, data: new Uint8Array(20).fill(1) },
+  { kind: "validation", messageId: 9, valid: true },
+  { kind: "rps-query" },
+  { kind: "rps-peer", port: 6001, portmap: [{ moduleId: 500, port: 6001 }], address: "10.0.0.1", hostkeyDer: new Uint8Array(44).fill(3) },
+  { kind: "rps-peer", port: 1, portmap: [], address: "2001:db8::1", hostkeyDer: new Uint8Array([1]) },
+];
+const apiStreams = [
+  ...apiExamples.map(encodeApi),
+  Buffer.concat(apiExamples.map(encodeApi)),
+  Buffer.concat([encodeApi(apiExamples[1]!), encodeApi(apiExamples[0]!), encodeApi(apiExamples[3]!)]),
+];
+const apiBytes = fc.oneof(fc.uint8Array({ maxLength: 120 }), mutated(apiStreams));
+
+const apiAnyBytes = named(
+  "api: any bytes in any chunks give whole messages or an ApiProtocolError, with at most one message buffered",
+  fc.property(apiBytes, cuts, (stream, at) => {
+    const reader = new MessageReader();
+    only(ApiProtocolError, () => {
+      for (const chunk of chunked(stream, at)) {
+        for (const bytes of reader.push(chunk)) {
+          const size = (bytes[0]! << 8) | bytes[1]!;
+          if (size !== bytes.length || size < 4 || size > MAX_MESSAGE_SIZE) throw new Error(`reader gave ${bytes.length} bytes for size ${size}`);
+          const m = decodeApi(bytes);
+          if (encodeApi(m).length !== bytes.length) throw new Error("a decoded message does not re-encode to its size");
+        }
+        if (reader.pendingBytes > MAX_MESSAGE_SIZE) throw new Error(`reader holds ${reader.pendingBytes} bytes`);
+      }
+    });
+  }),
+);
+
+const apiChunking = named(
+  "api: a valid stream cut anywhere gives the same messages as one write",
+  fc.property(fc.array(fc.constantFrom(...apiExamples.map(encodeApi)), { minLength: 1, maxLength: 8 }), cuts, (messages, at) => {
+    const stream = Buffer.concat(messages);
+    const reader = new MessageReader();
+    const whole = new MessageReader().push(Uint8Array.from(stream)).map(hex);
+    const parts = chunked(stream, at).flatMap((c) => reader.push(c)).map(hex);
+    if (JSON.stringify(parts) !== JSON.stringify(whole) || whole.length !== messages.length) throw new Error("chunking changed the messages");
+  }),
+);
+
+// ---- P2P framing ---------------------------------------------------------------------------------------------------
+
+const lengthHeader = (n: number) => Uint8Array.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+const frameStreams = [
+  Buffer.concat([encodeFrame(Uint8Array.of(1)), encodeFrame(new Uint8Array(15).fill(2)), encodeFrame(new Uint8Array(300).fill(3))]),
+  encodeFrame(new Uint8Array(MAX_FRAME_BODY).fill(4)),
+  ...[0, 15, MAX_FRAME_BODY, MAX_FRAME_BODY + 1, 0xffffffff].map((n) => Uint8Array.from([...lengthHeader(n), 9, 9, 9])),
+];
+const frameBytes = fc.oneof(fc.uint8Array({ maxLength: 120 }), mutated(frameStreams));
+
+interface FrameOutcome {
+  bodies: string[];
+  error?: string;
+}
+
+function readFrames(chunks: Uint8Array[]): FrameOutcome {
+  const reader = new FrameReader();
+  const bodies: string[] = [];
+  const error = only(P2PProtocolError, () => {
+    for (const chunk of chunks) {
+      for (const body of reader.push(chunk)) {
+        if (body.length === 0 || body.length > MAX_FRAME_BODY) throw new Error(`a body of ${body.length} bytes`);
+        bodies.push(hex(body));
+      }
+      if (reader.buffered > FRAME_HEADER_BYTES + MAX_FRAME_BODY) throw new Error(`reader holds ${reader.buffered} bytes`);
+    }
+  });
+  return { bodies, error: error?.code };
+}
+
+const framesAnyBytes = named(
+  "frames: any bytes in any chunks give bodies or a P2PProtocolError, and the same ones as in one chunk",
+  fc.property(frameBytes, cuts, (stream, at) => {
+    const whole = readFrames([Uint8Array.from(stream)]);
+    const parts = readFrames(chunked(stream, at));
+    // A chunk that ends in an error loses the bodies before it in that chunk (the link is closed anyway), so with
+    // an error the one-chunk bodies are a prefix of the chunked ones; without one they are the same.
+    const prefix = parts.bodies.slice(0, whole.bodies.length);
+    const agree = parts.error === whole.error && JSON.stringify(prefix) === JSON.stringify(whole.bodies);
+    if (!agree || (whole.error === undefined && parts.bodies.length !== whole.bodies.length)) {
+      throw new Error(`chunking changed the outcome: ${JSON.stringify(whole)} vs ${JSON.stringify(parts)}`);
+    }
+  }),
+);
+
+// ---- P2P link messages (protobuf) ----------------------------------------------------------------------------------
+
+const id = new Uint8Array(32).fill(0xab);
+const linkExamples: LinkMessage[] = [
+  { kind: { $case: "payload", value: { messageId: id, ttl: 4, dataType: 1337, data: Uint8Array.from([0xde, 0xad]) } } },
+  { kind: { $case: "peerRequest", value: {} } },
+  { kind: { $case: "peerList", value: { peers: [{ host: "10.0.0.1", port: 6001, id }, { host: "::1", port: 1, id: new Uint8Array(0) }] } } },
+  { kind: { $case: "error", value: { code: LinkErrorCode.TOO_MANY_LINKS, message: "full" } } },
+  { kind: { $case: "ping", value: { nonce: 0xffffffffffffffffn } } },
+  { kind: { $case: "pong", value: { nonce: 1n } } },
+];
+/** Protobuf-shaped noise: fields with any number and wire type, varints of any length, lengths true or not. */
+const protobufNoise = fc
+  .array(
+    fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 7 }), fc.uint8Array({ maxLength: 12 }), fc.integer({ min: 0, max: 20 })),
+    { maxLength: 6 },
+  )
+  .map((fields) =>
+    Uint8Array.from(fields.flatMap(([field, wireType, bytes, length]) => [(field << 3) | wireType, ...(wireType === 2 ? [length] : []), ...bytes])),
+  );
+const linkBytes = fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated(linkExamples.map(encodeLinkMessage)), protobufNoise);
+
+const linkAnyBytes = named(
+  "link messages: any bytes give a LinkMessage of a known kind or a P2PProtocolError; what is accepted re-encodes to itself",
+  fc.property(linkBytes, (bytes) => {
+    let message: LinkMessage | undefined;
+    only(P2PProtocolError, () => void (message = decodeLinkMessage(bytes)));
+    if (message === undefined) return;
+    if (message.kind === undefined) throw new Error("accepted a message of no kind");
+    const again = decodeLinkMessage(encodeLinkMessage(message));
+    if (hex(encodeLinkMessage(again)) !== hex(encodeLinkMessage(message))) throw new Error("re-encoding changed an accepted message");
+  }),
+);
+
+/** A zero tag, or a group's start or end, where a field begins: the decoder must refuse it, not stop reading there. */
+const stopTag = fc.oneof(fc.constant(0), fc.tuple(fc.integer({ min: 1, max: 15 }), fc.constantFrom(3, 4)).map(([field, wt]) => (field << 3) | wt));
+const linkStopTags = named(
+  "link messages: a zero or group tag at the top or inside a message is refused, never read as its end",
+  fc.property(fc.constantFrom(...linkExamples), stopTag, fc.uint8Array({ maxLength: 6 }), fc.boolean(), (m, tag, rest, inside) => {
+    const tail = [tag, ...rest];
+    let bytes: Uint8Array;
+    if (inside) {
+      // The same tail inside the kind's own message, with the kind's length adjusted to cover it.
+      const inner = encodeLinkMessage(m).subarray(2); // every example's kind is field ≤ 15 with a one-byte length
+      const body = [...inner, ...tail];
+      bytes = Uint8Array.from([encodeLinkMessage(m)[0]!, body.length, ...body]);
+    } else {
+      bytes = Uint8Array.from([...encodeLinkMessage(m), ...tail]);
+    }
+    if (only(P2PProtocolError, () => void decodeLinkMessage(bytes)) === undefined) throw new Error("accepted a stop tag");
+  }),
+);
+
+// ---- The handshake's decoding path -----------------------------------------------------------------------------------
+
+const alice = loadIdentity(generateEd25519Pem());
+const bob = loadIdentity(generateEd25519Pem());
+const handshakeFrame = fc.oneof(fc.uint8Array({ maxLength: 300 }), protobufNoise);
+
+const handshakeAnyBytes = named(
+  "handshake: any bytes as Hello, M1, M2 or M3 are refused with a P2PProtocolError",
+  fc.property(fc.integer({ min: 0, max: 3 }), handshakeFrame, (step, bytes) => {
+    const responder = new ResponderHandshake({ identity: alice, staticKeys: generateStaticKeyPair(), difficulty: 2 });
+    const initiator = new InitiatorHandshake({ identity: bob, staticKeys: generateStaticKeyPair(), maxDifficulty: 8 });
+    const hello = responder.hello();
+    const error = only(P2PProtocolError, () => {
+      if (step === 0) return void initiator.recvHello(bytes);
+      const { powPrefix, difficulty } = initiator.recvHello(hello);
+      const m1 = initiator.init(solvePow(powPrefix, difficulty));
+      if (step === 1) return void responder.recvInit(bytes);
+      const m2 = responder.recvInit(m1);
+      if (step === 2) return void initiator.recvResponse(bytes);
+      initiator.recvResponse(m2);
+      responder.recvFinal(bytes);
+    });
+    if (error === undefined) throw new Error(`step ${step} accepted noise`);
+  }),
+);
+
+export const properties: NamedProperty[] = [apiAnyBytes, apiChunking, framesAnyBytes, linkAnyBytes, linkStopTags, handshakeAnyBytes];
