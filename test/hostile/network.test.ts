@@ -196,8 +196,9 @@ test("30. a node that crashes and restarts with the same hostkey rejoins and cat
   await waitFor(() => otherSubs.every((s) => has(s, ...missed)), 5000, "the others get what it missed");
 
   // The restart finds peers through its RPS module, which answers only once the node's own module has subscribed:
-  // items replayed before any local subscriber exists are dropped as unsubscribed (docs/security.md). It listens on a
-  // new port so that old neighbours redialing its old address cannot race the subscription either.
+  // items replayed before any local subscriber exists are dropped as unsubscribed (README, "Security and
+  // robustness"). It listens on a new port so that old neighbours redialing its old address cannot race the
+  // subscription either.
   const rps = rpsStub(others[0]!);
   const restarted = await h.node({ ...spec, identity: crashed.identity, rpsPort: rps.port });
   const sub = await subscribe(restarted, 0x302);
