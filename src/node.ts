@@ -8,7 +8,7 @@ import { queryRps } from "./api/rps.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Broadcaster } from "./gossip/broadcaster.ts";
-import { Membership, fanOutEvents } from "./gossip/membership.ts";
+import { Membership, fanOutEvents, type MembershipOptions } from "./gossip/membership.ts";
 import { PeerScore } from "./gossip/peer-score.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
@@ -16,7 +16,7 @@ import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
 import type { LinkDescription } from "./p2p/link.ts";
 import { PowPool } from "./p2p/pow-pool.ts";
 import type { LinkMessage } from "./p2p/proto/gossip.ts";
-import { Transport, type PowSolver } from "./p2p/transport.ts";
+import { Transport, type PowSolver, type TransportOptions } from "./p2p/transport.ts";
 import { encodeLinkMessage } from "./p2p/wire.ts";
 import { formatHostPort, type HostPort } from "./address.ts";
 import { ControlServer } from "./control/server.ts";
@@ -28,8 +28,23 @@ export interface NodeOptions {
   /** Share one pool between many in-process nodes (tests, testnet). */
   pow?: PowSolver;
   /** Overrides for tests: link liveness and handshake timing. */
-  transport?: { handshakeTimeoutMs?: number; pingIntervalMs?: number; idleTimeoutMs?: number };
-  membership?: { tickMs?: number; backoffInitialMs?: number; backoffMaxMs?: number };
+  transport?: Partial<
+    Pick<
+      TransportOptions,
+      | "handshakeTimeoutMs"
+      | "pingIntervalMs"
+      | "idleTimeoutMs"
+      | "rekeyInterval"
+      | "sendBufferBytes"
+      | "maxPendingHandshakes"
+      | "maxPendingPerIp"
+      | "maxInboundPerIp"
+      | "limitLoopback"
+    >
+  >;
+  membership?: Partial<
+    Pick<MembershipOptions, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs">
+  >;
   /** Peer store file; default beside the hostkey (none when the config has no hostkey path); null: no store. */
   peerStorePath?: string | null;
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
-import type { NodeConfig } from "../src/config.ts";
+import { bootstrapAt, testConfig } from "./net-harness.ts";
 import { createLogger, silentLogger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
@@ -166,19 +166,7 @@ test("logs are JSON lines when stderr is not a terminal (log_level from the conf
     raw.write(new Uint8Array([0, 0, 0, 2, 0xff, 0xff]));
     await waitFor(() => rawClosed, 4000, "garbage peer closed");
     // A real peer, linked when the node stops.
-    const config: NodeConfig = {
-      source: "<test>",
-      hostkeyPath: "",
-      apiAddress: { host: "127.0.0.1", port: 0 },
-      p2pAddress: { host: "127.0.0.1", port: 0 },
-      bootstrappers: [{ host: "127.0.0.1", port: p2p }],
-      degree: 3,
-      cacheSize: 5,
-      powDifficulty: 4,
-      maxPowDifficulty: 8,
-      validationTimeoutMs: 2000,
-      logLevel: "error",
-    };
+    const config = testConfig({ bootstrappers: bootstrapAt(p2p) });
     peer = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow: pool });
     await waitFor(() => peer!.transport.linked().length === 1, 4000, "peer linked");
     node.kill("SIGTERM");

@@ -4,7 +4,7 @@
  * writer escapes hostile label values. Real sockets, real handshakes (PoW difficulty 4).
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
-import type { NodeConfig } from "../src/config.ts";
+import { bootstrapAt, testConfig } from "./net-harness.ts";
 import { CONTENT_TYPE, Histogram, renderExposition } from "../src/control/prometheus.ts";
 import type { NodeStatus } from "../src/control/status.ts";
 import { silentLogger } from "../src/log.ts";
@@ -156,20 +156,10 @@ const nodes: GossipNode[] = [];
 const clients: ApiTestClient[] = [];
 
 async function node(opts: { bootstrapPort?: number; control?: boolean } = {}): Promise<GossipNode> {
-  const config: NodeConfig = {
-    source: "<test>",
-    hostkeyPath: "",
-    apiAddress: { host: "127.0.0.1", port: 0 },
-    p2pAddress: { host: "127.0.0.1", port: 0 },
-    bootstrappers: opts.bootstrapPort ? [{ host: "127.0.0.1", port: opts.bootstrapPort }] : [],
-    degree: 3,
-    cacheSize: 5,
-    powDifficulty: 4,
-    maxPowDifficulty: 8,
-    validationTimeoutMs: 2000,
+  const config = testConfig({
+    bootstrappers: bootstrapAt(opts.bootstrapPort),
     controlAddress: opts.control === false ? undefined : { host: "127.0.0.1", port: 0 },
-    logLevel: "error",
-  };
+  });
   const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, {
     pow,
     membership: { tickMs: 100, backoffInitialMs: 50 },
@@ -371,20 +361,10 @@ test("a control address already in use fails the start with the key named, and l
   const apiPort = probe.port;
   probe.stop(true);
   try {
-    const config: NodeConfig = {
-      source: "<test>",
-      hostkeyPath: "",
+    const config = testConfig({
       apiAddress: { host: "127.0.0.1", port: apiPort },
-      p2pAddress: { host: "127.0.0.1", port: 0 },
-      bootstrappers: [],
-      degree: 3,
-      cacheSize: 5,
-      powDifficulty: 4,
-      maxPowDifficulty: 8,
-      validationTimeoutMs: 2000,
       controlAddress: { host: "127.0.0.1", port: busy.port },
-      logLevel: "error",
-    };
+    });
     await expect(startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow })).rejects.toThrow(
       `cannot listen on gossip.control_address 127.0.0.1:${busy.port}`,
     );

@@ -8,7 +8,7 @@ import { MSG_RPS_QUERY, encodeRpsPeer } from "../src/api/codec.ts";
 import type { GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import { waitFor } from "./api/client.ts";
-import { createHarness, type NodeSpec } from "./net-harness.ts";
+import { connected, createHarness, type NodeSpec } from "./net-harness.ts";
 
 const { node, subscriber, announce, stop, cleanup, close } = createHarness();
 const listeners: TCPSocketListener<undefined>[] = [];
@@ -124,23 +124,6 @@ test("a full bootstrapper refuses a joiner's link but hands it referrals, so the
   expect(boot.transport.stats.handshakesFailed.get("too-many-links") ?? 0).toBeGreaterThanOrEqual(1);
   expect(linkedTo(joiner, boot)).toBe(false);
 });
-
-/** Whether the links among `ns` form one connected graph. */
-function connected(ns: GossipNode[]): boolean {
-  const byId = new Map(ns.map((n) => [n.identity.idHex, n]));
-  const reached = new Set<GossipNode>([ns[0]!]);
-  const queue = [ns[0]!];
-  while (queue.length > 0) {
-    for (const l of queue.pop()!.transport.linked()) {
-      const next = byId.get(l.info.peerId);
-      if (next && !reached.has(next)) {
-        reached.add(next);
-        queue.push(next);
-      }
-    }
-  }
-  return reached.size === ns.length;
-}
 
 /** An RPS module stand-in: answers every RPS QUERY with the given RPS PEER bytes. */
 function rpsServer(reply: () => Uint8Array): { port: number; queries: () => number } {

@@ -8,7 +8,6 @@ import { silentLogger, type Logger } from "../src/log.ts";
 import { startNode, type GossipNode, type NodeOptions } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity, type Identity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
-import type { TransportOptions } from "../src/p2p/transport.ts";
 import { ApiTestClient, waitFor } from "./api/client.ts";
 
 export interface NodeSpec {
@@ -25,12 +24,45 @@ export interface NodeSpec {
   cacheSize?: number;
   log?: Logger;
   membership?: NodeOptions["membership"];
-  /** Transport overrides; node.ts spreads `options.transport` into the Transport's options as they are. */
-  transport?: NodeOptions["transport"] &
-    Pick<
-      Partial<TransportOptions>,
-      "rekeyInterval" | "sendBufferBytes" | "maxPendingHandshakes" | "maxPendingPerIp" | "maxInboundPerIp" | "limitLoopback"
-    >;
+  transport?: NodeOptions["transport"];
+}
+
+/** A node config for in-process tests: loopback, any free ports, degree 3, PoW difficulty 4; `overrides` win. */
+export function testConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
+  return {
+    source: "<test>",
+    hostkeyPath: "",
+    apiAddress: { host: "127.0.0.1", port: 0 },
+    p2pAddress: { host: "127.0.0.1", port: 0 },
+    bootstrappers: [],
+    degree: 3,
+    cacheSize: 5,
+    powDifficulty: 4,
+    maxPowDifficulty: 8,
+    validationTimeoutMs: 2000,
+    logLevel: "error",
+    ...overrides,
+  };
+}
+
+/** The bootstrapper list for a node on this machine's `port`, or none. */
+export const bootstrapAt = (port: number | undefined) => (port ? [{ host: "127.0.0.1", port }] : []);
+
+/** Whether the links among `ns` (links to nodes outside ignored) form one connected graph. */
+export function connected(ns: GossipNode[]): boolean {
+  const byId = new Map(ns.map((n) => [n.identity.idHex, n]));
+  const reached = new Set<GossipNode>([ns[0]!]);
+  const queue = [ns[0]!];
+  while (queue.length > 0) {
+    for (const l of queue.pop()!.transport.linked()) {
+      const next = byId.get(l.info.peerId);
+      if (next && !reached.has(next)) {
+        reached.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  return reached.size === ns.length;
 }
 
 export function createHarness() {
@@ -39,20 +71,15 @@ export function createHarness() {
   const clients: ApiTestClient[] = [];
 
   async function node(spec: NodeSpec = {}): Promise<GossipNode> {
-    const config: NodeConfig = {
-      source: "<test>",
-      hostkeyPath: "",
-      apiAddress: { host: "127.0.0.1", port: 0 },
+    const config = testConfig({
       p2pAddress: { host: spec.p2pHost ?? "127.0.0.1", port: spec.p2pPort ?? 0 },
-      bootstrappers: spec.bootstrapPort ? [{ host: "127.0.0.1", port: spec.bootstrapPort }] : [],
+      bootstrappers: bootstrapAt(spec.bootstrapPort),
       degree: spec.degree ?? 3,
       cacheSize: spec.cacheSize ?? 5,
       powDifficulty: spec.powDifficulty ?? 4,
-      maxPowDifficulty: 8,
       validationTimeoutMs: spec.validationTimeoutMs ?? 2000,
       rpsApiAddress: spec.rpsPort ? { host: "127.0.0.1", port: spec.rpsPort } : undefined,
-      logLevel: "error",
-    };
+    });
     const n = await startNode(config, spec.identity ?? loadIdentity(generateEd25519Pem()), spec.log ?? silentLogger, {
       pow,
       membership: { tickMs: 100, backoffInitialMs: 50, ...spec.membership },

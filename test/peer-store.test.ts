@@ -7,7 +7,8 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadOrCreateHostkey, type NodeConfig } from "../src/config.ts";
+import { loadOrCreateHostkey } from "../src/config.ts";
+import { bootstrapAt, testConfig } from "./net-harness.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
@@ -113,19 +114,7 @@ afterEach(async () => {
 afterAll(() => pow.close());
 
 async function node(opts: { hostkeyPath?: string; bootstrapPort?: number; log?: Logger }): Promise<GossipNode> {
-  const config: NodeConfig = {
-    source: "<test>",
-    hostkeyPath: opts.hostkeyPath ?? "",
-    apiAddress: { host: "127.0.0.1", port: 0 },
-    p2pAddress: { host: "127.0.0.1", port: 0 },
-    bootstrappers: opts.bootstrapPort ? [{ host: "127.0.0.1", port: opts.bootstrapPort }] : [],
-    degree: 3,
-    cacheSize: 5,
-    powDifficulty: 4,
-    maxPowDifficulty: 8,
-    validationTimeoutMs: 2000,
-    logLevel: "error",
-  };
+  const config = testConfig({ hostkeyPath: opts.hostkeyPath ?? "", bootstrappers: bootstrapAt(opts.bootstrapPort) });
   // With a hostkey path the node keeps its identity across restarts and its peer store beside the key.
   const identity = opts.hostkeyPath ? loadOrCreateHostkey(config).identity : loadOrCreateHostkey({ ...config, hostkeyPath: join(dir, `anon-${++fileNo}.pem`) }).identity;
   const n = await startNode(config, identity, opts.log ?? silentLogger, { pow, membership: { tickMs: 100, backoffInitialMs: 50 } });

@@ -7,7 +7,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NodeConfig } from "../src/config.ts";
+import { bootstrapAt, testConfig } from "./net-harness.ts";
 import { silentLogger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
@@ -29,20 +29,7 @@ afterEach(async () => {
 afterAll(() => pow.close());
 
 async function node(opts: { bootstrapPort?: number } = {}): Promise<GossipNode> {
-  const config: NodeConfig = {
-    source: "<test>",
-    hostkeyPath: "",
-    apiAddress: { host: "127.0.0.1", port: 0 },
-    p2pAddress: { host: "127.0.0.1", port: 0 },
-    bootstrappers: opts.bootstrapPort ? [{ host: "127.0.0.1", port: opts.bootstrapPort }] : [],
-    degree: 3,
-    cacheSize: 5,
-    powDifficulty: 4,
-    maxPowDifficulty: 8,
-    validationTimeoutMs: 2000,
-    controlAddress: { host: "127.0.0.1", port: 0 },
-    logLevel: "error",
-  };
+  const config = testConfig({ bootstrappers: bootstrapAt(opts.bootstrapPort), controlAddress: { host: "127.0.0.1", port: 0 } });
   const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow, membership: { tickMs: 100, backoffInitialMs: 50 } });
   nodes.push(n);
   return n;

@@ -79,6 +79,10 @@ export const MAX_PEERS_PER_EXCHANGE = 64;
 /** While short of links, ask one linked peer for more addresses at most this often. */
 export const PEER_EXCHANGE_INTERVAL_MS = 5_000;
 
+/** A node at `degree` links swaps one link for an unlinked known address this often, so that saturated groups
+ *  (for example the two sides of a healed partition) keep mixing instead of staying apart. */
+export const LINK_ROTATION_INTERVAL_MS = 60_000;
+
 /** Inbound links are refused once there are INBOUND_CAP_FACTOR × degree of them. Outbound dials are not subject to
  *  that cap, which is how slots stay reserved for the neighbours this node picks itself. */
 export const INBOUND_CAP_FACTOR = 2;

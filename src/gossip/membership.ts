@@ -12,6 +12,7 @@ import {
   DIAL_BACKOFF_INITIAL_MS,
   DIAL_BACKOFF_MAX_MS,
   INBOUND_CAP_FACTOR,
+  LINK_ROTATION_INTERVAL_MS,
   MAX_CANDIDATES,
   MAX_PEERS_PER_EXCHANGE,
   MEMBERSHIP_TICK_MS,
@@ -51,6 +52,8 @@ export interface MembershipOptions {
   stableLinkMs?: number;
   maxCandidates?: number;
   peerExchangeIntervalMs?: number;
+  /** How often a node at `degree` swaps one link for a new address (default LINK_ROTATION_INTERVAL_MS). */
+  rotationIntervalMs?: number;
   /** Outbound links to one (non-loopback) IP at most; default outboundPerIpCap(degree). */
   maxOutboundPerIp?: number;
 }
@@ -65,6 +68,7 @@ export interface MembershipStats {
   dialFailures: number;
   rpsQueries: number;
   rpsFailures: number;
+  rotations: number;
 }
 
 export class Membership implements PeerEvents {
@@ -79,6 +83,10 @@ export class Membership implements PeerEvents {
   private readonly tickMs: number;
   private readonly stableLinkMs: number;
   private readonly peerExchangeIntervalMs: number;
+  private readonly rotationIntervalMs: number;
+  private nextRotationAt: number;
+  /** Peers dropped by rotation: their address rests for one rotation interval instead of being redialed at once. */
+  private readonly rotatedOut = new Set<PeerId>();
   private readonly maxOutboundPerIp: number;
   private readonly candidates: CandidateTable;
   /** Address keys with a dial in flight. */
@@ -89,7 +97,7 @@ export class Membership implements PeerEvents {
   private running = false;
   private rpsInFlight = 0;
   private nextExchangeAt = 0;
-  private counters = { dials: 0, dialFailures: 0, rpsQueries: 0, rpsFailures: 0 };
+  private counters = { dials: 0, dialFailures: 0, rpsQueries: 0, rpsFailures: 0, rotations: 0 };
 
   constructor(options: MembershipOptions) {
     this.network = options.network;
@@ -112,6 +120,8 @@ export class Membership implements PeerEvents {
       maxFailures: CANDIDATE_MAX_FAILURES,
     });
     this.peerExchangeIntervalMs = options.peerExchangeIntervalMs ?? PEER_EXCHANGE_INTERVAL_MS;
+    this.rotationIntervalMs = options.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS;
+    this.nextRotationAt = this.now() + this.rotationIntervalMs;
     this.maxOutboundPerIp = options.maxOutboundPerIp ?? outboundPerIpCap(this.degree);
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`Membership: degree must be an integer ≥ 1, got ${this.degree}`);
@@ -173,13 +183,15 @@ export class Membership implements PeerEvents {
       if (lived < this.stableLinkMs) {
         this.fail(c, `link dropped after ${Math.round(lived)} ms: ${reason}`);
       } else {
-        // A dial that gave a stable link was a success: redial at once, and start any backoff over.
+        // A dial that gave a stable link was a success: redial at once (or after a rest if rotation dropped it),
+        // and start any backoff over.
         c.proven = true;
         c.failures = 0;
-        c.nextAttemptAt = 0;
+        c.nextAttemptAt = this.rotatedOut.has(peer) ? this.now() + this.rotationIntervalMs : 0;
         c.linkedAt = undefined;
       }
     }
+    this.rotatedOut.delete(peer);
     if (!this.running) return;
     this.maintain();
     // Losing a link is when knowledge matters most (the peer may have been our only source of addresses): ask a
@@ -252,6 +264,39 @@ export class Membership implements PeerEvents {
       this.nextExchangeAt = this.now() + this.peerExchangeIntervalMs;
       this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
     }
+    if (stillWanted === 0 && this.now() >= this.nextRotationAt) {
+      this.nextRotationAt = this.now() + this.rotationIntervalMs;
+      this.rotate(links);
+    }
+  }
+
+  /**
+   * Link rotation: dial one random unlinked address that is due; once that link is up, drop another link (one we
+   * dialed, if any) so the node is back at `degree`. New link first, so connectivity never dips.
+   */
+  private rotate(links: LinkInfo[]): void {
+    if (links.length < this.degree || this.dialing.size > 0) return;
+    const linkedIds = new Set(links.map((l) => l.peer));
+    const linkedAddrs = new Set(links.filter((l) => l.port > 0).map((l) => formatHostPort(l)));
+    const now = this.now();
+    const due: [string, Candidate][] = [];
+    for (const [key, c] of this.candidates.entries()) {
+      if (c.nextAttemptAt > now || linkedAddrs.has(key)) continue;
+      if (c.id !== undefined && (c.id === this.network.localId || linkedIds.has(c.id) || this.score.isBanned(c.id))) continue;
+      due.push([key, c]);
+    }
+    if (due.length === 0) return;
+    const [key, c] = due[Math.floor(this.random() * due.length)]!;
+    this.counters.rotations++;
+    this.dial(key, c, (joined) => {
+      const current = this.network.linkedPeers().filter((l) => l.peer !== joined);
+      if (current.length < this.degree) return;
+      const outbound = current.filter((l) => !l.inbound);
+      const pool = outbound.length > 0 ? outbound : current;
+      const victim = pool[Math.floor(this.random() * pool.length)]!;
+      this.rotatedOut.add(victim.peer);
+      this.network.disconnect(victim.peer, "rotation");
+    });
   }
 
   /** Dials due candidates while short of links; returns how many links are still wanted after that. */
@@ -317,7 +362,7 @@ export class Membership implements PeerEvents {
     return want;
   }
 
-  private dial(key: string, c: Candidate): void {
+  private dial(key: string, c: Candidate, onLinked?: (peer: PeerId) => void): void {
     this.dialing.add(key);
     this.counters.dials++;
     const addr: PeerAddress = c.id === undefined ? { host: c.host, port: c.port } : { host: c.host, port: c.port, id: c.id };
@@ -340,6 +385,7 @@ export class Membership implements PeerEvents {
         c.id = peer;
         c.linkedAt = this.now();
         this.dialedAs.set(peer, key);
+        onLinked?.(peer);
       },
       (error: unknown) => {
         this.dialing.delete(key);

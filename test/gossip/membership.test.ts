@@ -303,3 +303,26 @@ test("addresses from the peer store are dialed, and kept (with backoff) while th
   expect(p.membership!.stats().candidates).toBe(1);
   p.membership!.stop();
 });
+
+test("link rotation: two saturated groups that know of each other merge into one component", async () => {
+  for (const rotationIntervalMs of [10_000, 10_000_000]) {
+    const net = new MemNetwork();
+    const nodes = Array.from({ length: 8 }, () => net.addNode());
+    // Two groups of 4 with degree 3: each becomes a K4 in which every node is at degree and wants nothing more.
+    const peers = nodes.map((node, i) =>
+      spawn(net, node, { seed: i, membership: { degree: 3, rotationIntervalMs, bootstrappers: i % 4 === 0 ? [] : [nodes[i < 4 ? 0 : 4]!.address] } }),
+    );
+    for (const p of peers) p.membership!.start();
+    await net.runFor(5_000);
+    expect(nodes.map((n) => n.links.size)).toEqual([3, 3, 3, 3, 3, 3, 3, 3]);
+    expect(reachable(nodes[0]!, net).size).toBe(4);
+    // One node of each group learns one address of the other (as after a healed partition).
+    peers[1]!.membership!.addKnownAddresses([nodes[5]!.address]);
+    peers[6]!.membership!.addKnownAddresses([nodes[2]!.address]);
+    await net.runFor(60_000);
+    const merged = reachable(nodes[0]!, net).size === 8;
+    expect({ rotationIntervalMs, merged }).toEqual({ rotationIntervalMs, merged: rotationIntervalMs === 10_000 });
+    for (const n of nodes) expect(n.links.size).toBeGreaterThanOrEqual(3);
+    for (const p of peers) p.membership!.stop();
+  }
+});

@@ -8,7 +8,7 @@ import type { TCPSocketListener } from "bun";
 import { MSG_RPS_QUERY, encodeRpsPeer } from "../../src/api/codec.ts";
 import type { GossipNode } from "../../src/node.ts";
 import { ApiTestClient, waitFor } from "../api/client.ts";
-import { createHarness, type NodeSpec } from "../net-harness.ts";
+import { connected, createHarness, type NodeSpec } from "../net-harness.ts";
 import { type Module, type Resources, announceBytes, apiModule, expectNearBaseline, measure } from "./canary.ts";
 
 const h = createHarness();
@@ -48,23 +48,6 @@ async function network(count: number, spec: NodeSpec = {}): Promise<GossipNode[]
   for (let i = 1; i < count; i++) ns.push(await h.node({ ...spec, bootstrapPort: ns[i - 1]!.transport.port }));
   await waitFor(() => connected(ns) && ns.every((n) => n.transport.linked().length >= 2), 10_000, "one component");
   return ns;
-}
-
-/** Whether the links among `ns` (links to nodes outside ignored) form one connected graph. */
-function connected(ns: GossipNode[]): boolean {
-  const byId = new Map(ns.map((n) => [n.identity.idHex, n]));
-  const reached = new Set([ns[0]!]);
-  const queue = [ns[0]!];
-  while (queue.length > 0) {
-    for (const l of queue.pop()!.transport.linked()) {
-      const next = byId.get(l.info.peerId);
-      if (next && !reached.has(next)) {
-        reached.add(next);
-        queue.push(next);
-      }
-    }
-  }
-  return reached.size === ns.length;
 }
 
 const has = (m: Module, ...texts: string[]) => texts.every((t) => m.received.includes(t));
