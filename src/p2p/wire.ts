@@ -8,7 +8,7 @@
  */
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { P2PProtocolError } from "../errors.ts";
-import { LinkMessage, type MessageFns, type Payload, type PeerEntry } from "./proto/gossip.ts";
+import { LinkMessage, type Batch, type MessageFns, type Payload, type PeerEntry } from "./proto/gossip.ts";
 
 export const MESSAGE_ID_BYTES = 32;
 export const PEER_ID_BYTES = 32;
@@ -38,7 +38,8 @@ export function decodeMessage<T>(codec: MessageFns<T>, bytes: Uint8Array, what: 
 
 /** Field number → the nesting of the message in that field, for fields that hold messages (proto/gossip.proto). */
 export type Nesting = { readonly [field: number]: Nesting };
-const LINK_MESSAGE_NESTING: Nesting = { 1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {} };
+// Batch (7) holds its messages as bytes: each is walked when it is decoded on its own.
+const LINK_MESSAGE_NESTING: Nesting = { 1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {}, 7: {} };
 
 /**
  * Refuses what ts-proto would silently cut short instead of failing: a zero tag or an end-group stops its decode
@@ -104,6 +105,21 @@ export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
   if (kind.$case === "payload") checkPayload(kind.value);
   else if (kind.$case === "peerList") kind.value.peers.forEach(checkPeerEntry);
   return message;
+}
+
+/** A Batch's entries, each decoded and checked like a frame of its own; a nested or empty Batch is "malformed". */
+export function unpackBatch(batch: Batch): LinkMessage[] {
+  if (batch.messages.length === 0) throw malformed("empty Batch");
+  return batch.messages.map((bytes) => {
+    const inner = decodeLinkMessage(bytes);
+    if (inner.kind?.$case === "batch") throw malformed("Batch inside a Batch");
+    return inner;
+  });
+}
+
+/** One frame's plaintext for several encoded LinkMessages (a single one is sent as it is). */
+export function encodeBatch(messages: Uint8Array[]): Uint8Array {
+  return messages.length === 1 ? messages[0]! : encodeLinkMessage({ kind: { $case: "batch", value: { messages } } });
 }
 
 function malformed(text: string): P2PProtocolError {

@@ -277,12 +277,12 @@ test("27. with the rekey threshold at 3 frames, traffic continues both ways acro
   await waitFor(() => p.payloads(0xcafe).length >= 30, 5000, "canary items forwarded to the raw peer");
   expect(p.errors).toEqual([]);
   await waitFor(() => canary.sent > 30 * REKEY, 5000, "the canary's own link to rekey dozens of times");
-  // A peer that does not rekey at 3 cannot open the node's fourth frame (of its cache replay): the node does rekey.
+  // A peer that does not rekey at 3 cannot open the node's fourth frame (cache replay, then canary items): the node does rekey.
   const stubborn = await RawPeer.connect(canary.target.transport.port); // default interval: 2^16
   peers.push(stubborn);
   await stubborn.handshake();
   await waitFor(() => stubborn.errors.length > 0, 3000, "the fourth frame to fail");
-  expect(stubborn.messages.length).toBe(REKEY);
+  expect(stubborn.framesIn).toBe(REKEY);
   expect((stubborn.errors[0] as { code?: string }).code).toBe("decrypt-failed");
   await canary.check();
 });

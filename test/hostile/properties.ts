@@ -12,7 +12,7 @@ import { FRAME_HEADER_BYTES, FrameReader, MAX_FRAME_BODY, encodeFrame } from "..
 import { InitiatorHandshake, ResponderHandshake } from "../../src/p2p/handshake.ts";
 import { generateEd25519Pem, generateStaticKeyPair, loadIdentity } from "../../src/p2p/identity.ts";
 import { LinkErrorCode, type LinkMessage } from "../../src/p2p/proto/gossip.ts";
-import { decodeLinkMessage, encodeLinkMessage } from "../../src/p2p/wire.ts";
+import { decodeLinkMessage, encodeBatch, encodeLinkMessage, unpackBatch } from "../../src/p2p/wire.ts";
 import { solvePow } from "./raw-peer.ts";
 
 export interface RunOptions {
@@ -202,7 +202,11 @@ const protobufNoise = fc
   .map((fields) =>
     Uint8Array.from(fields.flatMap(([field, wireType, bytes, length]) => [(field << 3) | wireType, ...(wireType === 2 ? [length] : []), ...bytes])),
   );
-const linkBytes = fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated(linkExamples.map(encodeLinkMessage)), protobufNoise);
+const linkBytes = fc.oneof(
+  fc.uint8Array({ maxLength: 200 }),
+  mutated([...linkExamples.map(encodeLinkMessage), encodeBatch(linkExamples.map(encodeLinkMessage))]),
+  protobufNoise,
+);
 
 const linkAnyBytes = named(
   "link messages: any bytes give a LinkMessage of a known kind or a P2PProtocolError; what is accepted re-encodes to itself",
@@ -211,6 +215,9 @@ const linkAnyBytes = named(
     only(P2PProtocolError, () => void (message = decodeLinkMessage(bytes)));
     if (message === undefined) return;
     if (message.kind === undefined) throw new Error("accepted a message of no kind");
+    // A Batch is opened the way a link opens it: each entry decoded on its own, only our error out.
+    const batch = message.kind.$case === "batch" ? message.kind.value : undefined;
+    if (batch !== undefined) only(P2PProtocolError, () => void unpackBatch(batch));
     const again = decodeLinkMessage(encodeLinkMessage(message));
     if (hex(encodeLinkMessage(again)) !== hex(encodeLinkMessage(message))) throw new Error("re-encoding changed an accepted message");
   }),

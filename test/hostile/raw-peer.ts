@@ -9,7 +9,7 @@ import { InitiatorHandshake, type HandshakeResult } from "../../src/p2p/handshak
 import { generateEd25519Pem, generateStaticKeyPair, loadIdentity, type Identity, type StaticKeyPair } from "../../src/p2p/identity.ts";
 import { leadingZeroBits, powDigest } from "../../src/p2p/pow-input.ts";
 import type { LinkMessage, Payload } from "../../src/p2p/proto/gossip.ts";
-import { decodeLinkMessage, encodeLinkMessage } from "../../src/p2p/wire.ts";
+import { decodeLinkMessage, encodeLinkMessage, unpackBatch } from "../../src/p2p/wire.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
 import { waitFor } from "../api/client.ts";
 
@@ -47,6 +47,8 @@ export class RawPeer {
   readonly staticKeys: StaticKeyPair;
   /** Link messages received once the session is up, decrypted. */
   readonly messages: LinkMessage[] = [];
+  /** Frames from the node that decrypted (one frame may carry a Batch of several messages). */
+  framesIn = 0;
   /** Bodies of every frame this peer sent (for replays). */
   readonly sentFrames: Uint8Array[] = [];
   session: HandshakeResult | undefined;
@@ -159,18 +161,24 @@ export class RawPeer {
         this.handshakeFrames.push(body);
         continue;
       }
-      let message: LinkMessage;
+      let messages: LinkMessage[];
       try {
-        message = decodeLinkMessage(this.session.recvCipher.decrypt(body));
+        const plaintext = this.session.recvCipher.decrypt(body);
+        this.framesIn++;
+        const message = decodeLinkMessage(plaintext);
+        // What the node queued for us within one turn arrives as one Batch frame.
+        messages = message.kind?.$case === "batch" ? unpackBatch(message.kind.value) : [message];
       } catch (e) {
         // The node's frames are honest: a failure here is for the test to see.
         this.errors.push(e as Error);
         this.socket.terminate();
         return;
       }
-      this.messages.push(message);
-      // Answer liveness checks like any honest peer, so a long-lived observer is not dropped as idle.
-      if (message.kind?.$case === "ping" && !this.closed) this.send({ kind: { $case: "pong", value: { nonce: message.kind.value.nonce } } });
+      for (const message of messages) {
+        this.messages.push(message);
+        // Answer liveness checks like any honest peer, so a long-lived observer is not dropped as idle.
+        if (message.kind?.$case === "ping" && !this.closed) this.send({ kind: { $case: "pong", value: { nonce: message.kind.value.nonce } } });
+      }
     }
   }
 

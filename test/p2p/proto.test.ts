@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { PROTO_OUT_DIR, REPO_ROOT, generateProto } from "../../scripts/gen-proto.ts";
 import { P2PProtocolError } from "../../src/errors.ts";
 import { HandshakeInit, LinkErrorCode, LinkMessage } from "../../src/p2p/proto/gossip.ts";
-import { decodeCanonical, decodeLinkMessage, encodeLinkMessage, encodeMessage } from "../../src/p2p/wire.ts";
+import { decodeCanonical, decodeLinkMessage, encodeBatch, encodeLinkMessage, encodeMessage, unpackBatch } from "../../src/p2p/wire.ts";
 import { codeOf } from "./error-code.ts";
 
 
@@ -80,6 +80,23 @@ describe("link messages", () => {
     expect(codeOf(() => decodeLinkMessage(peers("h", 65536, id)))).toBe("malformed");
     expect(codeOf(() => decodeLinkMessage(peers("h", 1, id.subarray(2))))).toBe("malformed");
     expect(codeOf(() => decodeLinkMessage(peers("h".repeat(254), 1, id)))).toBe("malformed");
+  });
+
+  test("a Batch carries several messages in order; one message is sent bare; nested, empty or bad entries are refused", () => {
+    const encoded = examples.map(encodeLinkMessage);
+    const batch = decodeLinkMessage(encodeBatch(encoded));
+    expect(batch.kind?.$case).toBe("batch");
+    if (batch.kind?.$case !== "batch") return;
+    expect(unpackBatch(batch.kind.value)).toEqual(examples);
+    expect(encodeBatch([encoded[0]!])).toBe(encoded[0]!);
+    const unpack = (messages: Uint8Array[]) => () => {
+      const m = decodeLinkMessage(encodeLinkMessage({ kind: { $case: "batch", value: { messages } } }));
+      if (m.kind?.$case === "batch") unpackBatch(m.kind.value);
+    };
+    expect(codeOf(unpack([encoded[0]!, encodeBatch(encoded.slice(0, 2))]))).toBe("malformed");
+    expect(codeOf(unpack([]))).toBe("malformed");
+    expect(codeOf(unpack([encoded[0]!, new Uint8Array([0x0f])]))).toBe("undecodable");
+    expect(codeOf(unpack([encoded[0]!, new Uint8Array(0)]))).toBe("unknown-message");
   });
 
   test("truncated or corrupted encodings are undecodable", () => {

@@ -53,6 +53,9 @@ async function node(opts: Partial<TransportOptions> = {}, identity: Identity = l
   return r;
 }
 
+/** Lets the link seal what this turn queued: messages sent within one event-loop turn share a frame. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
@@ -286,6 +289,7 @@ describe("Transport", () => {
     for (let i = 0; i < 20; i++) {
       expect(a.t.send(b.t.localId, payload(`a${i}`))).toBe(true);
       expect(b.t.send(a.t.localId, payload(`b${i}`))).toBe(true);
+      if (i % 2 === 1) await nextTurn(); // messages of one turn share a frame: spread them over 10 frames each way
     }
     await until(() => payloadTexts(b, a.t.localId).length === 20 && payloadTexts(a, b.t.localId).length === 20, "rekeyed traffic");
     expect(payloadTexts(b, a.t.localId)).toEqual(Array.from({ length: 20 }, (_, i) => `a${i}`));
@@ -298,16 +302,23 @@ describe("Transport", () => {
     await linkPair(a, b);
     const texts = Array.from({ length: 300 }, (_, i) => `m${i}-${"x".repeat(i % 7 === 0 ? 2000 : i % 50)}`);
     for (const t of texts) expect(a.t.send(b.t.localId, payload(t))).toBe(true);
+    const link = a.t.linked()[0]!;
     a.t.disconnect(b.t.localId, "done");
     await until(() => b.downs.length === 1, "b sees the close");
     expect(payloadTexts(b, a.t.localId)).toEqual(texts);
+    // 300 payloads and the closing error, sealed as Batches of at most 32 KiB: a handful of frames, not 301.
+    expect(link.messagesOut).toBe(301);
+    expect(link.framesOut).toBeLessThanOrEqual(6);
   });
 
   test("peers that disagree on the rekey interval cannot talk past the first rekey", async () => {
     const a = await node({ rekeyInterval: 3 });
     const b = await node();
     await a.t.dial(HOST, b.t.port);
-    for (let i = 0; i < 6; i++) a.t.send(b.t.localId, payload(`x${i}`));
+    for (let i = 0; i < 6; i++) {
+      a.t.send(b.t.localId, payload(`x${i}`));
+      await nextTurn(); // one frame each
+    }
     await until(() => b.downs.length === 1, "b drops the link");
     expect(payloadTexts(b, a.t.localId)).toEqual(["x0", "x1", "x2"]);
   });

@@ -131,6 +131,15 @@ export interface Pong {
   nonce: bigint;
 }
 
+/**
+ * Several link messages sealed in one frame: what a sender queued for one peer within one event-loop turn. Each
+ * entry is one encoded LinkMessage of any kind but Batch (a nested Batch closes the link). Saves one AEAD call and one
+ * frame per message under load.
+ */
+export interface Batch {
+  messages: Uint8Array[];
+}
+
 /** The plaintext of every transport frame. A frame whose kind is unset or unknown closes the link. */
 export interface LinkMessage {
   kind?:
@@ -140,6 +149,7 @@ export interface LinkMessage {
     | { $case: "error"; value: LinkError }
     | { $case: "ping"; value: Ping }
     | { $case: "pong"; value: Pong }
+    | { $case: "batch"; value: Batch }
     | undefined;
 }
 
@@ -833,6 +843,52 @@ export const Pong: MessageFns<Pong> = {
   },
 };
 
+function createBaseBatch(): Batch {
+  return { messages: [] };
+}
+
+export const Batch: MessageFns<Batch> = {
+  encode(message: Batch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      writer.uint32(10).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Batch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseLinkMessage(): LinkMessage {
   return { kind: undefined };
 }
@@ -857,6 +913,9 @@ export const LinkMessage: MessageFns<LinkMessage> = {
         break;
       case "pong":
         Pong.encode(message.kind.value, writer.uint32(50).fork()).join();
+        break;
+      case "batch":
+        Batch.encode(message.kind.value, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -921,6 +980,14 @@ export const LinkMessage: MessageFns<LinkMessage> = {
             }
 
             message.kind = { $case: "pong", value: Pong.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.kind = { $case: "batch", value: Batch.decode(reader, reader.uint32()) };
             continue;
           }
         }
