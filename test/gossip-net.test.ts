@@ -149,6 +149,28 @@ function rpsPeerFor(target: GossipNode, host: string, hostkeyDer: Uint8Array): U
   return encodeRpsPeer({ port: target.transport.port, portmap: [{ moduleId: 500, port: target.transport.port }], address: host, hostkeyDer });
 }
 
+test("link rotation: two groups whose nodes are all at degree merge once one node learns an address across", async () => {
+  // Degree 3 in groups of 4: each group becomes a K4 in which no node wants another link, the state two halves of a
+  // healed partition can be left in. Rotation (every 300 ms here, 60 s by default) must link them anyway.
+  const spec: NodeSpec = { degree: 3, membership: { rotationIntervalMs: 300 } };
+  const group = async () => {
+    const first = await node(spec);
+    const rest = await Promise.all([1, 2, 3].map(() => node({ ...spec, bootstrapPort: first.transport.port })));
+    return [first, ...rest];
+  };
+  const a = await group();
+  const b = await group();
+  await waitFor(() => [...a, ...b].every((n) => n.transport.linked().length === 3), 8000, "two saturated groups");
+  expect(connected([...a, ...b])).toBe(false);
+  a[1]!.membership.addKnownAddresses([{ host: "127.0.0.1", port: b[2]!.transport.port, id: b[2]!.identity.idHex }]);
+  await waitFor(() => connected([...a, ...b]), 8000, "one component");
+  expect(a[1]!.membership.stats().rotations).toBeGreaterThan(0);
+  const subs = await Promise.all([...a, ...b].map((n) => subscriber(n, 43)));
+  await announce(b[0]!, 43, "across");
+  await waitFor(() => subs.every((s) => s.received.length >= 1), 5000, "delivery across");
+  for (const s of subs) expect(s.received).toEqual(["across"]);
+}, 20_000);
+
 test("RPS-driven peer selection: a node with only an RPS module links to the peer RPS names", async () => {
   const target = await node();
   const rps = rpsServer(() => rpsPeerFor(target, "127.0.0.1", target.identity.publicKeyDer));
