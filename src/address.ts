@@ -31,6 +31,11 @@ export function parseHostPort(text: string): HostPort | string {
   return { host, port };
 }
 
+/** Loopback hosts (also IPv4-mapped): local test and development nodes share them, so per-IP caps exempt them. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

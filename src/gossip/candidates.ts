@@ -3,7 +3,7 @@
  * is eviction order (hearsay before addresses that were once linked, "proven"); bootstrappers are never evicted.
  * Failing hearsay is forgotten after a few attempts; bootstrappers and proven addresses only back off. Pure bookkeeping: it dials nothing and reads no clock of its own.
  */
-import { formatHostPort } from "../address.ts";
+import { formatHostPort, isLoopback } from "../address.ts";
 import type { PeerAddress, PeerId } from "./ports.ts";
 
 export interface Candidate {
@@ -109,4 +109,47 @@ export class CandidateTable {
     }
     return false;
   }
+}
+
+/**
+ * Picks up to `want` of `due` (already in random order) to dial: repeatedly from the host we have the fewest
+ * outbound links to, so slots spread over IPs; a host at `maxPerHost` gets no more (loopback exempt: local nodes all
+ * share it), and a peer listed under two addresses is dialed once. Updates `outboundPerHost` for what it picks.
+ */
+export function spreadOverHosts(
+  due: readonly [string, Candidate][],
+  want: number,
+  outboundPerHost: Map<string, number>,
+  maxPerHost: number,
+): [string, Candidate][] {
+  const byHost = new Map<string, [string, Candidate][]>();
+  for (const entry of due) {
+    const bucket = byHost.get(entry[1].host);
+    if (bucket === undefined) byHost.set(entry[1].host, [entry]);
+    else bucket.push(entry);
+  }
+  const chosen: [string, Candidate][] = [];
+  const chosenIds = new Set<PeerId>();
+  while (chosen.length < want && byHost.size > 0) {
+    let host = "";
+    let fewest = Infinity;
+    for (const h of byHost.keys()) {
+      const count = outboundPerHost.get(h) ?? 0;
+      if (count < fewest) [host, fewest] = [h, count];
+    }
+    const bucket = byHost.get(host)!;
+    if ((fewest >= maxPerHost && !isLoopback(host)) || bucket.length === 0) {
+      byHost.delete(host);
+      continue;
+    }
+    const entry = bucket.shift()!;
+    const id = entry[1].id;
+    if (id !== undefined) {
+      if (chosenIds.has(id)) continue;
+      chosenIds.add(id);
+    }
+    outboundPerHost.set(host, fewest + 1);
+    chosen.push(entry);
+  }
+  return chosen;
 }

@@ -23,7 +23,7 @@ import {
   outboundPerIpCap,
 } from "./constants.ts";
 import { pickInPlace } from "./broadcaster.ts";
-import { CandidateTable, type Candidate } from "./candidates.ts";
+import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { formatHostPort } from "../address.ts";
@@ -278,13 +278,7 @@ export class Membership implements PeerEvents {
     if (links.length < this.degree || this.dialing.size > 0) return;
     const linkedIds = new Set(links.map((l) => l.peer));
     const linkedAddrs = new Set(links.filter((l) => l.port > 0).map((l) => formatHostPort(l)));
-    const now = this.now();
-    const due: [string, Candidate][] = [];
-    for (const [key, c] of this.candidates.entries()) {
-      if (c.nextAttemptAt > now || linkedAddrs.has(key)) continue;
-      if (c.id !== undefined && (c.id === this.network.localId || linkedIds.has(c.id) || this.score.isBanned(c.id))) continue;
-      due.push([key, c]);
-    }
+    const due = this.dueCandidates(linkedAddrs, linkedIds);
     if (due.length === 0) return;
     const [key, c] = due[Math.floor(this.random() * due.length)]!;
     this.counters.rotations++;
@@ -315,12 +309,20 @@ export class Membership implements PeerEvents {
       }
     }
     for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
-    let want = Math.max(
+    const want = Math.max(
       this.degree - links.length - this.dialing.size,
       minOutbound(this.degree) - outbound - this.dialing.size,
     );
     if (want <= 0) return 0;
+    const due = this.dueCandidates(linkedAddrs, linkedIds);
+    pickInPlace(due, due.length, this.random);
+    const chosen = spreadOverHosts(due, want, outboundPerHost, this.maxOutboundPerIp);
+    for (const [key, c] of chosen) this.dial(key, c);
+    return want - chosen.length;
+  }
 
+  /** Candidates we may dial now: due, not being dialed, not linked (by address or ID), not us, not banned. */
+  private dueCandidates(linkedAddrs: ReadonlySet<string>, linkedIds: ReadonlySet<PeerId>): [string, Candidate][] {
     const now = this.now();
     const due: [string, Candidate][] = [];
     for (const [key, c] of this.candidates.entries()) {
@@ -328,38 +330,7 @@ export class Membership implements PeerEvents {
       if (c.id !== undefined && (c.id === this.network.localId || linkedIds.has(c.id) || this.score.isBanned(c.id))) continue;
       due.push([key, c]);
     }
-    // Bucket by host in random order, then repeatedly take from the host we have the fewest outbound links to, so
-    // slots spread over IPs; a host at the per-IP cap gets no more (loopback exempt, see outboundPerIpCap).
-    pickInPlace(due, due.length, this.random);
-    const byHost = new Map<string, [string, Candidate][]>();
-    for (const entry of due) {
-      const bucket = byHost.get(entry[1].host);
-      if (bucket === undefined) byHost.set(entry[1].host, [entry]);
-      else bucket.push(entry);
-    }
-    const dialedIds = new Set<PeerId>();
-    while (want > 0 && byHost.size > 0) {
-      let host = "";
-      let fewest = Infinity;
-      for (const h of byHost.keys()) {
-        const count = outboundPerHost.get(h) ?? 0;
-        if (count < fewest) [host, fewest] = [h, count];
-      }
-      const bucket = byHost.get(host)!;
-      if ((fewest >= this.maxOutboundPerIp && !isLoopback(host)) || bucket.length === 0) {
-        byHost.delete(host);
-        continue;
-      }
-      const [key, c] = bucket.shift()!;
-      if (c.id !== undefined) {
-        if (dialedIds.has(c.id)) continue; // the same peer listed under two addresses
-        dialedIds.add(c.id);
-      }
-      bump(outboundPerHost, host);
-      this.dial(key, c);
-      want--;
-    }
-    return want;
+    return due;
   }
 
   private dial(key: string, c: Candidate, onLinked?: (peer: PeerId) => void): void {
@@ -442,10 +413,6 @@ export function peerExchangeSize(degree: number): number {
 
 function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** One PeerEvents sink that forwards each event to several (e.g. membership first, then the broadcaster). */

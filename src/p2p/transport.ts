@@ -4,6 +4,7 @@
  * It knows nothing of gossip: it reports links up/down and decoded link messages to its owner.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { isLoopback } from "../address.ts";
 import { P2PProtocolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SendQueue } from "../net/send-queue.ts";
@@ -448,8 +449,4 @@ export class Transport {
   private countFailure(reason: string): void {
     this.stats.handshakesFailed.set(reason, (this.stats.handshakesFailed.get(reason) ?? 0) + 1);
   }
-}
-
-function isLoopback(host: string): boolean {
-  return host === "::1" || host.startsWith("127.") || host.startsWith("::ffff:127.");
 }

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { CandidateTable } from "../../src/gossip/candidates.ts";
+import { isLoopback } from "../../src/address.ts";
+import { CandidateTable, spreadOverHosts } from "../../src/gossip/candidates.ts";
 
 const table = (max = 3) => new CandidateTable({ maxCandidates: max, backoffInitialMs: 100, backoffMaxMs: 400, maxFailures: 3 });
 const addr = (i: number) => ({ host: `10.0.0.${i}`, port: 6001 });
@@ -43,4 +44,27 @@ test("an ID once learned is not overwritten by hearsay", () => {
   const t = table(10);
   t.learn({ ...addr(1), id: "aa" }, {}, none);
   expect(t.learn({ ...addr(1), id: "bb" }, {}, none)!.id).toBe("aa");
+});
+
+test("dial picks spread over hosts: fewest outbound first, per-host cap (loopback exempt), one address per peer", () => {
+  const t = table(20);
+  const due = [
+    ...[1, 2, 3].map((i) => ["a", i] as const),
+    ...[1, 2].map((i) => ["b", i] as const),
+    ...[1, 2, 3].map((i) => ["127.0.0.1", i] as const),
+  ].map(([host, i]) => {
+    const c = t.learn({ host, port: 6000 + i }, {}, none)!;
+    return [`${host}:${6000 + i}`, c] as [string, typeof c];
+  });
+  due[4]![1].id = "same";
+  due[3]![1].id = "same"; // host b lists one peer twice
+  const perHost = new Map([["a", 1]]);
+  const chosen = spreadOverHosts(due, 8, perHost, 2);
+  const hosts = chosen.map(([, c]) => c.host);
+  expect(hosts.filter((h) => h === "a").length).toBe(1); // already had 1, cap 2
+  expect(hosts.filter((h) => h === "b").length).toBe(1); // two addresses, one peer
+  expect(hosts.filter((h) => h === "127.0.0.1").length).toBe(3); // loopback: no cap
+  expect(perHost.get("a")).toBe(2);
+  expect(hosts[0]).not.toBe("a"); // the host we already had a link to comes last
+  expect(isLoopback("::ffff:127.0.0.1") && isLoopback("::1") && isLoopback("localhost") && !isLoopback("10.0.0.1")).toBe(true);
 });
