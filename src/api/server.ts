@@ -10,6 +10,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { ApiProtocolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { SendQueue } from "../net/send-queue.ts";
 import { type ApiMessage, MAX_DATA_SIZE, decodeMessage, encodeNotification } from "./codec.ts";
 import { MessageReader } from "./reader.ts";
 
@@ -55,10 +56,8 @@ interface Conn {
   awaiting: Set<number>;
   /** IDs given to this connection that timed out or stopped mattering: a late answer is ignored, not a violation. */
   late: Set<number>;
-  /** Outbound bytes the kernel has not taken yet, oldest first, from `queueHead` on. */
-  queue: Uint8Array[];
-  queueHead: number;
-  queuedBytes: number;
+  /** Output the kernel has not taken yet, bounded by maxPendingOutputBytes (past it: "slow-reader"). */
+  queue: SendQueue;
   partialTimer: Timer | undefined;
   /** We stopped serving it (violation, slow reader, its close, our stop). */
   closed: boolean;
@@ -216,9 +215,7 @@ export class ApiServer {
       subscriptions: new Set(),
       awaiting: new Set(),
       late: new Set(),
-      queue: [],
-      queueHead: 0,
-      queuedBytes: 0,
+      queue: new SendQueue(socket as Socket<unknown>, this.maxPendingOutputBytes),
       partialTimer: undefined,
       closed: false,
       socketGone: false,
@@ -326,8 +323,7 @@ export class ApiServer {
     }
     // Its pending validations count as not valid.
     for (const id of [...conn.awaiting]) this.resolveEntry(id, "unanswered");
-    conn.queue = [];
-    conn.queuedBytes = 0;
+    conn.queue.discard();
     // Drop a half-received message (up to 64 KiB) now: the linger timer below keeps `conn` for a while.
     conn.reader = new MessageReader();
     if (reason === undefined) {
@@ -350,30 +346,11 @@ export class ApiServer {
   // Output: one write per message while the kernel keeps up, a bounded queue when it does not
 
   private send(conn: Conn, bytes: Uint8Array): void {
-    if (conn.closed) return;
-    if (conn.queuedBytes === 0) {
-      const written = Math.max(0, conn.socket.write(bytes));
-      if (written === bytes.length) return;
-      bytes = bytes.subarray(written);
-    }
-    conn.queue.push(bytes);
-    conn.queuedBytes += bytes.length;
-    if (conn.queuedBytes > this.maxPendingOutputBytes) this.closeConn(conn, "slow-reader");
+    if (!conn.closed && !conn.queue.write(bytes)) this.closeConn(conn, "slow-reader");
   }
 
   private flush(conn: Conn): void {
-    while (!conn.closed && conn.queueHead < conn.queue.length) {
-      const head = conn.queue[conn.queueHead];
-      const written = Math.max(0, conn.socket.write(head));
-      conn.queuedBytes -= written;
-      if (written < head.length) {
-        conn.queue[conn.queueHead] = head.subarray(written);
-        return;
-      }
-      conn.queueHead++;
-    }
-    conn.queue = [];
-    conn.queueHead = 0;
+    if (!conn.closed) conn.queue.flush();
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -49,6 +49,13 @@ export class SendQueue {
     this.head = 0;
   }
 
+  /** Forgets what is queued (the connection is closing and its output no longer matters). */
+  discard(): void {
+    this.chunks.length = 0;
+    this.head = 0;
+    this.pending = 0;
+  }
+
   get empty(): boolean {
     return this.pending === 0;
   }
