@@ -9,6 +9,7 @@ import { formatHostPort, type HostPort } from "../address.ts";
 import { decodeMessage, type ApiMessage } from "../api/codec.ts";
 import { MessageReader } from "../api/reader.ts";
 import { ApiProtocolError } from "../errors.ts";
+import { SendQueue } from "../net/send-queue.ts";
 
 /** A runtime failure a tool reports in one line and exits 1 for (cannot connect, connection lost…). */
 export class ToolFailure extends Error {
@@ -23,8 +24,9 @@ export class ApiConnection {
   private markClosed!: (reason: string) => void;
   private isClosed = false;
   private readonly reader = new MessageReader();
-  private readonly outbox: Uint8Array[] = [];
   private socket!: Socket<undefined>;
+  /** Unbounded: a tool sends only what its user asked for. */
+  private queue!: SendQueue;
   private drained: (() => void) | undefined;
 
   private constructor(readonly address: string) {
@@ -58,6 +60,7 @@ export class ApiConnection {
     } finally {
       clearTimeout(timer);
     }
+    conn.queue = new SendQueue(conn.socket as Socket<unknown>, Infinity);
     return conn;
   }
 
@@ -69,13 +72,12 @@ export class ApiConnection {
   /** Queues one whole message; bytes the kernel does not take now go out on drain, in order. */
   send(bytes: Uint8Array): void {
     if (this.isClosed) return;
-    this.outbox.push(bytes);
-    if (this.outbox.length === 1) this.flush();
+    this.queue.write(bytes);
   }
 
   /** Sends what is queued, closes our side and waits (bounded) for the node to close too. */
   async end(timeoutMs = 2000): Promise<void> {
-    if (this.outbox.length > 0 && !this.isClosed) await new Promise<void>((resolve) => (this.drained = resolve));
+    if (!this.queue.empty && !this.isClosed) await new Promise<void>((resolve) => (this.drained = resolve));
     if (this.isClosed) return;
     this.socket.end();
     const timer = setTimeout(() => this.finish("closed by us"), timeoutMs);
@@ -101,15 +103,8 @@ export class ApiConnection {
   }
 
   private flush(): void {
-    while (this.outbox.length > 0) {
-      const head = this.outbox[0]!;
-      const written = Math.max(0, this.socket.write(head));
-      if (written < head.length) {
-        this.outbox[0] = head.subarray(written);
-        return;
-      }
-      this.outbox.shift();
-    }
+    this.queue?.flush();
+    if (this.queue !== undefined && !this.queue.empty) return;
     this.drained?.();
     this.drained = undefined;
   }

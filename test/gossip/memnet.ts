@@ -7,6 +7,7 @@
 import { Broadcaster, type BroadcasterOptions, type DetailedValidation, type Verdict } from "../../src/gossip/broadcaster.ts";
 import { Membership, fanOutEvents, type IntervalTimers, type MembershipOptions } from "../../src/gossip/membership.ts";
 import { PeerScore } from "../../src/gossip/peer-score.ts";
+import { seededRandom } from "../../src/testnet-probe.ts";
 import type {
   GossipItem,
   LinkInfo,
@@ -73,17 +74,8 @@ export class FakeClock implements IntervalTimers {
   }
 }
 
-/** mulberry32: a tiny seeded PRNG in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, shared with the testnet: the same seed gives the same run. */
+export { seededRandom };
 
 // ---- Local modules ----------------------------------------------------------------------------------------------
 
