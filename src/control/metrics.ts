@@ -72,6 +72,7 @@ export function nodeMetrics(s: ControlSource): MetricFamily[] {
     counter("gossip_dial_failures_total", "Dials that did not give a link.", m.dialFailures),
     counter("gossip_rps_queries_total", "RPS QUERYs sent to the RPS module.", m.rpsQueries),
     counter("gossip_rps_failures_total", "RPS QUERYs that gave no usable peer.", m.rpsFailures),
+    counter("gossip_link_rotations_total", "Link-rotation dials started (a node at degree swapping one link for a new address).", m.rotations),
     s.observations.powSolve.family("gossip_pow_solve_duration_seconds", "Time to solve the proof of work when dialing a peer."),
   ];
 }
