@@ -4,10 +4,10 @@
  * It knows nothing of gossip: it reports links up/down and decoded link messages to its owner.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { isLoopback } from "../address.ts";
 import { P2PProtocolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SendQueue } from "../net/send-queue.ts";
+import { admitLink } from "./admission.ts";
 import { FrameReader, encodeFrame } from "./frame.ts";
 import { InitiatorHandshake, ResponderHandshake, type HandshakeResult } from "./handshake.ts";
 import { generateStaticKeyPair, type Identity, type StaticKeyPair } from "./identity.ts";
@@ -345,33 +345,37 @@ export class Transport {
     const dial = conn.dial;
     conn.dial = undefined;
 
-    const refuse = (code: LinkErrorCode, reason: string) => {
-      this.countFailure(reason);
-      link.closeWithError(code, reason);
-      dial?.reject(new P2PProtocolError(reason, `link to ${peerId.slice(0, 12)} refused: ${reason}`));
-    };
-    if (peerId === this.localId) return refuse(LinkErrorCode.DUPLICATE_LINK, "self-connection");
-    if (this.opts.isRefused?.(peerId)) return refuse(LinkErrorCode.MISBEHAVIOUR, "peer-banned");
     const existing = this.links.get(peerId);
-    if (existing) {
-      // Simultaneous open: both sides keep the link initiated by the lower ID, so they agree without talking.
-      const keepNew = existing.info.initiatorId !== info.initiatorId && info.initiatorId < existing.info.initiatorId;
-      if (keepNew) {
+    const admission = admitLink({
+      localId: this.localId,
+      peerId,
+      inbound: conn.inbound,
+      initiatorId: info.initiatorId,
+      remoteHost: conn.host,
+      banned: this.opts.isRefused?.(peerId) ?? false,
+      existingInitiatorId: existing?.info.initiatorId,
+      acceptInbound: () => this.opts.acceptInbound?.(peerId) ?? true,
+      inboundFromHost: conn.inbound ? this.inboundFrom(conn.host) : 0,
+      maxInboundPerIp: this.opts.maxInboundPerIp ?? 8,
+      limitLoopback: this.opts.limitLoopback ?? false,
+    });
+    if (admission.kind === "refuse") {
+      const referrals = admission.referrals ? this.opts.referralsOnRefusal?.(peerId) : undefined;
+      if (referrals !== undefined) link.send(referrals);
+      this.countFailure(admission.reason);
+      link.closeWithError(admission.code, admission.reason);
+      dial?.reject(new P2PProtocolError(admission.reason, `link to ${peerId.slice(0, 12)} refused: ${admission.reason}`));
+      return;
+    }
+    if (admission.kind === "duplicate") {
+      if (admission.keepNew) {
         this.links.set(peerId, link);
-        existing.closeWithError(LinkErrorCode.DUPLICATE_LINK, "duplicate-link");
+        existing!.closeWithError(LinkErrorCode.DUPLICATE_LINK, "duplicate-link");
       } else {
         link.closeWithError(LinkErrorCode.DUPLICATE_LINK, "duplicate-link");
       }
       dial?.resolve(peerId);
       return;
-    }
-    if (conn.inbound && this.opts.acceptInbound && !this.opts.acceptInbound(peerId)) {
-      const referrals = this.opts.referralsOnRefusal?.(peerId);
-      if (referrals !== undefined) link.send(referrals);
-      return refuse(LinkErrorCode.TOO_MANY_LINKS, "too-many-links");
-    }
-    if (conn.inbound && this.inboundFrom(conn.host) >= (this.opts.maxInboundPerIp ?? 8)) {
-      if (this.opts.limitLoopback || !isLoopback(conn.host)) return refuse(LinkErrorCode.TOO_MANY_LINKS, "too-many-from-ip");
     }
     this.links.set(peerId, link);
     this.stats.links = this.links.size;
