@@ -3,9 +3,8 @@
  * process, real loopback sockets and handshakes (difficulty 0 by default), each node dialing 4 random others, and on
  * every node an API module that subscribes over TCP and validates every NOTIFICATION.
  */
-import { cpus } from "node:os";
 import { PROBE_DATA_TYPE, startTestnet, type Testnet } from "../src/testnet.ts";
-import { DEFAULT_WORKLOAD, Recorder, rssAfterGc, runWorkload, runtimeName, waitUntil, type Driver, type RunResult, type WorkloadOptions } from "./workload.ts";
+import { DEFAULT_WORKLOAD, Recorder, rssAfterGc, runResult, runWorkload, waitUntil, type Driver, type RunResult, type WorkloadOptions } from "./workload.ts";
 
 export interface OursOptions {
   nodes: number;
@@ -64,21 +63,17 @@ export async function runOurs(o: OursOptions, w: WorkloadOptions): Promise<RunRe
   const sizes = await runWorkload(driver, recorder, { ...w, afterLatency: () => (rssNodes = rssAfterGc()) });
   const rssPeak = rssAfterGc();
   await driver.stop();
-  const mb = (b: number) => b / (1 << 20);
-  return {
+  return runResult({
     impl: "ours",
     variant: `degree ${degree}, difficulty ${o.powDifficulty}`,
     nodes: o.nodes,
     links,
-    cores: cpus().length,
-    runtime: runtimeName(),
     setupMs,
-    rssBaseMB: mb(rssBase),
-    rssPerNodeMB: mb(rssNodes - rssBase) / o.nodes,
-    peakRssPerNodeMB: mb(Math.max(rssPeak, rssNodes) - rssBase) / o.nodes,
+    rss: { base: rssBase, afterLatency: rssNodes, peak: rssPeak },
     sizes,
-    notes: recorder.invalid || recorder.duplicates ? [`invalid ${recorder.invalid}, duplicate notifications ${recorder.duplicates}`] : [],
-  };
+    recorder,
+    duplicatesAre: "duplicate notifications",
+  });
 }
 
 export function workloadFor(sizes: number[], log: (line: string) => void, overrides: Partial<WorkloadOptions> = {}): WorkloadOptions {

@@ -12,6 +12,7 @@
  * A Driver adapts one implementation; this file holds no implementation-specific code and runs under Bun and Node
  * (the gossipsub harness runs under Node). Numbers, never assertions.
  */
+import { cpus } from "node:os";
 import { encodeProbe, percentile, readProbe, seededRandom } from "../src/testnet-probe.ts";
 
 export interface Driver {
@@ -285,6 +286,36 @@ export function rssAfterGc(): number {
 export function runtimeName(): string {
   const g = globalThis as { Bun?: { version: string } };
   return g.Bun ? `bun ${g.Bun.version}` : `node ${process.versions.node}`;
+}
+
+/** One run's result from what every driver measures the same way (memory in bytes from rssAfterGc). */
+export function runResult(r: {
+  impl: string;
+  variant: string;
+  nodes: number;
+  links: number;
+  setupMs: number;
+  rss: { base: number; afterLatency: number; peak: number };
+  sizes: SizeResult[];
+  recorder: Recorder;
+  duplicatesAre: string;
+}): RunResult {
+  const mb = (b: number) => b / (1 << 20);
+  const { recorder } = r;
+  return {
+    impl: r.impl,
+    variant: r.variant,
+    nodes: r.nodes,
+    links: r.links,
+    cores: cpus().length,
+    runtime: runtimeName(),
+    setupMs: r.setupMs,
+    rssBaseMB: mb(r.rss.base),
+    rssPerNodeMB: mb(r.rss.afterLatency - r.rss.base) / r.nodes,
+    peakRssPerNodeMB: mb(Math.max(r.rss.peak, r.rss.afterLatency) - r.rss.base) / r.nodes,
+    sizes: r.sizes,
+    notes: recorder.invalid || recorder.duplicates ? [`invalid ${recorder.invalid}, ${r.duplicatesAre} ${recorder.duplicates}`] : [],
+  };
 }
 
 export interface RunResult {

@@ -79,19 +79,9 @@ test("two nodes from YAML configs link (PoW on workers) and carry an announcemen
   const a = spawn(write("a.yaml", apiA, p2pA));
   const b = spawn(write("b.yaml", apiB, p2pB, p2pA));
   try {
-    const connect = async (port: number) => {
-      for (let i = 0; ; i++) {
-        try {
-          return await ApiTestClient.connect(port);
-        } catch (e) {
-          if (i > 100) throw e;
-          await Bun.sleep(50);
-        }
-      }
-    };
-    const sub = await connect(apiB);
+    const sub = await connectWhenUp(apiB);
     sub.send(encodeNotify({ dataType: 1337 }));
-    const announcer = await connect(apiA);
+    const announcer = await connectWhenUp(apiA);
     // Until the link is up the item may not reach b: announce again until b's module is notified.
     let got: Uint8Array | undefined;
     for (let i = 0; i < 40 && !got; i++) {

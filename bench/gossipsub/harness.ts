@@ -13,9 +13,8 @@ import { gossipsub, TopicValidatorResult, type GossipSub, type GossipsubOpts } f
 import { identify } from "@libp2p/identify";
 import { tcp } from "@libp2p/tcp";
 import { createLibp2p, type Libp2p } from "libp2p";
-import { cpus } from "node:os";
 import { randomDials, seededRandom } from "../../src/testnet-probe.ts";
-import { Recorder, rssAfterGc, runWorkload, runtimeName, sleep, waitUntil, type Driver, type RunResult, type WorkloadOptions } from "../workload.ts";
+import { Recorder, rssAfterGc, runResult, runWorkload, sleep, waitUntil, type Driver, type RunResult, type WorkloadOptions } from "../workload.ts";
 
 const TOPIC = "bench";
 
@@ -121,19 +120,15 @@ export async function runGossipsub(o: GossipsubOptions, w: WorkloadOptions): Pro
   const sizes = await runWorkload(driver, recorder, { ...w, afterLatency: () => (rssNodes = rssAfterGc()) });
   const rssPeak = rssAfterGc();
   await driver.stop();
-  const mb = (b: number) => b / (1 << 20);
-  return {
+  return runResult({
     impl: o.signed ? "gossipsub" : "gossipsub-unsigned",
     variant,
     nodes: o.nodes,
     links,
-    cores: cpus().length,
-    runtime: runtimeName(),
     setupMs,
-    rssBaseMB: mb(rssBase),
-    rssPerNodeMB: mb(rssNodes - rssBase) / o.nodes,
-    peakRssPerNodeMB: mb(Math.max(rssPeak, rssNodes) - rssBase) / o.nodes,
+    rss: { base: rssBase, afterLatency: rssNodes, peak: rssPeak },
     sizes,
-    notes: recorder.invalid || recorder.duplicates ? [`invalid ${recorder.invalid}, duplicate deliveries ${recorder.duplicates}`] : [],
-  };
+    recorder,
+    duplicatesAre: "duplicate deliveries",
+  });
 }
