@@ -12,7 +12,7 @@
  * and cached with the TTL the module gave. There is no hop cap for TTL 0: the Payload carries no hop count, so such an
  * item's flood is bounded by the seen cache (2 min) and by the item cache (an ID still cached counts as seen).
  */
-import { DEFAULT_CACHE_SIZE, DEFAULT_DEGREE, MAX_OUTSTANDING_VALIDATIONS } from "./constants.ts";
+import { DEFAULT_CACHE_SIZE, DEFAULT_DEGREE, MAX_OUTSTANDING_VALIDATIONS } from "../defaults.ts";
 import { ItemCache } from "./item-cache.ts";
 import { idKey, idMatches, itemId } from "./item-id.ts";
 import type { PeerScore } from "./peer-score.ts";

@@ -4,7 +4,7 @@
  * Pure: no state, no I/O.
  */
 import { blake3 } from "@noble/hashes/blake3.js";
-import { ITEM_ID_BYTES, MAX_DATA_TYPE } from "./constants.ts";
+import { ITEM_ID_BYTES, MAX_DATA_TYPE } from "../defaults.ts";
 
 export function isDataType(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= MAX_DATA_TYPE;

@@ -21,7 +21,7 @@ import {
   STABLE_LINK_MS,
   minOutbound,
   outboundPerIpCap,
-} from "./constants.ts";
+} from "../defaults.ts";
 import { pickInPlace } from "./broadcaster.ts";
 import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
 import type { PeerScore } from "./peer-score.ts";

@@ -10,7 +10,7 @@ import {
   INVALID_THRESHOLD,
   INVALID_WINDOW_MS,
   PEER_SCORE_MAX_TRACKED,
-} from "./constants.ts";
+} from "../defaults.ts";
 import type { PeerId } from "./ports.ts";
 
 export interface PeerScoreOptions {

@@ -22,15 +22,32 @@ export interface PeerAddress {
   id?: PeerId;
 }
 
+/** The outcome of one validation round: every subscriber said valid; one said invalid; or no verdict (timeout, the
+ *  subscribers went away, our own side failed). Only "invalid" is evidence against the peer that sent the item. */
+export type Verdict = "valid" | "invalid" | "unanswered";
+
 /** The node's local modules (VoidPhone API side). */
 export interface LocalModules {
   /** Some local module subscribed (GOSSIP NOTIFY) to this data type. */
   hasSubscribers(dataType: number): boolean;
   /**
-   * Send a NOTIFICATION to every local subscriber of the type and wait for their VALIDATIONs.
-   * Resolves true only if there was at least one subscriber and all answered valid within the timeout.
+   * Whether validate() for this type would notify every current subscriber now. The bound on outstanding
+   * validations lives in the implementation alone (it counts NOTIFICATIONs, i.e. items × subscribers); the caller
+   * asks first and, on false, drops the item without marking it seen, so a later copy can still be validated.
    */
-  validate(dataType: number, data: Uint8Array): Promise<boolean>;
+  canValidate(dataType: number): boolean;
+  /** Sends a NOTIFICATION to every local subscriber of the type and resolves with their joint verdict. Never rejects. */
+  validate(dataType: number, data: Uint8Array): Promise<Verdict>;
+}
+
+/** Time and timers of the dissemination layer: the process's in a node, a virtual clock in tests and the simulator. */
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
 }
 
 export interface LinkInfo {

@@ -4,7 +4,7 @@
  * done lazily from there. Must never grow past `maxEntries` and never refresh an entry's age (a duplicate arriving
  * does not make the original younger, so an ID is forgotten exactly `maxAgeMs` after it was first seen).
  */
-import { SEEN_CACHE_MAX_AGE_MS, SEEN_CACHE_MAX_ENTRIES } from "./constants.ts";
+import { SEEN_CACHE_MAX_AGE_MS, SEEN_CACHE_MAX_ENTRIES } from "../defaults.ts";
 
 export interface SeenCacheOptions {
   maxEntries?: number;
