@@ -3,7 +3,7 @@
  * dissemination layer (broadcaster + membership) through the small interfaces of src/gossip/ports.ts.
  * Adapters only: no protocol decisions live here.
  */
-import { ApiServer } from "./api/server.ts";
+import { ApiServer, type ApiLimits } from "./api/server.ts";
 import { queryRps } from "./api/rps.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -45,6 +45,8 @@ export interface NodeOptions {
   membership?: Partial<
     Pick<MembershipOptions, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs">
   >;
+  /** API limits (connections, deadlines, output bound, outstanding validations); defaults from src/defaults.ts. */
+  api?: Partial<ApiLimits>;
   /** Peer store file; default beside the hostkey (none when the config has no hostkey path); null: no store. */
   peerStorePath?: string | null;
 }
@@ -95,6 +97,7 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     port: config.apiAddress.port,
     log: log.child({ part: "api" }),
     validationTimeoutMs: config.validationTimeoutMs,
+    ...options.api,
   });
   const transport = new Transport({
     identity,

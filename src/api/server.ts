@@ -14,6 +14,12 @@ import { SendQueue } from "../net/send-queue.ts";
 import { type ApiMessage, MAX_DATA_SIZE, decodeMessage, encodeNotification } from "./codec.ts";
 import { MessageReader } from "./reader.ts";
 
+/** The API server's limits; a node passes them through NodeOptions.api (tests shrink them). */
+export type ApiLimits = Pick<
+  ApiServerOptions,
+  "maxConnections" | "validationTimeoutMs" | "maxOutstanding" | "maxPendingOutputBytes" | "partialMessageTimeoutMs"
+>;
+
 export interface ApiServerOptions {
   host: string;
   port: number;
