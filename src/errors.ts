@@ -36,3 +36,32 @@ export class ConfigError extends Error {
     super(`${file}: ${key}: ${problem}`);
   }
 }
+
+/** The command line is wrong (unknown flag, missing or bad value): the CLI prints the problem and the usage, exit 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** A CLI tool could not do its job at run time (node unreachable, connection lost, bad status document): one line
+ *  on stderr, exit 1. `code` names the condition: connect-failed, connect-timeout, connection-lost,
+ *  control-unreachable, control-error, not-a-status. */
+export class ToolFailure extends Error {
+  override readonly name = "ToolFailure";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Our VoidPhone API client (src/client/api-client.ts) could not reach a node's API: connect-failed, connect-timeout. */
+export class ApiClientError extends Error {
+  override readonly name = "ApiClientError";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
