@@ -1,15 +1,15 @@
 /**
- * Wires one gossip node: the VoidPhone API server, the P2P transport with its proof-of-work pool, and the
- * dissemination layer (broadcaster + membership) through the small interfaces of src/gossip/ports.ts.
- * Adapters only: no protocol decisions live here.
+ * Wires one gossip node: the VoidPhone API server, the P2P transport with its proof-of-work pool, the control server
+ * and the peer store around the dissemination layer, which src/gossip/core.ts assembles from the ports of
+ * src/gossip/ports.ts. build → start → stop. Adapters only: no protocol decisions live here.
  */
 import { ApiServer, type ApiLimits } from "./api/server.ts";
 import { queryRps } from "./api/rps.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { Broadcaster } from "./gossip/broadcaster.ts";
-import { Membership, fanOutEvents, type MembershipOptions } from "./gossip/membership.ts";
-import { PeerScore } from "./gossip/peer-score.ts";
+import type { Broadcaster } from "./gossip/broadcaster.ts";
+import { createCore, systemClock, type GossipCore, type MembershipTunables } from "./gossip/core.ts";
+import type { Membership } from "./gossip/membership.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
 import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
@@ -42,9 +42,7 @@ export interface NodeOptions {
       | "limitLoopback"
     >
   >;
-  membership?: Partial<
-    Pick<MembershipOptions, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs">
-  >;
+  membership?: Pick<MembershipTunables, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs">;
   /** API limits (connections, deadlines, output bound, outstanding validations); defaults from src/defaults.ts. */
   api?: Partial<ApiLimits>;
   /** Peer store file; default beside the hostkey (none when the config has no hostkey path); null: no store. */
@@ -55,6 +53,8 @@ export interface GossipNode {
   readonly identity: Identity;
   readonly api: ApiServer;
   readonly transport: Transport;
+  /** The dissemination layer (src/gossip/core.ts); broadcaster and membership are its parts. */
+  readonly core: GossipCore;
   readonly broadcaster: Broadcaster;
   readonly membership: Membership;
   /** The control HTTP server, when config.controlAddress is set. */
@@ -77,21 +77,46 @@ function peerListMessage(peers: PeerAddress[]): LinkMessage {
 }
 
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
-  const score = new PeerScore();
-  const ownPool = options.pow ? undefined : new PowPool();
-  const observations = new NodeObservations();
-  const solver = options.pow ?? ownPool!;
-  // Time every solve this node asks for (the pool may be shared between in-process nodes).
-  const pow: PowSolver = {
-    async solve(prefix, difficulty, signal) {
-      const started = performance.now();
-      const solution = await solver.solve(prefix, difficulty, signal);
-      observations.powSolve.observe((performance.now() - started) / 1000);
-      return solution;
+  const parts = buildNode(config, identity, log, options);
+  await startListeners(config, parts);
+  parts.core.start();
+  const { core, ownPool, control, transport, api, peerStore } = parts;
+  return {
+    identity,
+    api,
+    transport,
+    core,
+    broadcaster: core.broadcaster,
+    membership: core.membership!,
+    control,
+    peerStore,
+    observations: parts.observations,
+    async stop() {
+      core.stop();
+      await control?.stop();
+      await transport.stop();
+      peerStore?.close(); // after the links went down, so their last-seen times are in the file
+      await api.stop();
+      await ownPool?.close();
     },
   };
-  let membership: Membership | undefined;
+}
 
+interface NodeParts {
+  core: GossipCore;
+  api: ApiServer;
+  transport: Transport;
+  control?: ControlServer;
+  peerStore?: PeerStore;
+  observations: NodeObservations;
+  ownPool?: PowPool;
+}
+
+/** Builds every part and connects them; nothing listens yet. */
+function buildNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions): NodeParts {
+  const observations = new NodeObservations();
+  const ownPool = options.pow ? undefined : new PowPool();
+  const pow = timedSolver(options.pow ?? ownPool!, observations);
   const api = new ApiServer({
     host: config.apiAddress.host,
     port: config.apiAddress.port,
@@ -99,6 +124,11 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     validationTimeoutMs: config.validationTimeoutMs,
     ...options.api,
   });
+  const storePath = options.peerStorePath === undefined ? (config.hostkeyPath ? peerStorePathFor(config.hostkeyPath) : null) : options.peerStorePath;
+  const peerStore = storePath === null ? undefined : new PeerStore({ path: storePath, log: log.child({ part: "peer-store" }) });
+
+  // The transport reports to the core and asks it about admission; the core sends through the transport. The
+  // closures below reach `core` only once the transport is running (after start), never during construction.
   const transport = new Transport({
     identity,
     host: config.p2pAddress.host,
@@ -107,12 +137,72 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     maxDifficulty: config.maxPowDifficulty,
     pow,
     log: log.child({ part: "p2p" }),
-    isRefused: (peer) => score.isBanned(peer),
-    acceptInbound: () => membership?.acceptInbound() ?? true,
-    referralsOnRefusal: (peer) => (membership === undefined ? undefined : peerListMessage(membership.referrals(peer))),
+    isRefused: (peer) => core.isBanned(peer),
+    acceptInbound: (peer) => core.acceptInbound(peer),
+    referralsOnRefusal: (peer) => peerListMessage(core.referrals(peer)),
+    events: {
+      linkUp: (d) => core.events.linkUp(linkInfo(d)),
+      linkDown: (peer, reason) => core.events.linkDown(peer, reason),
+      message: (peer, message) => dispatch(core.events, peer, message),
+    },
     ...options.transport,
   });
+  const core: GossipCore = createCore({
+    network: transportNetwork(transport, identity.idHex),
+    local: api,
+    clock: systemClock,
+    random: Math.random,
+    log,
+    degree: config.degree,
+    cacheSize: config.cacheSize,
+    bootstrappers: config.bootstrappers.map((b) => ({ host: b.host, port: b.port })),
+    knownAddresses: peerStore?.load().map((p) => ({ host: p.host, port: p.port, id: p.id })),
+    rps: config.rpsApiAddress ? rpsSource(config.rpsApiAddress) : undefined,
+    sinks: peerStore ? [peerStoreSink(peerStore)] : [],
+    membership: options.membership,
+  });
+  api.onAnnounce = (a) => core.announce(a);
+  api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);
+  const control = config.controlAddress ? controlServer(config, identity, log, { api, transport, core, observations }) : undefined;
+  return { core, api, transport, control, peerStore, observations, ownPool };
+}
 
+/** Binds the API, P2P and control listeners in turn; on a failure, what already listens is closed again. */
+async function startListeners(config: NodeConfig, parts: NodeParts): Promise<void> {
+  const started: (() => Promise<void>)[] = [];
+  const steps: [string, HostPort | undefined, () => Promise<void> | void, () => Promise<void>][] = [
+    ["gossip.api_address", config.apiAddress, () => parts.api.start(), () => parts.api.stop()],
+    ["gossip.p2p_address", config.p2pAddress, () => parts.transport.start(), () => parts.transport.stop()],
+    ["gossip.control_address", config.controlAddress, () => parts.control?.start(), async () => parts.control?.stop()],
+  ];
+  try {
+    for (const [key, address, start, stop] of steps) {
+      if (address === undefined) continue;
+      await listening(key, address, start);
+      started.unshift(stop);
+    }
+  } catch (e) {
+    // Nothing may stay listening when the node as a whole failed to start.
+    for (const stop of started) await stop();
+    await parts.ownPool?.close();
+    throw e;
+  }
+}
+
+/** Times every solve this node asks for (the pool may be shared between in-process nodes). */
+function timedSolver(solver: PowSolver, observations: NodeObservations): PowSolver {
+  return {
+    async solve(prefix, difficulty, signal) {
+      const started = performance.now();
+      const solution = await solver.solve(prefix, difficulty, signal);
+      observations.powSolve.observe((performance.now() - started) / 1000);
+      return solution;
+    },
+  };
+}
+
+/** The core's PeerNetwork port on the real transport. */
+function transportNetwork(transport: Transport, localId: string): PeerNetwork {
   // The broadcaster pushes one item object to up to `degree` peers in a row: encode its protobuf once, not per peer.
   let lastItem: GossipItem | undefined;
   let lastEncoded: Uint8Array = new Uint8Array(0);
@@ -125,9 +215,8 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     }
     return lastEncoded;
   };
-
-  const network: PeerNetwork = {
-    localId: identity.idHex,
+  return {
+    localId,
     linkedPeers: () => transport.linked().map((l) => linkInfo(l.info)),
     sendItem: (peer, item) => transport.send(peer, encodedPayload(item), true),
     requestPeers: (peer) => void transport.send(peer, { kind: { $case: "peerRequest", value: {} } }),
@@ -135,123 +224,57 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
     dial: (addr) => transport.dial(addr.host, addr.port, addr.id),
     disconnect: (peer, reason) => transport.disconnect(peer, reason),
   };
+}
 
-  const broadcaster = new Broadcaster({
-    network,
-    local: api,
-    score,
-    logger: log.child({ part: "gossip" }),
-    degree: config.degree,
-    cacheSize: config.cacheSize,
-  });
-
-  const rpsAddress = config.rpsApiAddress;
-  const rps = rpsAddress
-    ? async (): Promise<PeerAddress> => {
-        const peer = await queryRps(rpsAddress, 2000);
-        const spki = toSpkiDer(peer.hostkeyDer);
-        return { host: peer.host, port: peer.gossipPort, id: spki ? hex(peerIdOf(spki)) : undefined };
-      }
-    : undefined;
-  membership = new Membership({
-    network,
-    score,
-    bootstrappers: config.bootstrappers.map((b) => ({ host: b.host, port: b.port })),
-    rps,
-    logger: log.child({ part: "membership" }),
-    degree: config.degree,
-    ...options.membership,
-  });
-
-  const events: PeerEvents = fanOutEvents(membership, broadcaster);
-  transport.events = {
-    linkUp: (d) => events.linkUp(linkInfo(d)),
-    linkDown: (peer, reason) => events.linkDown(peer, reason),
-    message: (peer, message) => dispatch(events, peer, message),
-  };
-  api.onAnnounce = (a) => broadcaster.announceLocal(a);
-  api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);
-
-  const storePath = options.peerStorePath === undefined ? (config.hostkeyPath ? peerStorePathFor(config.hostkeyPath) : null) : options.peerStorePath;
-  const peerStore = storePath === null ? undefined : new PeerStore({ path: storePath, log: log.child({ part: "peer-store" }) });
-  if (peerStore) {
-    // Peers we were linked to before are dialed like bootstrappers: the way back in when the bootstrappers are down.
-    membership.addKnownAddresses(peerStore.load().map((p) => ({ host: p.host, port: p.port, id: p.id })));
-    const { linkUp, linkDown } = transport.events;
-    transport.events.linkUp = (d) => {
-      const info = linkInfo(d);
-      peerStore.record({ id: info.peer, host: info.host, port: info.port });
-      linkUp(d);
-    };
-    transport.events.linkDown = (peer, reason) => {
-      peerStore.touch(peer);
-      linkDown(peer, reason);
-    };
-  }
-
-  await listening("gossip.api_address", config.apiAddress, () => api.start());
-  try {
-    await listening("gossip.p2p_address", config.p2pAddress, () => transport.start());
-  } catch (e) {
-    await api.stop();
-    await ownPool?.close();
-    throw e;
-  }
-  let control: ControlServer | undefined;
-  if (config.controlAddress) {
-    const startedAt = Date.now();
-    control = new ControlServer({
-      host: config.controlAddress.host,
-      port: config.controlAddress.port,
-      log: log.child({ part: "control" }),
-      source: {
-        peerId: identity.idHex,
-        version: VERSION,
-        commit: buildCommit(),
-        startedAt,
-        listen: () => ({
-          api: formatHostPort({ host: config.apiAddress.host, port: api.port }),
-          p2p: formatHostPort({ host: config.p2pAddress.host, port: transport.port }),
-          control: formatHostPort({ host: config.controlAddress!.host, port: control!.port }),
-        }),
-        cacheCapacity: config.cacheSize,
-        transport,
-        api,
-        broadcaster,
-        membership,
-        observations,
-      },
-    });
-    try {
-      await listening("gossip.control_address", config.controlAddress, () => control!.start());
-    } catch (e) {
-      // Nothing may stay listening when the node as a whole failed to start.
-      await transport.stop();
-      await api.stop();
-      await ownPool?.close();
-      throw e;
-    }
-  }
-  membership.start();
-
+/** The peer store as one more event sink: it records who linked and when they were last seen. */
+function peerStoreSink(store: PeerStore): PeerEvents {
   return {
-    identity,
-    api,
-    transport,
-    broadcaster,
-    membership,
-    control,
-    peerStore,
-    observations,
-    async stop() {
-      membership!.stop();
-      await control?.stop();
-      await transport.stop();
-      peerStore?.close(); // after the links went down, so their last-seen times are in the file
-      await api.stop();
-      await ownPool?.close();
-    },
+    linkUp: (info) => store.record({ id: info.peer, host: info.host, port: info.port }),
+    linkDown: (peer) => store.touch(peer),
+    item() {},
+    peersRequested() {},
+    peers() {},
   };
+}
+
+function rpsSource(address: HostPort): () => Promise<PeerAddress> {
+  return async () => {
+    const peer = await queryRps(address, 2000);
+    const spki = toSpkiDer(peer.hostkeyDer);
+    return { host: peer.host, port: peer.gossipPort, id: spki ? hex(peerIdOf(spki)) : undefined };
+  };
+}
+
+function controlServer(
+  config: NodeConfig,
+  identity: Identity,
+  log: Logger,
+  parts: { api: ApiServer; transport: Transport; core: GossipCore; observations: NodeObservations },
+): ControlServer {
+  const address = config.controlAddress!;
+  const control: ControlServer = new ControlServer({
+    host: address.host,
+    port: address.port,
+    log: log.child({ part: "control" }),
+    source: {
+      peerId: identity.idHex,
+      version: VERSION,
+      commit: buildCommit(),
+      startedAt: Date.now(),
+      listen: () => ({
+        api: formatHostPort({ host: config.apiAddress.host, port: parts.api.port }),
+        p2p: formatHostPort({ host: config.p2pAddress.host, port: parts.transport.port }),
+        control: formatHostPort({ host: address.host, port: control.port }),
+      }),
+      cacheCapacity: config.cacheSize,
+      transport: parts.transport,
+      api: parts.api,
+      broadcaster: parts.core.broadcaster,
+      membership: parts.core.membership!,
+      observations: parts.observations,
+    },
+  });
+  return control;
 }
 
 /** Runs a listener's start; a failure names the config key and address (Bun's own message names neither port nor key). */

@@ -4,32 +4,29 @@
  * for newly linked peers. Talks only through ports.ts (PeerNetwork, LocalModules), so it runs on real sockets in
  * node.ts and in memory in tests.
  *
- * Must never: forward an item that was not validated; validate one item twice; hold more than
- * `maxOutstandingValidations` items in flight; let peer bytes throw out of an event handler.
+ * Must never: forward an item that was not validated; validate one item twice; start a validation the local modules
+ * have no room for (LocalModules.canValidate owns that bound); let peer bytes throw out of an event handler.
  *
  * TTL (the item's `ttl` is what the receiver got): 0 = unlimited and stays 0; 1 = delivered locally, not forwarded
  * and not cached (it must not travel further); n > 1 = forwarded and cached with n-1. A local announcement is pushed
  * and cached with the TTL the module gave. There is no hop cap for TTL 0: the Payload carries no hop count, so such an
  * item's flood is bounded by the seen cache (2 min) and by the item cache (an ID still cached counts as seen).
  */
-import { DEFAULT_CACHE_SIZE, DEFAULT_DEGREE, MAX_OUTSTANDING_VALIDATIONS } from "../defaults.ts";
+import {
+  DEFAULT_CACHE_SIZE,
+  DEFAULT_DEGREE,
+  MAX_ITEM_DATA_BYTES,
+  REPLAY_GRACE_MS,
+  REPLAY_HOLD_MAX_ITEMS,
+  REPLAY_WINDOW_MS,
+} from "../defaults.ts";
 import { ItemCache } from "./item-cache.ts";
 import { idKey, idMatches, itemId } from "./item-id.ts";
 import type { PeerScore } from "./peer-score.ts";
-import type { GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
+import type { Clock, GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork, Verdict } from "./ports.ts";
+import { ReplayHold } from "./replay-hold.ts";
 import { SeenCache } from "./seen-cache.ts";
 import { silentLogger, type Logger } from "../log.ts";
-
-/**
- * Optional richer verdict a LocalModules implementation may offer (not in ports.ts). With it, an item that no
- * subscriber answered in time (a hung local module) or that lost its last subscriber meanwhile is dropped WITHOUT a
- * strike against the peer; with the boolean `validate` alone every "not valid" is a strike, and a hung local module
- * would get honest neighbours banned.
- */
-export type Verdict = "valid" | "invalid" | "unanswered";
-export interface DetailedValidation {
-  validateVerdict(dataType: number, data: Uint8Array): Promise<Verdict>;
-}
 
 /** Counters only; the broadcaster calls them, whoever exports metrics reads them. */
 export class BroadcasterMetrics {
@@ -41,9 +38,13 @@ export class BroadcasterMetrics {
   duplicates = 0;
   /** Copies whose claimed ID did not match their content (sender struck and disconnected). */
   idMismatch = 0;
+  /** Copies with more data than the VoidPhone API can carry (a protocol violation: sender struck and disconnected). */
+  oversized = 0;
   /** Items of a data type no local module subscribed to (not propagated). */
   notSubscribed = 0;
-  /** Items dropped because maxOutstandingValidations were in flight. */
+  /** Items from a just-linked peer (its cache replay) held until a local module subscribes to their type. */
+  replayHeld = 0;
+  /** Items dropped because the local modules' validation table had no room (not marked seen). */
   droppedBusy = 0;
   /** Items from peers that all local subscribers declared valid. */
   valid = 0;
@@ -63,38 +64,47 @@ export class BroadcasterMetrics {
 
 export interface BroadcasterOptions {
   network: PeerNetwork;
-  local: LocalModules & Partial<DetailedValidation>;
+  local: LocalModules;
   score: PeerScore;
-  logger?: Logger;
-  /** Milliseconds, monotonic. */
-  now?: () => number;
+  clock: Clock;
+  /** [0, 1); seeded in tests and the simulator. */
+  random: () => number;
+  log?: Logger;
   degree?: number;
   cacheSize?: number;
-  maxOutstandingValidations?: number;
   seenMaxEntries?: number;
   seenMaxAgeMs?: number;
-  /** [0, 1); inject a seeded one for deterministic tests. */
-  random?: () => number;
+  /** Items from a peer linked less than this ago count as its cache replay (see ReplayHold). */
+  replayWindowMs?: number;
+  replayGraceMs?: number;
+  replayHoldMaxItems?: number;
   metrics?: BroadcasterMetrics;
 }
 
 export interface BroadcasterStats extends BroadcasterMetrics {
+  /** Items being validated right now. */
   outstanding: number;
   seen: number;
   cached: number;
+  /** Replayed items waiting for a subscriber. */
+  held: number;
 }
 
 export class Broadcaster implements PeerEvents {
   readonly degree: number;
-  readonly maxOutstandingValidations: number;
   readonly metrics: BroadcasterMetrics;
   private readonly network: PeerNetwork;
-  private readonly local: LocalModules & Partial<DetailedValidation>;
+  private readonly local: LocalModules;
   private readonly score: PeerScore;
+  private readonly clock: Clock;
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
+  private readonly hold: ReplayHold;
+  private readonly replayWindowMs: number;
+  /** Linked peers → when their link came up (for the replay window). */
+  private readonly linkedAt = new Map<PeerId, number>();
   private outstanding = 0;
   /** Items being validated → the peers that sent us a copy meanwhile (they need no copy from us). */
   private readonly holders = new Map<string, PeerId[]>();
@@ -103,13 +113,22 @@ export class Broadcaster implements PeerEvents {
     this.network = options.network;
     this.local = options.local;
     this.score = options.score;
-    this.log = options.logger ?? silentLogger;
-    this.random = options.random ?? Math.random;
+    this.clock = options.clock;
+    this.log = options.log ?? silentLogger;
+    this.random = options.random;
     this.degree = options.degree ?? DEFAULT_DEGREE;
-    this.maxOutstandingValidations = options.maxOutstandingValidations ?? MAX_OUTSTANDING_VALIDATIONS;
     this.metrics = options.metrics ?? new BroadcasterMetrics();
-    this.seen = new SeenCache({ maxEntries: options.seenMaxEntries, maxAgeMs: options.seenMaxAgeMs, now: options.now });
+    const now = () => this.clock.now();
+    this.seen = new SeenCache({ maxEntries: options.seenMaxEntries, maxAgeMs: options.seenMaxAgeMs, now });
     this.cache = new ItemCache(options.cacheSize ?? DEFAULT_CACHE_SIZE);
+    this.replayWindowMs = options.replayWindowMs ?? REPLAY_WINDOW_MS;
+    this.hold = new ReplayHold({
+      clock: this.clock,
+      graceMs: options.replayGraceMs ?? REPLAY_GRACE_MS,
+      maxItems: options.replayHoldMaxItems ?? REPLAY_HOLD_MAX_ITEMS,
+      hasSubscribers: (dataType) => this.local.hasSubscribers(dataType),
+      release: (from, item) => this.item(from, item, true),
+    });
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`Broadcaster: degree must be an integer ≥ 1, got ${this.degree}`);
     }
@@ -126,13 +145,16 @@ export class Broadcaster implements PeerEvents {
     this.seen.add(key);
     this.cache.put(item);
     this.push(item, []);
-    this.log.debug("gossip.announce", { id: key, dataType: item.dataType, ttl: item.ttl });
+    this.log.debug("item announced", { id: key, dataType: item.dataType, ttl: item.ttl });
     return item;
   }
 
-  /** An item from a peer. Never throws; validation continues asynchronously. */
-  item(from: PeerId, item: GossipItem): void {
-    this.metrics.received++;
+  /**
+   * An item from a peer. Never throws; validation continues asynchronously. `released`: the replay hold hands back
+   * an item it kept (its first copy was already counted as received).
+   */
+  item(from: PeerId, item: GossipItem, released = false): void {
+    if (!released) this.metrics.received++;
     if (this.score.isBanned(from)) return; // its link is being closed; nothing it sends counts
     const key = idKey(item.id);
     // The cheap check first: a duplicate costs one map lookup, not a hash. An ID still in the item cache counts as
@@ -143,24 +165,34 @@ export class Broadcaster implements PeerEvents {
       this.holders.get(key)?.push(from);
       return;
     }
+    if (item.data.length > MAX_ITEM_DATA_BYTES) {
+      // The VoidPhone API cannot carry it, so no honest node announced it: a protocol violation, not an item.
+      this.metrics.oversized++;
+      this.violation(from, "oversized-item");
+      return;
+    }
     if (!idMatches(item.id, item.dataType, item.data)) {
       // An honest node never does this: the ID is computed, not chosen.
       this.metrics.idMismatch++;
-      this.log.warn("gossip.item_id_mismatch", { peer: from });
-      this.strike(from, "item id mismatch");
-      this.network.disconnect(from, "item id mismatch");
+      this.violation(from, "item-id-mismatch");
       return;
     }
     if (!this.local.hasSubscribers(item.dataType)) {
+      if (!released && this.inReplayWindow(from) && this.hold.keep(key, from, item)) {
+        // A module that subscribes a moment after a restart still gets the neighbours' cache replay.
+        this.metrics.replayHeld++;
+        return;
+      }
       this.seen.add(key); // later copies are then cheap duplicates
       this.metrics.notSubscribed++;
       return;
     }
-    if (this.outstanding >= this.maxOutstandingValidations) {
+    if (!this.local.canValidate(item.dataType)) {
       // Not marked seen: a later copy may be validated once there is room.
       this.metrics.droppedBusy++;
       return;
     }
+    this.hold.forget(key);
     this.seen.add(key);
     this.outstanding++;
     this.holders.set(key, [from]);
@@ -173,6 +205,7 @@ export class Broadcaster implements PeerEvents {
   /** Sends the cached items, oldest first, to a newly linked peer. */
   linkUp(info: LinkInfo): void {
     if (this.score.isBanned(info.peer)) return;
+    this.linkedAt.set(info.peer, this.clock.now());
     for (const item of this.cache.list()) {
       this.metrics.cacheReplayed++;
       this.send(info.peer, item);
@@ -181,29 +214,43 @@ export class Broadcaster implements PeerEvents {
 
   peersRequested(_from: PeerId): void {}
   peers(_from: PeerId, _peers: PeerAddress[]): void {}
-  linkDown(_peer: PeerId, _reason: string): void {}
+  linkDown(peer: PeerId, _reason: string): void {
+    this.linkedAt.delete(peer);
+  }
+
+  /** Stops the replay hold's timer (the node or the simulated node is going away). */
+  stop(): void {
+    this.hold.clear();
+  }
 
   stats(): BroadcasterStats {
-    return { ...this.metrics, outstanding: this.outstanding, seen: this.seen.size, cached: this.cache.size };
+    return {
+      ...this.metrics,
+      outstanding: this.outstanding,
+      seen: this.seen.size,
+      cached: this.cache.size,
+      held: this.hold.size,
+    };
+  }
+
+  private inReplayWindow(peer: PeerId): boolean {
+    const at = this.linkedAt.get(peer);
+    return at !== undefined && this.clock.now() - at <= this.replayWindowMs;
   }
 
   private async gate(from: PeerId, item: GossipItem): Promise<void> {
     let verdict: Verdict;
     try {
-      verdict = this.local.validateVerdict
-        ? await this.local.validateVerdict(item.dataType, item.data)
-        : (await this.local.validate(item.dataType, item.data))
-          ? "valid"
-          : "invalid";
+      verdict = await this.local.validate(item.dataType, item.data);
     } catch (error) {
-      // Our own side failed; the peer is not to blame.
-      this.log.error("gossip.validate_failed", { error: error as Error });
+      // Our own side failed (the port promises never to reject); the peer is not to blame.
+      this.log.error("validation failed", { error: error as Error });
       verdict = "unanswered";
     }
     if (verdict === "invalid") {
       this.metrics.invalid++;
-      this.log.info("gossip.item_invalid", { peer: from, dataType: item.dataType });
-      this.strike(from, "invalid items");
+      this.log.info("item invalid", { peer: from, dataType: item.dataType });
+      this.strike(from, "invalid-items");
       return;
     }
     if (verdict === "unanswered") {
@@ -233,8 +280,15 @@ export class Broadcaster implements PeerEvents {
   private strike(peer: PeerId, why: string): void {
     if (!this.score.recordInvalid(peer)) return;
     this.metrics.bans++;
-    this.log.warn("gossip.peer_banned", { peer, why });
+    this.log.warn("peer banned", { peer, why });
     this.network.disconnect(peer, `banned: ${why}`);
+  }
+
+  /** A peer broke the protocol with an item: struck (counted toward a ban) and disconnected at once. */
+  private violation(peer: PeerId, why: string): void {
+    this.log.warn("item violation", { peer, why });
+    this.strike(peer, why);
+    this.network.disconnect(peer, why);
   }
 }
 

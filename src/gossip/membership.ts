@@ -25,15 +25,9 @@ import {
 import { pickInPlace } from "./broadcaster.ts";
 import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
 import type { PeerScore } from "./peer-score.ts";
-import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
+import type { Clock, GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { formatHostPort } from "../address.ts";
 import { silentLogger, type Logger } from "../log.ts";
-
-/** The timer functions membership needs; globalThis's by default, a fake clock's in tests. */
-export interface IntervalTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
 
 export interface MembershipOptions {
   network: PeerNetwork;
@@ -41,10 +35,10 @@ export interface MembershipOptions {
   bootstrappers?: PeerAddress[];
   /** Asks an RPS module for one random peer (host, Gossip P2P port, expected ID). Used while short of links. */
   rps?: () => Promise<PeerAddress>;
-  logger?: Logger;
-  now?: () => number;
-  timers?: IntervalTimers;
-  random?: () => number;
+  clock: Clock;
+  /** [0, 1); seeded in tests and the simulator. */
+  random: () => number;
+  log?: Logger;
   degree?: number;
   tickMs?: number;
   backoffInitialMs?: number;
@@ -77,8 +71,7 @@ export class Membership implements PeerEvents {
   private readonly score: PeerScore;
   private readonly rps?: () => Promise<PeerAddress>;
   private readonly log: Logger;
-  private readonly now: () => number;
-  private readonly timers: IntervalTimers;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly tickMs: number;
   private readonly stableLinkMs: number;
@@ -103,13 +96,9 @@ export class Membership implements PeerEvents {
     this.network = options.network;
     this.score = options.score;
     this.rps = options.rps;
-    this.log = options.logger ?? silentLogger;
-    this.now = options.now ?? (() => performance.now());
-    this.timers = options.timers ?? {
-      setInterval: (fn, ms) => setInterval(fn, ms),
-      clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
-    };
-    this.random = options.random ?? Math.random;
+    this.log = options.log ?? silentLogger;
+    this.clock = options.clock;
+    this.random = options.random;
     this.degree = options.degree ?? DEFAULT_DEGREE;
     this.tickMs = options.tickMs ?? MEMBERSHIP_TICK_MS;
     this.stableLinkMs = options.stableLinkMs ?? STABLE_LINK_MS;
@@ -121,7 +110,7 @@ export class Membership implements PeerEvents {
     });
     this.peerExchangeIntervalMs = options.peerExchangeIntervalMs ?? PEER_EXCHANGE_INTERVAL_MS;
     this.rotationIntervalMs = options.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS;
-    this.nextRotationAt = this.now() + this.rotationIntervalMs;
+    this.nextRotationAt = this.clock.now() + this.rotationIntervalMs;
     this.maxOutboundPerIp = options.maxOutboundPerIp ?? outboundPerIpCap(this.degree);
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`Membership: degree must be an integer ≥ 1, got ${this.degree}`);
@@ -132,14 +121,14 @@ export class Membership implements PeerEvents {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.handle = this.timers.setInterval(() => this.tick(), this.tickMs);
+    this.handle = this.clock.setInterval(() => this.tick(), this.tickMs);
     this.tick();
   }
 
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.timers.clearInterval(this.handle);
+    this.clock.clearInterval(this.handle);
     this.handle = undefined;
   }
 
@@ -179,7 +168,7 @@ export class Membership implements PeerEvents {
     this.dialedAs.delete(peer);
     const c = key === undefined ? undefined : this.candidates.get(key);
     if (c?.linkedAt !== undefined) {
-      const lived = this.now() - c.linkedAt;
+      const lived = this.clock.now() - c.linkedAt;
       if (lived < this.stableLinkMs) {
         this.fail(c, `link dropped after ${Math.round(lived)} ms: ${reason}`);
       } else {
@@ -187,7 +176,7 @@ export class Membership implements PeerEvents {
         // and start any backoff over.
         c.proven = true;
         c.failures = 0;
-        c.nextAttemptAt = this.rotatedOut.has(peer) ? this.now() + this.rotationIntervalMs : 0;
+        c.nextAttemptAt = this.rotatedOut.has(peer) ? this.clock.now() + this.rotationIntervalMs : 0;
         c.linkedAt = undefined;
       }
     }
@@ -198,7 +187,7 @@ export class Membership implements PeerEvents {
     // remaining neighbour for its peers now rather than at the next exchange interval.
     const links = this.network.linkedPeers();
     if (links.length > 0) {
-      this.nextExchangeAt = this.now() + this.peerExchangeIntervalMs;
+      this.nextExchangeAt = this.clock.now() + this.peerExchangeIntervalMs;
       this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
     }
   }
@@ -260,12 +249,12 @@ export class Membership implements PeerEvents {
     }
     // Exchange while short of links, and also while we know too few spare addresses to replace lost links.
     const thin = stillWanted > 0 || this.spareCandidates() < this.degree;
-    if (thin && links.length > 0 && this.now() >= this.nextExchangeAt) {
-      this.nextExchangeAt = this.now() + this.peerExchangeIntervalMs;
+    if (thin && links.length > 0 && this.clock.now() >= this.nextExchangeAt) {
+      this.nextExchangeAt = this.clock.now() + this.peerExchangeIntervalMs;
       this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
     }
-    if (stillWanted === 0 && this.now() >= this.nextRotationAt) {
-      this.nextRotationAt = this.now() + this.rotationIntervalMs;
+    if (stillWanted === 0 && this.clock.now() >= this.nextRotationAt) {
+      this.nextRotationAt = this.clock.now() + this.rotationIntervalMs;
       this.rotate(links);
     }
   }
@@ -323,7 +312,7 @@ export class Membership implements PeerEvents {
 
   /** Candidates we may dial now: due, not being dialed, not linked (by address or ID), not us, not banned. */
   private dueCandidates(linkedAddrs: ReadonlySet<string>, linkedIds: ReadonlySet<PeerId>): [string, Candidate][] {
-    const now = this.now();
+    const now = this.clock.now();
     const due: [string, Candidate][] = [];
     for (const [key, c] of this.candidates.entries()) {
       if (c.nextAttemptAt > now || this.dialing.has(key) || linkedAddrs.has(key)) continue;
@@ -354,7 +343,7 @@ export class Membership implements PeerEvents {
         // The failure count is reset when this link goes down after proving stable (see linkDown), not here: a peer
         // that accepts and drops us at once must keep backing off.
         c.id = peer;
-        c.linkedAt = this.now();
+        c.linkedAt = this.clock.now();
         this.dialedAs.set(peer, key);
         onLinked?.(peer);
       },
@@ -367,8 +356,8 @@ export class Membership implements PeerEvents {
   }
 
   private fail(c: Candidate, why: string): void {
-    const delay = this.candidates.fail(c, this.now());
-    this.log.debug("gossip.dial_failed", { host: c.host, port: c.port, failures: c.failures, retryInMs: delay, why });
+    const delay = this.candidates.fail(c, this.clock.now());
+    this.log.debug("dial failed", { host: c.host, port: c.port, failures: c.failures, retryInMs: delay, why });
   }
 
   private queryRps(rps: () => Promise<PeerAddress>): void {
@@ -383,7 +372,7 @@ export class Membership implements PeerEvents {
       (error: unknown) => {
         this.rpsInFlight--;
         this.counters.rpsFailures++;
-        this.log.debug("gossip.rps_failed", { error: error instanceof Error ? error.message : String(error) });
+        this.log.debug("rps query failed", { error: error instanceof Error ? error.message : String(error) });
       },
     );
   }
@@ -413,15 +402,4 @@ export function peerExchangeSize(degree: number): number {
 
 function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-/** One PeerEvents sink that forwards each event to several (e.g. membership first, then the broadcaster). */
-export function fanOutEvents(...sinks: PeerEvents[]): PeerEvents {
-  return {
-    linkUp: (info) => sinks.forEach((s) => s.linkUp(info)),
-    item: (from, item) => sinks.forEach((s) => s.item(from, item)),
-    peersRequested: (from) => sinks.forEach((s) => s.peersRequested(from)),
-    peers: (from, list) => sinks.forEach((s) => s.peers(from, list)),
-    linkDown: (peer, reason) => sinks.forEach((s) => s.linkDown(peer, reason)),
-  };
 }

@@ -52,6 +52,8 @@ export interface TransportOptions extends Partial<LinkOptions> {
    */
   maxInboundPerIp?: number;
   limitLoopback?: boolean;
+  /** Who is told about links and messages (the node's gossip core). */
+  events?: TransportEvents;
 }
 
 type Phase = "hello" | "solving" | "response" | "init" | "final" | "link" | "closed";
@@ -110,6 +112,7 @@ export class Transport {
 
   constructor(private readonly opts: TransportOptions) {
     this.localId = opts.identity.idHex;
+    if (opts.events) this.events = opts.events;
     this.linkOptions = {
       sendBufferBytes: opts.sendBufferBytes ?? 1 << 20,
       pingIntervalMs: opts.pingIntervalMs ?? 15_000,

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { peerExchangeSize } from "../../src/gossip/membership.ts";
-import { PeerScore } from "../../src/gossip/peer-score.ts";
 import type { PeerAddress, PeerId } from "../../src/gossip/ports.ts";
 import { MemNetwork, spawn, type MemNode } from "./memnet.ts";
 
@@ -202,9 +201,9 @@ describe("Membership over an in-memory network", () => {
     const net = new MemNetwork();
     const me = net.addNode();
     const bad = net.addNode();
-    const score = new PeerScore({ now: net.clock.now });
+    const p = spawn(net, me, { membership: { degree: 3, bootstrappers: [bad.address] } });
+    const score = p.score;
     score.ban(bad.localId);
-    const p = spawn(net, me, { score, membership: { degree: 3, bootstrappers: [bad.address] } });
     spawn(net, bad);
     // Banned after it became a candidate (it misbehaved in another role), and before that: neither is dialed.
     const later = net.addNode();

@@ -4,11 +4,13 @@
  * delivered in FIFO order by settle(); promise continuations run between deliveries, never in a different order.
  * Must never touch real sockets or real timers; what it simulates of the transport is listed on MemNode.
  */
-import { Broadcaster, type BroadcasterOptions, type DetailedValidation, type Verdict } from "../../src/gossip/broadcaster.ts";
-import { Membership, fanOutEvents, type IntervalTimers, type MembershipOptions } from "../../src/gossip/membership.ts";
-import { PeerScore } from "../../src/gossip/peer-score.ts";
+import type { Broadcaster } from "../../src/gossip/broadcaster.ts";
+import { createCore, type BroadcasterTunables, type GossipCore, type MembershipTunables } from "../../src/gossip/core.ts";
+import type { Membership } from "../../src/gossip/membership.ts";
+import type { PeerScore, PeerScoreOptions } from "../../src/gossip/peer-score.ts";
 import { seededRandom } from "../../src/testnet-probe.ts";
 import type {
+  Clock,
   GossipItem,
   LinkInfo,
   LocalModules,
@@ -16,6 +18,7 @@ import type {
   PeerEvents,
   PeerId,
   PeerNetwork,
+  Verdict,
 } from "../../src/gossip/ports.ts";
 
 // ---- Time and randomness -----------------------------------------------------------------------------------------
@@ -27,7 +30,7 @@ interface Timer {
   every?: number;
 }
 
-export class FakeClock implements IntervalTimers {
+export class FakeClock implements Clock {
   private time = 0;
   private nextId = 1;
   private readonly timers = new Map<number, Timer>();
@@ -89,9 +92,15 @@ export interface MemSubscriber {
   notified: Uint8Array[];
 }
 
-/** LocalModules as the API server provides it: notify all subscribers, all must answer valid within the timeout. */
-export class MemModules implements LocalModules, DetailedValidation {
+/**
+ * LocalModules as the API server provides it: notify all subscribers, all must answer valid within the timeout;
+ * at most `maxOutstanding` notifications awaiting an answer (the validation bound, counted per subscriber).
+ */
+export class MemModules implements LocalModules {
   readonly subscribers: MemSubscriber[] = [];
+  maxOutstanding = 1024;
+  /** Notifications awaiting an answer (only silent subscribers keep one open, until the timeout). */
+  outstanding = 0;
 
   constructor(
     private readonly clock: FakeClock,
@@ -108,28 +117,32 @@ export class MemModules implements LocalModules, DetailedValidation {
     return this.subscribers.some((s) => s.dataType === dataType);
   }
 
-  async validate(dataType: number, data: Uint8Array): Promise<boolean> {
-    return (await this.validateVerdict(dataType, data)) === "valid";
+  canValidate(dataType: number): boolean {
+    let n = 0;
+    for (const s of this.subscribers) if (s.dataType === dataType) n++;
+    return this.outstanding + n <= this.maxOutstanding;
   }
 
-  validateVerdict(dataType: number, data: Uint8Array): Promise<Verdict> {
+  validate(dataType: number, data: Uint8Array): Promise<Verdict> {
     const subs = this.subscribers.filter((s) => s.dataType === dataType);
-    if (subs.length === 0) return Promise.resolve("unanswered");
+    if (subs.length === 0 || !this.canValidate(dataType)) return Promise.resolve("unanswered");
     const answers = subs.map((s) => {
       s.notified.push(data);
       return s.answer(data);
     });
     if (answers.includes(false)) return Promise.resolve("invalid");
     if (answers.includes("silent")) {
-      return new Promise((resolve) => this.clock.setTimeout(() => resolve("unanswered"), this.timeoutMs));
+      const open = answers.filter((a) => a === "silent").length;
+      this.outstanding += open;
+      return new Promise((resolve) =>
+        this.clock.setTimeout(() => {
+          this.outstanding -= open;
+          resolve("unanswered");
+        }, this.timeoutMs),
+      );
     }
     return Promise.resolve("valid");
   }
-}
-
-/** The same modules seen only through ports.ts's boolean `validate` (no DetailedValidation). */
-export function booleanOnly(modules: MemModules): LocalModules {
-  return { hasSubscribers: (t) => modules.hasSubscribers(t), validate: (t, d) => modules.validate(t, d) };
 }
 
 // ---- Network ------------------------------------------------------------------------------------------------------
@@ -313,52 +326,45 @@ export class MemNetwork {
 
 export interface GossipPeer {
   net: MemNode;
+  core: GossipCore;
   score: PeerScore;
   broadcaster: Broadcaster;
   membership?: Membership;
 }
 
 /**
- * Wires a Broadcaster (and, with `membership` options, a Membership) to a MemNode the way node.ts does: membership
- * sees events first (it drops banned links), the transport asks membership before accepting inbound links.
+ * Builds a node's gossip core (src/gossip/core.ts, the same function node.ts uses) on a MemNode and wires the
+ * MemNode's admission questions to it. Without `membership` options the core has no membership (tests link by hand).
  */
 export function spawn(
   net: MemNetwork,
   node: MemNode,
   options: {
-    broadcaster?: Partial<Omit<BroadcasterOptions, "network" | "score">>;
-    membership?: Partial<Omit<MembershipOptions, "network" | "score">>;
-    score?: PeerScore;
+    broadcaster?: BroadcasterTunables & { degree?: number; cacheSize?: number; local?: LocalModules };
+    membership?: MembershipTunables & { degree?: number; bootstrappers?: PeerAddress[]; rps?: () => Promise<PeerAddress> };
+    score?: Omit<PeerScoreOptions, "now">;
     seed?: number;
   } = {},
 ): GossipPeer {
   const seed = options.seed ?? node.localId.split("").reduce((h, ch) => Math.imul(h ^ ch.charCodeAt(0), 16777619), 2166136261);
-  const score = options.score ?? new PeerScore({ now: net.clock.now });
-  const broadcaster = new Broadcaster({
+  const { degree: bDegree, cacheSize, local, ...broadcaster } = options.broadcaster ?? {};
+  const { degree: mDegree, bootstrappers, rps, ...membership } = options.membership ?? {};
+  const core = createCore({
     network: node,
-    local: node.modules,
-    score,
-    now: net.clock.now,
+    local: local ?? node.modules,
+    clock: net.clock,
     random: seededRandom(seed),
-    ...options.broadcaster,
+    degree: mDegree ?? bDegree,
+    cacheSize,
+    bootstrappers,
+    rps,
+    broadcaster,
+    membership: options.membership === undefined ? false : membership,
+    score: options.score,
   });
-  let membership: Membership | undefined;
-  if (options.membership !== undefined) {
-    membership = new Membership({
-      network: node,
-      score,
-      now: net.clock.now,
-      timers: net.clock,
-      random: seededRandom(seed + 1),
-      ...options.membership,
-    });
-    const m = membership;
-    node.acceptInbound = () => m.acceptInbound();
-    node.referrals = (peer) => m.referrals(peer);
-    node.events = fanOutEvents(membership, broadcaster);
-  } else {
-    node.events = broadcaster;
-  }
-  node.isBanned = (peer) => score.isBanned(peer);
-  return { net: node, score, broadcaster, membership };
+  node.events = core.events;
+  node.acceptInbound = () => core.acceptInbound(node.localId);
+  node.referrals = (peer) => core.referrals(peer);
+  node.isBanned = (peer) => core.isBanned(peer);
+  return { net: node, core, score: core.score, broadcaster: core.broadcaster, membership: core.membership };
 }

@@ -1,0 +1,158 @@
+/**
+ * The gossip core: the ONE place that assembles the dissemination layer (peer score, broadcaster, membership) from
+ * its ports. The node (src/node.ts, real sockets), the in-memory test network (test/gossip/memnet.ts) and the
+ * simulator (src/sim/) all build their nodes here, so they cannot drift apart.
+ *
+ * Given a PeerNetwork, LocalModules, a Clock and randomness, it returns the PeerEvents sink the network feeds, the
+ * admission answers the network asks (accept inbound? referrals? banned?), and stats. Extra sinks (the peer store)
+ * are passed in and told every event after the core's own parts. Must never: do I/O of its own, read the process's
+ * clock or Math.random, or be patched after construction.
+ */
+import { Broadcaster, type BroadcasterOptions, type BroadcasterStats } from "./broadcaster.ts";
+import { Membership, type MembershipOptions, type MembershipStats } from "./membership.ts";
+import { PeerScore, type PeerScoreOptions } from "./peer-score.ts";
+import type { Clock, GossipItem, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
+import { silentLogger, type Logger } from "../log.ts";
+
+/** Broadcaster parameters a caller may set (the ports, clock and randomness come from CoreOptions). */
+export type BroadcasterTunables = Partial<Omit<BroadcasterOptions, "network" | "local" | "score" | "clock" | "random" | "log" | "degree" | "cacheSize">>;
+/** Membership parameters a caller may set. */
+export type MembershipTunables = Partial<
+  Omit<MembershipOptions, "network" | "score" | "clock" | "random" | "log" | "degree" | "bootstrappers" | "rps">
+>;
+
+export interface CoreOptions {
+  network: PeerNetwork;
+  local: LocalModules;
+  clock: Clock;
+  /** [0, 1); the core's only source of randomness. */
+  random: () => number;
+  log?: Logger;
+  /** `degree` (VoidPhone): links kept, and peers each item is pushed to. */
+  degree?: number;
+  /** `cache_size` (VoidPhone): validated items replayed to newly linked peers. */
+  cacheSize?: number;
+  bootstrappers?: PeerAddress[];
+  /** Addresses known from earlier runs (the peer store), dialed like bootstrappers and kept through failures. */
+  knownAddresses?: PeerAddress[];
+  /** Asks an RPS module for one random peer; used while short of links. */
+  rps?: () => Promise<PeerAddress>;
+  /** More sinks told every peer event after the core's own parts (e.g. the peer store). */
+  sinks?: PeerEvents[];
+  broadcaster?: BroadcasterTunables;
+  /** false: no membership (tests that link nodes by hand). */
+  membership?: MembershipTunables | false;
+  score?: Omit<PeerScoreOptions, "now">;
+}
+
+export interface CoreStats {
+  broadcaster: BroadcasterStats;
+  membership: MembershipStats | undefined;
+  score: { tracked: number; banned: number };
+}
+
+export interface GossipCore {
+  /** What the network reports: links up and down, items, peer exchange. */
+  readonly events: PeerEvents;
+  readonly broadcaster: Broadcaster;
+  readonly membership: Membership | undefined;
+  readonly score: PeerScore;
+  /** A local module's ANNOUNCE (the API server has already notified the other local subscribers). */
+  announce(announce: { ttl: number; dataType: number; data: Uint8Array }): GossipItem;
+  /** The network asks before admitting an authenticated inbound link. */
+  acceptInbound(peer: PeerId): boolean;
+  /** Addresses to hand a peer whose inbound link we refuse for lack of room. */
+  referrals(peer: PeerId): PeerAddress[];
+  /** Banned peers are neither dialed nor accepted. */
+  isBanned(peer: PeerId): boolean;
+  /** Starts membership (dialing, ticks). Items flow as soon as the network delivers events. */
+  start(): void;
+  /** Stops every timer of the core. */
+  stop(): void;
+  stats(): CoreStats;
+}
+
+export function createCore(options: CoreOptions): GossipCore {
+  const log = options.log ?? silentLogger;
+  const clock = options.clock;
+  const score = new PeerScore({ ...options.score, now: () => clock.now() });
+  const broadcaster = new Broadcaster({
+    ...options.broadcaster,
+    network: options.network,
+    local: options.local,
+    score,
+    clock,
+    random: options.random,
+    log: log.child({ part: "gossip" }),
+    degree: options.degree,
+    cacheSize: options.cacheSize,
+  });
+  const membership =
+    options.membership === false
+      ? undefined
+      : new Membership({
+          ...options.membership,
+          network: options.network,
+          score,
+          clock,
+          random: options.random,
+          log: log.child({ part: "membership" }),
+          degree: options.degree,
+          bootstrappers: options.bootstrappers,
+          rps: options.rps,
+        });
+  if (membership && options.knownAddresses && options.knownAddresses.length > 0) {
+    membership.addKnownAddresses(options.knownAddresses);
+  }
+  // Membership first: it drops links to banned peers and to ourselves before the broadcaster replays its cache.
+  const sinks: PeerEvents[] = [...(membership ? [membership] : []), broadcaster, ...(options.sinks ?? [])];
+  const events = fanOutEvents(sinks);
+
+  return {
+    events,
+    broadcaster,
+    membership,
+    score,
+    announce: (a) => broadcaster.announceLocal(a),
+    acceptInbound: () => membership?.acceptInbound() ?? true,
+    referrals: (peer) => membership?.referrals(peer) ?? [],
+    isBanned: (peer) => score.isBanned(peer),
+    start: () => membership?.start(),
+    stop: () => {
+      membership?.stop();
+      broadcaster.stop();
+    },
+    stats: () => ({ broadcaster: broadcaster.stats(), membership: membership?.stats(), score: score.stats() }),
+  };
+}
+
+/** One PeerEvents sink that tells each event to several, in order. */
+export function fanOutEvents(sinks: readonly PeerEvents[]): PeerEvents {
+  if (sinks.length === 1) return sinks[0]!;
+  return {
+    linkUp: (info) => {
+      for (const s of sinks) s.linkUp(info);
+    },
+    item: (from, item) => {
+      for (const s of sinks) s.item(from, item);
+    },
+    peersRequested: (from) => {
+      for (const s of sinks) s.peersRequested(from);
+    },
+    peers: (from, list) => {
+      for (const s of sinks) s.peers(from, list);
+    },
+    linkDown: (peer, reason) => {
+      for (const s of sinks) s.linkDown(peer, reason);
+    },
+  };
+}
+
+/** The process's clock and timers, for a node on real sockets. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+};
