@@ -8,6 +8,15 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import ini from "ini";
 import YAML from "yaml";
 import { formatHostPort, parseHostPort, type HostPort } from "./address.ts";
+import {
+  DEFAULT_API_ADDRESS,
+  DEFAULT_CACHE_SIZE,
+  DEFAULT_DEGREE,
+  DEFAULT_MAX_POW_DIFFICULTY,
+  DEFAULT_P2P_ADDRESS,
+  DEFAULT_POW_DIFFICULTY,
+  VALIDATION_TIMEOUT_MS,
+} from "./defaults.ts";
 import { ConfigError } from "./errors.ts";
 import type { LogLevel } from "./log.ts";
 import { generateEd25519Pem, loadIdentity, type Identity } from "./p2p/identity.ts";
@@ -31,15 +40,15 @@ export interface NodeConfig {
   logLevel: LogLevel;
 }
 
-/** Defaults for everything an operator need not choose. See README "Configuration". */
+/** Defaults for everything an operator need not choose, from the one table src/defaults.ts (README "Configuration"). */
 export const DEFAULTS = {
-  apiAddress: "127.0.0.1:7001",
-  p2pAddress: "127.0.0.1:6001",
-  degree: 30,
-  cacheSize: 50,
-  powDifficulty: 22,
-  maxPowDifficulty: 24,
-  validationTimeoutMs: 5000,
+  apiAddress: DEFAULT_API_ADDRESS,
+  p2pAddress: DEFAULT_P2P_ADDRESS,
+  degree: DEFAULT_DEGREE,
+  cacheSize: DEFAULT_CACHE_SIZE,
+  powDifficulty: DEFAULT_POW_DIFFICULTY,
+  maxPowDifficulty: DEFAULT_MAX_POW_DIFFICULTY,
+  validationTimeoutMs: VALIDATION_TIMEOUT_MS,
   logLevel: "info" as LogLevel,
 };
 

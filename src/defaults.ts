@@ -4,6 +4,20 @@
  * Only numbers and tiny pure functions here: nothing that holds state or does I/O.
  */
 
+// ---- Configuration (node.yaml / VoidPhone INI; README "Configuration"; degree and cache_size are under Items) -------
+
+/** `gossip.api_address`: where local modules connect. */
+export const DEFAULT_API_ADDRESS = "127.0.0.1:7001";
+
+/** `gossip.p2p_address`: where peers connect. */
+export const DEFAULT_P2P_ADDRESS = "127.0.0.1:6001";
+
+/** `gossip.pow_difficulty`: leading zero bits of BLAKE3 demanded from peers that connect to us (docs/pow.md). */
+export const DEFAULT_POW_DIFFICULTY = 22;
+
+/** `gossip.max_pow_difficulty`: the most work we do to dial others; a peer demanding more is not dialed. */
+export const DEFAULT_MAX_POW_DIFFICULTY = 24;
+
 // ---- Items -----------------------------------------------------------------------------------------------------
 
 /** Bytes in an item ID: BLAKE3(dataType u16 BE ‖ data), default 32-byte output. */
@@ -18,6 +32,25 @@ export const DEFAULT_DEGREE = 30;
 /** `cache_size`: validated items remembered (with their remaining TTL) for newly linked peers (VoidPhone default 50). */
 export const DEFAULT_CACHE_SIZE = 50;
 
+/** Most data bytes in one item: a VoidPhone API message is at most 65535 bytes, 8 of them header and type fields.
+ *  A peer's Payload with more is a protocol violation (no honest module could have announced it). */
+export const MAX_ITEM_DATA_BYTES = 65_527;
+
+// ---- Cache replay to a node whose modules are not subscribed yet ----------------------------------------------------
+
+/** Items from a peer whose link came up less than this ago are taken as its cache replay (sent at link up). */
+export const REPLAY_WINDOW_MS = 2_000;
+
+/** A replayed item of a type no local module subscribed to yet is held this long (a restarted node's modules connect
+ *  a moment after its links come up) and validated as soon as a subscriber appears; then dropped as "not subscribed". */
+export const REPLAY_GRACE_MS = 5_000;
+
+/** Replayed items held at once (a peer's cache replay is at most its cache_size; a few peers link at start). */
+export const REPLAY_HOLD_MAX_ITEMS = 256;
+
+/** How often held items are checked for a new subscriber. */
+export const REPLAY_HOLD_CHECK_MS = 100;
+
 // ---- Seen cache (duplicate suppression) --------------------------------------------------------------------------
 
 /** IDs remembered at most; past it the oldest is forgotten first. 100 000 × ~150 B ≈ 15 MB worst case. */
@@ -26,15 +59,6 @@ export const SEEN_CACHE_MAX_ENTRIES = 100_000;
 /** How long an ID is remembered. An item still circulating after this is accepted again (and deduplicated by the
  *  item cache while it is cached there). */
 export const SEEN_CACHE_MAX_AGE_MS = 2 * 60_000;
-
-// ---- Validation gate ---------------------------------------------------------------------------------------------
-
-/** Items from peers awaiting local VALIDATION at once; past it new items are dropped (counted), never queued. */
-export const MAX_OUTSTANDING_VALIDATIONS = 1024;
-
-/** How long the API server waits for all subscribers' VALIDATIONs; a missing answer counts as "not valid".
- *  Enforced by the LocalModules implementation (the API server), listed here so there is one table of numbers. */
-export const VALIDATION_TIMEOUT_MS = 5_000;
 
 // ---- Peer score (misbehaviour → temporary ban) -------------------------------------------------------------------
 
@@ -101,3 +125,102 @@ export function outboundPerIpCap(degree: number): number {
 
 /** RPS queries started in one tick while short of links (they run concurrently; each yields one candidate). */
 export const RPS_QUERIES_PER_TICK = 3;
+
+// ---- API (VoidPhone, local modules) --------------------------------------------------------------------------------
+// Defaults of ApiServer's limits (src/api/server.ts, ApiLimits); NodeOptions.api overrides them (tests shrink them).
+
+/** API connections open at once; a socket beyond this is closed as soon as it opens ("too-many-connections"). */
+export const API_MAX_CONNECTIONS = 1024;
+
+/** A message whose first byte arrived must be complete within this, or its connection is closed ("partial-timeout").
+ *  An idle connection between messages is never closed. */
+export const API_PARTIAL_MESSAGE_TIMEOUT_MS = 10_000;
+
+/** A connection whose output the module has not read passes this many bytes: it is closed ("slow-reader"), so a
+ *  module that stops reading costs at most this much memory and nobody else waits for it. */
+export const API_MAX_PENDING_OUTPUT_BYTES = 1024 * 1024;
+
+/** NOTIFICATIONs awaiting a VALIDATION node-wide (items × subscribers; ≤ 65535, message IDs are 16 bits). An item
+ *  from a peer without room for all its subscribers is dropped unvalidated ("dropped busy", not marked seen). */
+export const API_MAX_OUTSTANDING_NOTIFICATIONS = 1024;
+
+/** `validation_timeout_ms`: how long the subscribers have to answer a NOTIFICATION; no answer counts as not valid. */
+export const VALIDATION_TIMEOUT_MS = 5_000;
+
+/** Timed-out message IDs a connection may still answer (late, ignored) without that being a violation; past it the
+ *  oldest is forgotten, and an answer to it closes the connection as "unknown-message-id". */
+export const API_LATE_ANSWER_MEMORY = 1024;
+
+/** After we end() a violating connection, how long its module gets to close its side before we drop the socket
+ *  (it must not keep a slot under API_MAX_CONNECTIONS forever). */
+export const API_CLOSE_LINGER_MS = 2_000;
+
+/** How long one RPS QUERY may take (connect, query, RPS PEER) before it fails with "timeout". */
+export const RPS_QUERY_TIMEOUT_MS = 2_000;
+
+// ---- API client (the CLI tools, the testnet's modules, the tests: src/client/api-client.ts) -------------------------
+
+/** How long connecting to a node's API may take before the client gives up ("connect-timeout"). */
+export const API_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
+
+/** How long end() waits for the node to close its side after ours, once everything queued was sent. */
+export const API_CLIENT_END_TIMEOUT_MS = 2_000;
+
+// ---- Testnet (`gossip testnet`, bench net: src/testnet/) ------------------------------------------------------------
+
+/** Others each testnet node dials at start (the gossipsub bench harness's shape). */
+export const TESTNET_DIALS_PER_NODE = 4;
+
+/** Output a testnet node's module may queue for its node before the module closes its connection. */
+export const TESTNET_MODULE_SEND_LIMIT_BYTES = 64 << 20;
+
+/** Retries of a refused testnet dial (a responder admits only a few pending handshakes per IP) … */
+export const TESTNET_DIAL_RETRIES = 5;
+/** … the first after this long, doubling each time. */
+export const TESTNET_DIAL_RETRY_MS = 20;
+
+/** How long the testnet waits for every node's module to be subscribed before it gives up. */
+export const TESTNET_SUBSCRIBE_TIMEOUT_MS = 10_000;
+
+// ---- Transport (P2P handshakes and links) ------------------------------------------------------------------------
+
+/** A connection must finish its handshake, proof of work included, within this ("handshake-timeout"). */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+
+/** Handshakes in progress at once (dials count too); an inbound connection past it is refused ("too-many-pending"). */
+export const MAX_PENDING_HANDSHAKES = 64;
+
+/** Inbound handshakes in progress from one IP at once; past it the connection is refused ("too-many-pending"). */
+export const MAX_PENDING_HANDSHAKES_PER_IP = 4;
+
+/** Inbound links from one IP at most ("too-many-from-ip"), so many IDs from one host cannot take every inbound slot.
+ *  Loopback is exempt (local nodes share it) unless the transport's `limitLoopback` is set. */
+export const MAX_INBOUND_LINKS_PER_IP = 8;
+
+/** Bytes that may wait unsent on one connection: droppable items past it are dropped, anything else closes the link
+ *  ("send-buffer-full"). What a peer that stops reading can cost us. */
+export const LINK_SEND_BUFFER_BYTES = 1 << 20;
+
+/** A link sends a Ping this often; the Pong, like any frame, shows the peer is alive. */
+export const LINK_PING_INTERVAL_MS = 15_000;
+
+/** No frame received for this long (three pings unanswered): the peer is gone ("idle-timeout"). */
+export const LINK_IDLE_TIMEOUT_MS = 45_000;
+
+/** Frames per direction under one key; then both ends REKEY at the same frame without talking. */
+export const REKEY_INTERVAL_FRAMES = 1 << 16;
+
+/** Largest frame body ("frame-too-large" past it): an item's 65527 data bytes plus protobuf and AEAD overhead fit. */
+export const MAX_FRAME_BODY_BYTES = 128 * 1024;
+
+/** Plaintext sealed into one Batch frame at most; a larger single message goes alone. */
+export const BATCH_MAX_BYTES = 32 * 1024;
+
+/** `gossip testnet` without flags: nodes, first P2P port (API ports start 1000 higher), degree, probe item size. */
+export const TESTNET_NODES = 10;
+export const TESTNET_BASE_PORT = 6001;
+export const TESTNET_DEGREE = 6;
+export const TESTNET_PROBE_BYTES = 64;
+
+/** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
+export const TESTNET_POW_DIFFICULTY = 8;
