@@ -83,22 +83,30 @@ export const MEMBERSHIP_TICK_MS = 1_000;
 
 /** First redial delay after a failed dial; doubles with each consecutive failure … */
 export const DIAL_BACKOFF_INITIAL_MS = 500;
-/** … up to this. Reset to zero after a successful dial. */
+/** … up to this. The count starts over once a dialed link has stayed up STABLE_LINK_MS (a dial that succeeds and is
+ *  dropped at once keeps backing off). */
 export const DIAL_BACKOFF_MAX_MS = 30_000;
 
 /** A link that dies sooner than this after the dial succeeded counts as a failed attempt (a peer that accepts and
  *  drops us at once must not be redialed every tick). */
 export const STABLE_LINK_MS = 5_000;
 
-/** Candidate addresses remembered (bootstrappers are never evicted). */
+/** Candidate addresses remembered. When full, the oldest hearsay goes first, then the oldest once-linked ("proven")
+ *  address; bootstrappers and addresses pinned to a key are never evicted (src/gossip/candidates.ts). */
 export const MAX_CANDIDATES = 1_000;
 
 /** A learned (non-bootstrap) candidate is forgotten after this many consecutive failures. */
 export const CANDIDATE_MAX_FAILURES = 8;
 
-/** Entries taken from one `peers` message, and the most we send in one answer (we send min(degree, this)). Bounds how
- *  much of the candidate table a single peer can fill with one message. */
+/** Entries taken from one `peers` message, and the most we send in one answer. Bounds how much of the candidate
+ *  table a single peer can fill with one message. */
 export const MAX_PEERS_PER_EXCHANGE = 64;
+
+/** Addresses in one peer-exchange answer (and in the referrals to a refused joiner): more than `degree`, so that a
+ *  joiner that hears only from its bootstrapper learns enough to survive the bootstrapper's death. */
+export function peerExchangeSize(degree: number): number {
+  return Math.min(MAX_PEERS_PER_EXCHANGE, Math.max(2 * degree, 16));
+}
 
 /** While short of links, ask one linked peer for more addresses at most this often. */
 export const PEER_EXCHANGE_INTERVAL_MS = 5_000;
@@ -224,3 +232,8 @@ export const TESTNET_PROBE_BYTES = 64;
 
 /** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
 export const TESTNET_POW_DIFFICULTY = 8;
+
+/** After the signal, `gossip` exits by force past this, so a stuck socket cannot keep it alive (README: within 2 s) … */
+export const NODE_SHUTDOWN_BOUND_MS = 1_800;
+/** … and `gossip testnet`, which stops N nodes and the PoW workers, past this. */
+export const TESTNET_SHUTDOWN_BOUND_MS = 3_000;

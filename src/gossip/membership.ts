@@ -18,6 +18,7 @@ import {
   MEMBERSHIP_TICK_MS,
   PEER_EXCHANGE_INTERVAL_MS,
   RPS_QUERIES_PER_TICK,
+  peerExchangeSize,
   STABLE_LINK_MS,
   minOutbound,
   outboundPerIpCap,
@@ -146,11 +147,6 @@ export class Membership implements PeerEvents {
     let inbound = 0;
     for (const l of this.network.linkedPeers()) if (l.inbound) inbound++;
     return inbound < INBOUND_CAP_FACTOR * this.degree;
-  }
-
-  /** Banned peers are neither dialed nor accepted (the transport refuses inbound links from them). */
-  isBanned(peer: PeerId): boolean {
-    return this.score.isBanned(peer);
   }
 
   linkUp(info: LinkInfo): void {
@@ -393,11 +389,6 @@ export class Membership implements PeerEvents {
     }
     return this.candidates.spare(linkedAddrs, linkedIds);
   }
-}
-
-/** Addresses in one peer-exchange answer. */
-export function peerExchangeSize(degree: number): number {
-  return Math.min(MAX_PEERS_PER_EXCHANGE, Math.max(2 * degree, 16));
 }
 
 function bump(map: Map<string, number>, key: string): void {

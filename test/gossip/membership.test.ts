@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { peerExchangeSize } from "../../src/gossip/membership.ts";
+import { peerExchangeSize } from "../../src/defaults.ts";
 import type { PeerAddress, PeerId } from "../../src/gossip/ports.ts";
 import { MemNetwork, spawn, type MemNode } from "./memnet.ts";
 
@@ -216,7 +216,7 @@ describe("Membership over an in-memory network", () => {
     const inbound = net.connect(bad, me);
     await net.settle();
     expect(await inbound).toEqual(new Error("refused"));
-    expect(p.membership!.isBanned(bad.localId)).toBe(true);
+    expect(p.score.isBanned(bad.localId)).toBe(true);
     // Had the transport let it in, membership drops it at linkUp.
     me.isBanned = () => false;
     void net.connect(bad, me);

@@ -8,7 +8,7 @@ import type { Broadcaster } from "../../src/gossip/broadcaster.ts";
 import { createCore, type BroadcasterTunables, type GossipCore, type MembershipTunables } from "../../src/gossip/core.ts";
 import type { Membership } from "../../src/gossip/membership.ts";
 import type { PeerScore, PeerScoreOptions } from "../../src/gossip/peer-score.ts";
-import { seededRandom } from "../../src/testnet-probe.ts";
+import { seededRandom } from "../../src/util/random.ts";
 import type {
   Clock,
   GossipItem,
