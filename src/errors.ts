@@ -65,3 +65,23 @@ export class ApiClientError extends Error {
     super(message);
   }
 }
+
+/** Why an RPS QUERY gave no peer (src/api/rps.ts). */
+export type RpsErrorCode =
+  | "connect-failed" // nothing listens at the RPS address, or the connection broke
+  | "timeout" // no RPS PEER within the query's time
+  | "closed" // RPS closed the connection before a whole answer
+  | "malformed-reply" // bytes that are no VoidPhone API message (the codec's reason is in the message)
+  | "unexpected-reply" // a well-formed message other than RPS PEER
+  | "no-gossip-port"; // the peer runs no Gossip module that RPS knows of
+
+/** The RPS module gave no usable peer: that one query fails (membership tries again later); nothing is closed. */
+export class RpsError extends Error {
+  override readonly name = "RpsError";
+  constructor(
+    readonly code: RpsErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -3,11 +3,12 @@
  *
  * One short TCP connection per query: queries are rare (membership refilling its links), and a fresh connection has
  * no state to repair when the RPS module restarts or answers garbage. Must never: resolve without a Gossip port,
- * settle twice, leave a socket or timer behind, or reject with anything but ApiProtocolError.
+ * settle twice, leave a socket or timer behind, or reject with anything but RpsError.
  */
 import type { Socket } from "bun";
 import type { HostPort } from "../address.ts";
-import { ApiProtocolError } from "../errors.ts";
+import { RPS_QUERY_TIMEOUT_MS } from "../defaults.ts";
+import { ApiProtocolError, RpsError } from "../errors.ts";
 import { GOSSIP_MODULE_ID, decodeMessage, encodeRpsQuery } from "./codec.ts";
 import { MessageReader } from "./reader.ts";
 
@@ -20,30 +21,25 @@ export interface RpsPeer {
   port: number;
   /** DER SubjectPublicKeyInfo of the peer's hostkey: BLAKE3 of it is the peer ID we must find when dialing. */
   hostkeyDer: Uint8Array;
-  ipv6: boolean;
 }
 
-/**
- * Asks the RPS module at `addr` for a random peer. Rejects with ApiProtocolError: connect-failed, timeout, closed
- * (no answer before the connection closed), a codec code for malformed bytes, unexpected-type (not an RPS PEER),
- * no-gossip-port (the peer runs no Gossip module that RPS knows of).
- */
-export function queryRps(addr: HostPort, timeoutMs: number): Promise<RpsPeer> {
+/** Asks the RPS module at `addr` for a random peer. Rejects with RpsError (its codes: src/errors.ts). */
+export function queryRps(addr: HostPort, timeoutMs = RPS_QUERY_TIMEOUT_MS): Promise<RpsPeer> {
   return new Promise<RpsPeer>((resolve, reject) => {
     const reader = new MessageReader();
     let socket: Socket<undefined> | undefined;
     let done = false;
 
-    const finish = (result: RpsPeer | ApiProtocolError): void => {
+    const finish = (result: RpsPeer | RpsError): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket?.terminate();
-      if (result instanceof ApiProtocolError) reject(result);
+      if (result instanceof RpsError) reject(result);
       else resolve(result);
     };
     const timer = setTimeout(
-      () => finish(new ApiProtocolError("timeout", `RPS at ${addr.host}:${addr.port} did not answer in ${timeoutMs} ms`)),
+      () => finish(new RpsError("timeout", `RPS at ${addr.host}:${addr.port} did not answer in ${timeoutMs} ms`)),
       timeoutMs,
     );
 
@@ -61,17 +57,17 @@ export function queryRps(addr: HostPort, timeoutMs: number): Promise<RpsPeer> {
             const messages = reader.push(chunk);
             if (messages.length > 0) finish(toPeer(messages[0]));
           } catch (error) {
-            finish(error instanceof ApiProtocolError ? error : new ApiProtocolError("bad-reply", String(error)));
+            finish(asRpsError(error));
           }
         },
         close() {
-          finish(new ApiProtocolError("closed", "RPS closed the connection before answering"));
+          finish(new RpsError("closed", "RPS closed the connection before answering"));
         },
         error(_s, error) {
-          finish(new ApiProtocolError("connect-failed", error.message));
+          finish(new RpsError("connect-failed", error.message));
         },
         connectError(_s, error) {
-          finish(new ApiProtocolError("connect-failed", error.message));
+          finish(new RpsError("connect-failed", error.message));
         },
       },
     }).then(
@@ -79,21 +75,27 @@ export function queryRps(addr: HostPort, timeoutMs: number): Promise<RpsPeer> {
         socket = s;
         if (done) s.terminate();
       },
-      (error: Error) => finish(new ApiProtocolError("connect-failed", error.message)),
+      (error: Error) => finish(new RpsError("connect-failed", error.message)),
     );
   });
 }
 
+/** The codec's and reader's ApiProtocolError (bytes that are no API message) becomes this boundary's error. */
+function asRpsError(error: unknown): RpsError {
+  if (error instanceof RpsError) return error;
+  if (error instanceof ApiProtocolError) return new RpsError("malformed-reply", `${error.code}: ${error.message}`);
+  return new RpsError("malformed-reply", String(error));
+}
+
 function toPeer(bytes: Uint8Array): RpsPeer {
   const message = decodeMessage(bytes);
-  if (message.kind !== "rps-peer") throw new ApiProtocolError("unexpected-type", `RPS answered ${message.kind}`);
+  if (message.kind !== "rps-peer") throw new RpsError("unexpected-reply", `RPS answered ${message.kind}`);
   const gossip = message.portmap.find((m) => m.moduleId === GOSSIP_MODULE_ID);
-  if (gossip === undefined) throw new ApiProtocolError("no-gossip-port", "RPS PEER has no portmap record for 500");
+  if (gossip === undefined) throw new RpsError("no-gossip-port", "RPS PEER has no portmap record for 500");
   return {
     host: message.address,
     gossipPort: gossip.port,
     port: message.port,
     hostkeyDer: new Uint8Array(message.hostkeyDer), // a copy, not a view of the socket chunk
-    ipv6: message.address.includes(":"),
   };
 }

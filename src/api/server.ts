@@ -1,23 +1,42 @@
 /**
  * The VoidPhone API server: local modules subscribe (NOTIFY), announce (ANNOUNCE), and answer our NOTIFICATIONs with
- * VALIDATIONs. The dissemination layer uses it through `onAnnounce`, `hasSubscribers` and `validate`.
+ * VALIDATIONs. The dissemination layer uses it through `onAnnounce` and the LocalModules port (src/gossip/ports.ts,
+ * matched structurally): `hasSubscribers`, `canValidate`, `validate`.
  *
- * Bytes ⇄ messages is codec.ts/reader.ts; this file is the socket I/O, the subscription table and the table of
- * outstanding NOTIFICATION IDs. Must never: let one connection's bytes or slowness affect another connection (a
- * violation or an unbounded output queue closes that connection only), reuse a message ID still outstanding on this
- * node, or let validate() reject or hang past its timeout.
+ * Bytes ⇄ messages is codec.ts/reader.ts, message IDs and rounds are validation-table.ts; this file is the socket
+ * I/O, the subscription table and the limits. Must never: let one connection's bytes or slowness affect another
+ * connection (a violation or an unbounded output queue closes that connection only), notify anyone for an item it has
+ * no room to validate, or let validate() reject or hang past its timeout.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import {
+  API_CLOSE_LINGER_MS,
+  API_LATE_ANSWER_MEMORY,
+  API_MAX_CONNECTIONS,
+  API_MAX_OUTSTANDING_NOTIFICATIONS,
+  API_MAX_PENDING_OUTPUT_BYTES,
+  API_PARTIAL_MESSAGE_TIMEOUT_MS,
+  VALIDATION_TIMEOUT_MS,
+} from "../defaults.ts";
 import { ApiProtocolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SendQueue } from "../net/send-queue.ts";
 import { type ApiMessage, MAX_DATA_SIZE, decodeMessage, encodeNotification } from "./codec.ts";
 import { MessageReader } from "./reader.ts";
+import { ValidationTable, type ValidationRound, type ValidationVerdict } from "./validation-table.ts";
 
-/** The API server's limits; a node passes them through NodeOptions.api (tests shrink them). */
+export type { ValidationVerdict } from "./validation-table.ts";
+
+/** The API server's limits; a node passes them through NodeOptions.api (tests shrink them). Defaults: src/defaults.ts. */
 export type ApiLimits = Pick<
   ApiServerOptions,
-  "maxConnections" | "validationTimeoutMs" | "maxOutstanding" | "maxPendingOutputBytes" | "partialMessageTimeoutMs"
+  | "maxConnections"
+  | "validationTimeoutMs"
+  | "maxOutstanding"
+  | "maxPendingOutputBytes"
+  | "partialMessageTimeoutMs"
+  | "lateAnswerMemory"
+  | "closeLingerMs"
 >;
 
 export interface ApiServerOptions {
@@ -34,6 +53,10 @@ export interface ApiServerOptions {
   maxPendingOutputBytes?: number;
   /** A message whose first byte arrived must be complete within this, or the connection is closed. */
   partialMessageTimeoutMs?: number;
+  /** Timed-out IDs a connection may still answer late without that being a violation. */
+  lateAnswerMemory?: number;
+  /** After we end() a violating connection, how long its module gets to close before we drop the socket. */
+  closeLingerMs?: number;
 }
 
 export interface AnnouncedData {
@@ -48,20 +71,11 @@ export interface ApiServerStats {
   outstanding: number;
 }
 
-/** How many timed-out IDs a connection may still answer late without that being a violation. */
-const LATE_ANSWER_MEMORY = 1024;
-/** After we end() a violating connection, how long its peer gets to close before we drop the socket. */
-const CLOSE_LINGER_MS = 2000;
-
 interface Conn {
   socket: Socket<Conn | undefined>;
   remote: string;
   reader: MessageReader;
   subscriptions: Set<number>;
-  /** IDs we sent this connection whose VALIDATION is still awaited. */
-  awaiting: Set<number>;
-  /** IDs given to this connection that timed out or stopped mattering: a late answer is ignored, not a violation. */
-  late: Set<number>;
   /** Output the kernel has not taken yet, bounded by maxPendingOutputBytes (past it: "slow-reader"). */
   queue: SendQueue;
   partialTimer: Timer | undefined;
@@ -71,52 +85,35 @@ interface Conn {
   socketGone: boolean;
 }
 
-/** One NOTIFICATION fan-out: the IDs it still awaits, and (for validate()) who waits for the verdict. */
-/** The outcome of one validation round, as the dissemination layer wants it. */
-export type Verdict = "valid" | "invalid" | "unanswered";
-
-interface Round {
-  ids: Set<number>;
-  timer: Timer | undefined;
-  /** Set for validate(): any "invalid" or missing answer settles false at once. Unset for local announce copies. */
-  verdict: ((verdict: Verdict) => void) | undefined;
-  settled: boolean;
-  /** performance.now() at the start, for the validation latency metric. */
-  startedAt: number;
-}
-
-interface Outstanding {
-  conn: Conn;
-  round: Round;
-}
-
 export class ApiServer {
   /** Called after every ANNOUNCE from a local module, with data the callee owns. */
   onAnnounce: ((a: AnnouncedData) => void) | undefined;
   /** Called when a validate() round ends (items from peers only), with its verdict and how long it took. */
-  onValidationSettled: ((verdict: Verdict, ms: number) => void) | undefined;
+  onValidationSettled: ((verdict: ValidationVerdict, ms: number) => void) | undefined;
 
   private readonly log: Logger;
   private readonly maxConnections: number;
-  private readonly validationTimeoutMs: number;
-  private readonly maxOutstanding: number;
   private readonly maxPendingOutputBytes: number;
   private readonly partialMessageTimeoutMs: number;
+  private readonly closeLingerMs: number;
 
   private listener: TCPSocketListener<Conn | undefined> | undefined;
   private liveSockets = 0;
   private readonly conns = new Set<Conn>();
   private readonly subscribers = new Map<number, Set<Conn>>();
-  private readonly outstanding = new Map<number, Outstanding>();
-  private nextMessageId = 0;
+  private readonly table: ValidationTable<Conn>;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
-    this.maxConnections = opts.maxConnections ?? 1024;
-    this.validationTimeoutMs = opts.validationTimeoutMs ?? 5000;
-    this.maxOutstanding = Math.min(opts.maxOutstanding ?? 1024, 0xffff);
-    this.maxPendingOutputBytes = opts.maxPendingOutputBytes ?? 1024 * 1024;
-    this.partialMessageTimeoutMs = opts.partialMessageTimeoutMs ?? 10_000;
+    this.maxConnections = opts.maxConnections ?? API_MAX_CONNECTIONS;
+    this.maxPendingOutputBytes = opts.maxPendingOutputBytes ?? API_MAX_PENDING_OUTPUT_BYTES;
+    this.partialMessageTimeoutMs = opts.partialMessageTimeoutMs ?? API_PARTIAL_MESSAGE_TIMEOUT_MS;
+    this.closeLingerMs = opts.closeLingerMs ?? API_CLOSE_LINGER_MS;
+    this.table = new ValidationTable<Conn>({
+      maxOutstanding: opts.maxOutstanding ?? API_MAX_OUTSTANDING_NOTIFICATIONS,
+      timeoutMs: opts.validationTimeoutMs ?? VALIDATION_TIMEOUT_MS,
+      lateAnswerMemory: opts.lateAnswerMemory ?? API_LATE_ANSWER_MEMORY,
+    });
   }
 
   get port(): number {
@@ -171,35 +168,34 @@ export class ApiServer {
   stats(): ApiServerStats {
     let subscriptions = 0;
     for (const conns of this.subscribers.values()) subscriptions += conns.size;
-    return { connections: this.conns.size, subscriptions, outstanding: this.outstanding.size };
+    return { connections: this.conns.size, subscriptions, outstanding: this.table.outstanding };
+  }
+
+  /** Whether validate() would notify every current subscriber of the type now (the node-wide bound counts
+   *  NOTIFICATIONs, so an item costs one per subscriber). */
+  canValidate(dataType: number): boolean {
+    return this.table.hasRoom(this.subscribers.get(dataType)?.size ?? 0);
   }
 
   /**
-   * NOTIFICATION to every subscriber of the type; true only if there is at least one and all answer valid in time.
-   * False, without notifying anyone, when the outstanding table has no room for all of them.
+   * A NOTIFICATION to every subscriber of the type; "valid" once all answer valid in time, "invalid" as soon as one
+   * says so, else "unanswered" (timeout, a subscriber gone, no subscriber, or no room, in which case nobody is
+   * notified). Only "invalid" is the sending peer's fault. Never rejects.
    */
-  async validate(dataType: number, data: Uint8Array): Promise<boolean> {
-    return (await this.validateVerdict(dataType, data)) === "valid";
-  }
-
-  /**
-   * Like validate(), telling "invalid" (a subscriber said so) apart from "unanswered" (timeout, subscriber gone, no
-   * subscriber, no room): only the former is the sending peer's fault.
-   */
-  validateVerdict(dataType: number, data: Uint8Array): Promise<Verdict> {
+  validate(dataType: number, data: Uint8Array): Promise<ValidationVerdict> {
     const subs = [...(this.subscribers.get(dataType) ?? [])];
     if (subs.length === 0 || data.length > MAX_DATA_SIZE) return Promise.resolve("unanswered");
-    if (this.outstanding.size + subs.length > this.maxOutstanding) {
+    if (!this.table.hasRoom(subs.length)) {
+      // The caller asks canValidate() first; this only guards against one that does not.
       this.log.warn("api validation skipped", { reason: "outstanding-full", dataType });
       return Promise.resolve("unanswered");
     }
-    return new Promise<Verdict>((resolve) => {
-      const round = this.newRound(resolve);
-      for (const conn of subs) {
-        if (round.settled) break; // a send closed a slow subscriber: the verdict is already false
-        this.notify(conn, round, dataType, data);
-      }
-      if (!round.settled && round.ids.size === 0) this.settle(round, "unanswered");
+    return new Promise<ValidationVerdict>((resolve) => {
+      const round = this.table.open((verdict, ms) => {
+        this.onValidationSettled?.(verdict, ms);
+        resolve(verdict);
+      });
+      this.notifyAll(round, subs, dataType, data);
     });
   }
 
@@ -219,8 +215,6 @@ export class ApiServer {
       remote,
       reader: new MessageReader(),
       subscriptions: new Set(),
-      awaiting: new Set(),
-      late: new Set(),
       queue: new SendQueue(socket as Socket<unknown>, this.maxPendingOutputBytes),
       partialTimer: undefined,
       closed: false,
@@ -287,31 +281,19 @@ export class ApiServer {
   private announced(from: Conn, ttl: number, dataType: number, data: Uint8Array): void {
     // Local copies are best effort: their answers are matched and consumed, but nothing waits for them.
     const others = [...(this.subscribers.get(dataType) ?? [])].filter((c) => c !== from);
-    if (others.length > 0) {
-      const round = this.newRound(undefined);
-      for (const conn of others) {
-        if (this.outstanding.size >= this.maxOutstanding) {
-          this.log.warn("api notification skipped", { reason: "outstanding-full", dataType, remote: conn.remote });
-          continue;
-        }
-        this.notify(conn, round, dataType, data);
-      }
-      if (!round.settled && round.ids.size === 0) this.settle(round, "unanswered");
-    }
+    if (others.length > 0) this.notifyAll(this.table.open(), others, dataType, data);
     try {
       // A copy: `data` may view a socket chunk (Buffer#slice would not copy).
       this.onAnnounce?.({ ttl, dataType, data: new Uint8Array(data) });
     } catch (error) {
-      this.log.error("api onAnnounce failed", { error });
+      this.log.error("api announce handler failed", { error });
     }
   }
 
   private answered(conn: Conn, messageId: number, valid: boolean): void {
-    if (conn.awaiting.has(messageId)) {
-      this.resolveEntry(messageId, valid ? "valid" : "invalid");
-    } else if (conn.late.delete(messageId)) {
-      this.log.debug("api late validation ignored", { messageId, remote: conn.remote });
-    } else {
+    const outcome = this.table.answer(conn, messageId, valid);
+    if (outcome === "late") this.log.debug("api late validation ignored", { messageId, remote: conn.remote });
+    if (outcome === "unknown") {
       throw new ApiProtocolError("unknown-message-id", `VALIDATION for message ID ${messageId} never given`);
     }
   }
@@ -327,15 +309,19 @@ export class ApiServer {
       conns?.delete(conn);
       if (conns?.size === 0) this.subscribers.delete(dataType);
     }
-    // Its pending validations count as not valid.
-    for (const id of [...conn.awaiting]) this.resolveEntry(id, "unanswered");
+    const queuedBytes = conn.queue.pending;
+    this.table.forget(conn); // its pending validations count as not valid
     conn.queue.discard();
     // Drop a half-received message (up to 64 KiB) now: the linger timer below keeps `conn` for a while.
     conn.reader = new MessageReader();
     if (reason === undefined) {
       this.log.debug("api connection closed", { reason: conn.socketGone ? "closed-by-module" : "shutting-down", remote: conn.remote });
+    } else if (reason === "slow-reader") {
+      // What it had not read when the next message would have passed the bound: the bound at work, for operators.
+      this.log.warn("api connection closed", { reason, remote: conn.remote, queuedBytes, limit: this.maxPendingOutputBytes });
+    } else {
+      this.log.warn("api connection closed", { reason, remote: conn.remote });
     }
-    else this.log.warn("api connection closed", { reason, remote: conn.remote });
     if (conn.socketGone) return;
     if (reason === undefined || reason === "slow-reader") {
       conn.socket.terminate(); // stopping, or it does not read: a graceful end would never complete
@@ -344,7 +330,7 @@ export class ApiServer {
       // A peer that never closes its side must not keep the socket (and a slot under the cap) forever.
       setTimeout(() => {
         if (!conn.socketGone) conn.socket.terminate();
-      }, CLOSE_LINGER_MS).unref();
+      }, this.closeLingerMs).unref();
     }
   }
 
@@ -360,64 +346,21 @@ export class ApiServer {
   }
 
   // -------------------------------------------------------------------------------------------------------------
-  // Outstanding NOTIFICATIONs
+  // NOTIFICATIONs (IDs and rounds: validation-table.ts)
 
-  private newRound(verdict: ((verdict: Verdict) => void) | undefined): Round {
-    const round: Round = { ids: new Set(), timer: undefined, verdict, settled: false, startedAt: performance.now() };
-    round.timer = setTimeout(() => this.settle(round, "unanswered"), this.validationTimeoutMs);
-    return round;
-  }
-
-  private notify(conn: Conn, round: Round, dataType: number, data: Uint8Array): void {
-    if (conn.closed) return; // never register an ID nobody will answer or clean up
-    const messageId = this.allocateMessageId();
-    this.outstanding.set(messageId, { conn, round });
-    conn.awaiting.add(messageId);
-    conn.late.delete(messageId); // a new exchange under this ID supersedes an old, timed-out one
-    round.ids.add(messageId);
-    this.send(conn, encodeNotification({ messageId, dataType, data }));
-  }
-
-  /** Sequential, so an ID comes back as late as possible; the caller has checked there is room. */
-  private allocateMessageId(): number {
-    for (;;) {
-      const id = this.nextMessageId;
-      this.nextMessageId = (id + 1) & 0xffff;
-      if (!this.outstanding.has(id)) return id;
+  /** One round's NOTIFICATIONs, as many as there is room for; then the round is sealed. */
+  private notifyAll(round: ValidationRound, conns: Conn[], dataType: number, data: Uint8Array): void {
+    for (const conn of conns) {
+      if (round.settled) break; // a send closed a slow subscriber and that decided the item
+      if (conn.closed) continue; // never register an ID nobody will answer
+      if (!this.table.hasRoom(1)) {
+        // Only a local announcement gets here (validate() checks room for all first): its other copies are skipped.
+        this.log.warn("api notification skipped", { reason: "outstanding-full", dataType, remote: conn.remote });
+        continue;
+      }
+      const messageId = this.table.issue(round, conn);
+      this.send(conn, encodeNotification({ messageId, dataType, data }));
     }
-  }
-
-  private resolveEntry(messageId: number, verdict: Verdict): void {
-    const entry = this.outstanding.get(messageId);
-    if (entry === undefined) return;
-    const { conn, round } = entry;
-    this.outstanding.delete(messageId);
-    conn.awaiting.delete(messageId);
-    round.ids.delete(messageId);
-    // The first answer that is not "valid" decides the round; otherwise it is valid once everyone has answered.
-    if (verdict !== "valid" && round.verdict !== undefined) this.settle(round, verdict);
-    else if (round.ids.size === 0) this.settle(round, "valid");
-  }
-
-  /** Ends a round; IDs still awaited stop being outstanding, and their late answers will be ignored. */
-  private settle(round: Round, verdict: Verdict): void {
-    if (round.settled) return;
-    round.settled = true;
-    clearTimeout(round.timer);
-    for (const id of round.ids) {
-      const entry = this.outstanding.get(id);
-      if (entry === undefined) continue;
-      this.outstanding.delete(id);
-      entry.conn.awaiting.delete(id);
-      if (!entry.conn.closed) this.rememberLate(entry.conn, id);
-    }
-    round.ids.clear();
-    if (round.verdict !== undefined) this.onValidationSettled?.(verdict, performance.now() - round.startedAt);
-    round.verdict?.(verdict);
-  }
-
-  private rememberLate(conn: Conn, id: number): void {
-    conn.late.add(id);
-    if (conn.late.size > LATE_ANSWER_MEMORY) conn.late.delete(conn.late.values().next().value!);
+    this.table.seal(round);
   }
 }

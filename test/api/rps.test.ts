@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
 import { encodeAnnounce, encodeRpsPeer } from "../../src/api/codec.ts";
 import { queryRps } from "../../src/api/rps.ts";
-import { ApiProtocolError } from "../../src/errors.ts";
+import { RpsError } from "../../src/errors.ts";
 import { waitFor } from "./client.ts";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
@@ -47,12 +47,14 @@ function fakeRps(reply: Uint8Array | undefined, { chunks = 1, end = false } = {}
   return { port: listener.port, queries, open: () => open };
 }
 
+/** The code of the RpsError `p` rejects with, and the codec's reason in its message for a malformed reply. */
 async function rejection(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (error) {
-    expect(error).toBeInstanceOf(ApiProtocolError);
-    return (error as ApiProtocolError).code;
+    expect(error).toBeInstanceOf(RpsError);
+    const { code, message } = error as RpsError;
+    return code === "malformed-reply" ? `${code}: ${message.split(":")[0]}` : code;
   }
   throw new Error("resolved");
 }
@@ -63,7 +65,7 @@ describe("queryRps", () => {
     const reply = hex("0018 021d 1771 02 00 0208 1b5b 01f4 1b5a c0000207 3082010a");
     const rps = fakeRps(reply, { chunks: 5 });
     const peer = await queryRps({ host: "127.0.0.1", port: rps.port }, 2000);
-    expect(peer).toEqual({ host: "192.0.2.7", gossipPort: 7002, port: 6001, hostkeyDer: hex("3082010a"), ipv6: false });
+    expect(peer).toEqual({ host: "192.0.2.7", gossipPort: 7002, port: 6001, hostkeyDer: hex("3082010a") });
     expect(rps.queries).toEqual(["0004021c"]);
     await waitFor(() => rps.open() === 0, 2000, "the query connection to close");
   });
@@ -72,7 +74,7 @@ describe("queryRps", () => {
     const reply = hex("001f 021d 0001 01 01 01f4 0fa1 20010db8000000000000000000000042 aabbcc");
     const rps = fakeRps(reply);
     const peer = await queryRps({ host: "127.0.0.1", port: rps.port }, 2000);
-    expect(peer).toEqual({ host: "2001:db8::42", gossipPort: 4001, port: 1, hostkeyDer: hex("aabbcc"), ipv6: true });
+    expect(peer).toEqual({ host: "2001:db8::42", gossipPort: 4001, port: 1, hostkeyDer: hex("aabbcc") });
   });
 
   test("a peer without a Gossip (500) portmap record is refused", async () => {
@@ -86,12 +88,12 @@ describe("queryRps", () => {
     expect(await rejection(queryRps({ host: "127.0.0.1", port: rps.port }, 2000))).toBe("no-gossip-port");
   });
 
-  test("garbage replies reject with ApiProtocolError", async () => {
+  test("garbage replies reject with RpsError, never the API's error type", async () => {
     const cases: [Uint8Array, string][] = [
-      [hex("0002 021d"), "size-too-small"],
-      [hex("0008 021d 0001 05 00"), "size-mismatch"], // claims 5 portmap records it does not have
-      [hex("0008 0001 0000 0000"), "unknown-type"],
-      [encodeAnnounce({ ttl: 1, dataType: 1, data: hex("00") }), "unexpected-type"],
+      [hex("0002 021d"), "malformed-reply: size-too-small"],
+      [hex("0008 021d 0001 05 00"), "malformed-reply: size-mismatch"], // claims 5 portmap records it does not have
+      [hex("0008 0001 0000 0000"), "malformed-reply: unknown-type"],
+      [encodeAnnounce({ ttl: 1, dataType: 1, data: hex("00") }), "unexpected-reply"],
       [new TextEncoder().encode("garbage\n"), "closed"], // a size of 0x6761 that never completes
     ];
     for (const [reply, code] of cases) {

@@ -152,7 +152,7 @@ describe("announce", () => {
     const b = await subscriber(server, 3);
     await roundTrip(a, b, 3, "one");
     await roundTrip(a, b, 3, "two");
-    expect(log.entries.some((e) => e.event === "api onAnnounce failed")).toBe(true);
+    expect(log.entries.some((e) => e.event === "api announce handler failed")).toBe(true);
   });
 });
 
@@ -195,7 +195,7 @@ describe("violations close only the offending connection", () => {
     const verdict = server.validate(1, bytes("v"));
     const na = await answerNext(a, true);
     await answerNext(b, true);
-    expect(await verdict).toBe(true);
+    expect(await verdict).toBe("valid");
     a.send(encodeValidation({ messageId: na.messageId, valid: true }));
     await a.waitClosed();
     expect(closedReasons(log)).toEqual(["unknown-message-id"]);
@@ -230,9 +230,9 @@ describe("violations close only the offending connection", () => {
 });
 
 describe("validate()", () => {
-  test("true when every subscriber answers valid; false with none", async () => {
+  test("valid when every subscriber answers valid; unanswered with none", async () => {
     const { server } = await startServer();
-    expect(await server.validate(7, bytes("nobody"))).toBe(false);
+    expect(await server.validate(7, bytes("nobody"))).toBe("unanswered");
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
     expect(server.hasSubscribers(7)).toBe(true);
@@ -241,15 +241,15 @@ describe("validate()", () => {
     const na = await answerNext(a, true);
     const nb = await answerNext(b, true);
     expect([text(na.data), na.dataType, text(nb.data)]).toEqual(["good", 7, "good"]);
-    expect(await verdict).toBe(true);
+    expect(await verdict).toBe("valid");
     expect(server.stats().outstanding).toBe(0);
   });
 
-  test("false as soon as one subscriber answers invalid, whatever the others say", async () => {
+  test("invalid as soon as one subscriber answers invalid, whatever the others say", async () => {
     const { server, log } = await startServer({ validationTimeoutMs: 5000 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
-    const verdict = server.validateVerdict(7, bytes("bad"));
+    const verdict = server.validate(7, bytes("bad"));
     await answerNext(a, false);
     expect(await verdict).toBe("invalid"); // b has not answered, and nothing waits for it
     expect(server.stats().outstanding).toBe(0);
@@ -258,11 +258,11 @@ describe("validate()", () => {
     expect(closedReasons(log)).toEqual([]);
   });
 
-  test("false when a subscriber does not answer in time; its late answer is ignored, not a violation", async () => {
+  test("unanswered when a subscriber does not answer in time; its late answer is ignored, not a violation", async () => {
     const { server, log } = await startServer({ validationTimeoutMs: 150 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
-    const verdict = server.validateVerdict(7, bytes("slow"));
+    const verdict = server.validate(7, bytes("slow"));
     await answerNext(a, true);
     const late = await nextNotification(b);
     expect(await verdict).toBe("unanswered"); // not the sending peer's fault: it must not be counted against it
@@ -272,11 +272,11 @@ describe("validate()", () => {
     expect(closedReasons(log)).toEqual([]);
   });
 
-  test("false when a subscriber disconnects before answering; nothing stays outstanding", async () => {
+  test("unanswered when a subscriber disconnects before answering; nothing stays outstanding", async () => {
     const { server } = await startServer({ validationTimeoutMs: 5000 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
-    const verdict = server.validateVerdict(7, bytes("gone"));
+    const verdict = server.validate(7, bytes("gone"));
     await nextNotification(b);
     expect(server.stats().outstanding).toBe(2);
     b.close();
@@ -286,14 +286,19 @@ describe("validate()", () => {
     await nextNotification(a); // a's answer no longer matters, but it got the notification
   });
 
-  test("false without notifying anyone when the outstanding table has no room; IDs unique while outstanding", async () => {
-    const { server } = await startServer({ validationTimeoutMs: 5000, maxOutstanding: 4 });
+  test("canValidate counts NOTIFICATIONs (items × subscribers); without room nobody is notified", async () => {
+    const { server, log } = await startServer({ validationTimeoutMs: 5000, maxOutstanding: 5 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
+    const lone = await subscriber(server, 8);
+    expect(server.canValidate(7)).toBe(true);
     const first = server.validate(7, bytes("one"));
     const second = server.validate(7, bytes("two"));
     expect(server.stats().outstanding).toBe(4);
-    expect(await server.validate(7, bytes("no room"))).toBe(false);
+    // One slot is left: enough for type 8's one subscriber, not for type 7's two.
+    expect([server.canValidate(7), server.canValidate(8)]).toEqual([false, true]);
+    expect(await server.validate(7, bytes("no room"))).toBe("unanswered");
+    expect(log.entries.filter((e) => e.event === "api validation skipped").map((e) => e.fields.reason)).toEqual(["outstanding-full"]);
     expect(server.stats().outstanding).toBe(4);
     const ids = new Set<number>();
     for (const c of [a, b]) {
@@ -304,8 +309,31 @@ describe("validate()", () => {
       }
     }
     expect(ids.size).toBe(4);
-    expect(await first).toBe(true);
-    expect(await second).toBe(true);
+    expect(await first).toBe("valid");
+    expect(await second).toBe("valid");
+    expect(server.canValidate(7)).toBe(true);
+    const third = server.validate(8, bytes("three"));
+    await answerNext(lone, true);
+    expect(await third).toBe("valid");
+  });
+
+  test("a local announcement beyond the bound notifies as many subscribers as fit and logs the rest", async () => {
+    const { server, log } = await startServer({ validationTimeoutMs: 5000, maxOutstanding: 2 });
+    const subs = [await subscriber(server, 7), await subscriber(server, 7), await subscriber(server, 7)];
+    const announcer = await connect(server);
+    announcer.send(encodeAnnounce({ ttl: 1, dataType: 7, data: bytes("crowded") }));
+    await waitFor(() => subs.filter((c) => c.queued > 0).length === 2, 3000, "two copies");
+    expect(log.entries.filter((e) => e.event === "api notification skipped").map((e) => e.fields.reason)).toEqual(["outstanding-full"]);
+    expect(server.stats().outstanding).toBe(2);
+    const kept = subs.filter((c) => c.queued > 0);
+    const skipped = subs.find((c) => c.queued === 0)!;
+    for (const c of kept) expect(text((await answerNext(c, true)).data)).toBe("crowded");
+    await waitFor(() => server.stats().outstanding === 0, 3000, "both answered");
+    // The third got nothing: with one of the others gone, the next announcement is the first message it reads.
+    kept[0]!.close();
+    await waitFor(() => server.stats().connections === 3, 3000, "one subscriber gone");
+    announcer.send(encodeAnnounce({ ttl: 1, dataType: 7, data: bytes("after") }));
+    for (const c of [skipped, kept[1]!]) expect(text((await answerNext(c, true)).data)).toBe("after");
   });
 });
 
@@ -328,6 +356,10 @@ describe("output bound", () => {
     }
     expect(closedReasons(log)).toEqual(["slow-reader"]);
     expect(sent * 60_000).toBeGreaterThan(bound);
+    // Cut when the next 60 kB NOTIFICATION would have passed the bound, not before.
+    const cut = log.entries.find((e) => e.fields.reason === "slow-reader")!.fields;
+    expect(Number(cut.queuedBytes)).toBeLessThanOrEqual(bound);
+    expect(Number(cut.queuedBytes) + 60_008).toBeGreaterThan(bound);
     expect(server.stats().connections).toBe(2);
     for (let i = 0; i < 3; i++) {
       announcer.send(encodeAnnounce({ ttl: 1, dataType: 2, data }));

@@ -1,0 +1,186 @@
+/**
+ * The table of outstanding NOTIFICATIONs: 16-bit message IDs handed to connections, grouped in rounds (one item's
+ * NOTIFICATIONs to all its subscribers), each round settled once, with one verdict, by its answers or its timeout.
+ *
+ * No sockets: the server tells it what it sent and what came back; time only through the injected timers.
+ * Must never: hand out an ID still outstanding on this node, hold more than `maxOutstanding` IDs, apply an answer to
+ * an ID other than the one it names or from a connection it was not given to, settle a round twice, or remember more
+ * than `lateAnswerMemory` late IDs per connection.
+ */
+
+/** Every subscriber said valid; one said invalid; or no verdict (timeout, a subscriber went away, no room). */
+export type ValidationVerdict = "valid" | "invalid" | "unanswered";
+
+/** What an answer from a connection turned out to be: the answer awaited, a late one (ignored), or a violation. */
+export type AnswerOutcome = "applied" | "late" | "unknown";
+
+export interface ValidationTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Milliseconds, monotonic (for how long a round took). */
+  now(): number;
+}
+
+export const realTimers: ValidationTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as Timer | undefined),
+  now: () => performance.now(),
+};
+
+export interface ValidationTableOptions {
+  /** Node-wide bound on IDs awaiting an answer; at most 65535 (IDs are 16 bits). */
+  maxOutstanding: number;
+  /** A round still unanswered after this settles "unanswered". */
+  timeoutMs: number;
+  /** Timed-out IDs remembered per connection, so that their late answers are ignored rather than violations. */
+  lateAnswerMemory: number;
+  timers?: ValidationTimers;
+}
+
+/** Called once when a round settles, with how long it took. */
+export type RoundListener = (verdict: ValidationVerdict, ms: number) => void;
+
+/** One round, as the server sees it: open while NOTIFICATIONs are being issued, then settled once. */
+export interface ValidationRound {
+  readonly settled: boolean;
+}
+
+interface Round extends ValidationRound {
+  settled: boolean;
+  ids: Set<number>;
+  timer: unknown;
+  /** Set for an item from a peer: the first answer that is not "valid" decides it. Unset for local announce copies,
+   *  whose answers are consumed but decide nothing. */
+  listener: RoundListener | undefined;
+  /** seal() was called: no more IDs will join, so the last answer may settle it. */
+  sealed: boolean;
+  startedAt: number;
+}
+
+interface ConnState {
+  /** IDs given to the connection whose answer is awaited. */
+  awaiting: Set<number>;
+  /** IDs given to it that timed out or stopped mattering; oldest first. */
+  late: Set<number>;
+}
+
+export class ValidationTable<C> {
+  private readonly maxOutstanding: number;
+  private readonly timeoutMs: number;
+  private readonly lateAnswerMemory: number;
+  private readonly timers: ValidationTimers;
+  private readonly entries = new Map<number, { conn: C; round: Round }>();
+  private readonly conns = new Map<C, ConnState>();
+  private nextId = 0;
+
+  constructor(options: ValidationTableOptions) {
+    this.maxOutstanding = Math.max(0, Math.min(options.maxOutstanding, 0xffff));
+    this.timeoutMs = options.timeoutMs;
+    this.lateAnswerMemory = options.lateAnswerMemory;
+    this.timers = options.timers ?? realTimers;
+  }
+
+  /** IDs awaiting an answer now. */
+  get outstanding(): number {
+    return this.entries.size;
+  }
+
+  /** Whether `n` more IDs fit under the bound now. */
+  hasRoom(n: number): boolean {
+    return this.entries.size + n <= this.maxOutstanding;
+  }
+
+  /** A new round; `listener` set = an item whose verdict someone awaits. Issue its IDs, then seal() it. */
+  open(listener?: RoundListener): ValidationRound {
+    const round: Round = {
+      settled: false,
+      ids: new Set(),
+      timer: undefined,
+      listener,
+      sealed: false,
+      startedAt: this.timers.now(),
+    };
+    round.timer = this.timers.setTimeout(() => this.settle(round, "unanswered"), this.timeoutMs);
+    return round;
+  }
+
+  /**
+   * The next free ID, now awaited from `conn` in `round`. Sequential, skipping outstanding IDs, so an ID comes back
+   * as late as possible. The caller has checked hasRoom(1) and that the round is not settled.
+   */
+  issue(handle: ValidationRound, conn: C): number {
+    const round = handle as Round;
+    if (round.settled || round.sealed) throw new Error("ValidationTable: issue() on a settled or sealed round");
+    if (!this.hasRoom(1)) throw new Error("ValidationTable: issue() without room");
+    let id = this.nextId;
+    while (this.entries.has(id)) id = (id + 1) & 0xffff;
+    this.nextId = (id + 1) & 0xffff;
+    this.entries.set(id, { conn, round });
+    round.ids.add(id);
+    const state = this.stateOf(conn);
+    state.awaiting.add(id);
+    state.late.delete(id); // a new exchange under this ID supersedes an old, timed-out one
+    return id;
+  }
+
+  /** No more IDs join the round; a round that issued none (its subscribers went away meanwhile) settles "unanswered". */
+  seal(handle: ValidationRound): void {
+    const round = handle as Round;
+    round.sealed = true;
+    if (!round.settled && round.ids.size === 0) this.settle(round, "unanswered");
+  }
+
+  /** A VALIDATION from `conn`. "unknown": the ID was never given to it, or already answered (a violation). */
+  answer(conn: C, id: number, valid: boolean): AnswerOutcome {
+    if (this.entries.get(id)?.conn === conn) {
+      this.resolve(id, valid ? "valid" : "invalid");
+      return "applied";
+    }
+    return this.conns.get(conn)?.late.delete(id) ? "late" : "unknown";
+  }
+
+  /** The connection is gone: what it still owed counts as "unanswered", and its late IDs are forgotten. */
+  forget(conn: C): void {
+    const state = this.conns.get(conn);
+    if (state === undefined) return;
+    this.conns.delete(conn);
+    for (const id of [...state.awaiting]) this.resolve(id, "unanswered");
+  }
+
+  private stateOf(conn: C): ConnState {
+    let state = this.conns.get(conn);
+    if (state === undefined) this.conns.set(conn, (state = { awaiting: new Set(), late: new Set() }));
+    return state;
+  }
+
+  private resolve(id: number, verdict: ValidationVerdict): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    const { conn, round } = entry;
+    this.entries.delete(id);
+    this.conns.get(conn)?.awaiting.delete(id);
+    round.ids.delete(id);
+    // The first answer that is not "valid" decides an awaited round; otherwise it is valid once all have answered.
+    if (verdict !== "valid" && round.listener !== undefined) this.settle(round, verdict);
+    else if (round.ids.size === 0 && round.sealed) this.settle(round, "valid");
+  }
+
+  /** Ends a round; its IDs still awaited stop being outstanding, and their late answers will be ignored. */
+  private settle(round: Round, verdict: ValidationVerdict): void {
+    if (round.settled) return;
+    round.settled = true;
+    this.timers.clearTimeout(round.timer);
+    for (const id of round.ids) {
+      const entry = this.entries.get(id);
+      if (entry === undefined) continue;
+      this.entries.delete(id);
+      const state = this.conns.get(entry.conn);
+      if (state === undefined) continue; // forgotten: nobody will answer
+      state.awaiting.delete(id);
+      state.late.add(id);
+      if (state.late.size > this.lateAnswerMemory) state.late.delete(state.late.values().next().value!);
+    }
+    round.ids.clear();
+    round.listener?.(verdict, this.timers.now() - round.startedAt);
+  }
+}
