@@ -25,6 +25,7 @@ export interface NodeSpec {
   log?: Logger;
   membership?: NodeOptions["membership"];
   transport?: NodeOptions["transport"];
+  api?: NodeOptions["api"];
 }
 
 /** A node config for in-process tests: loopback, any free ports, degree 3, PoW difficulty 4; `overrides` win. */
@@ -84,13 +85,15 @@ export function createHarness() {
       pow,
       membership: { tickMs: 100, backoffInitialMs: 50, ...spec.membership },
       transport: spec.transport,
+      api: spec.api,
     });
     nodes.push(n);
     return n;
   }
 
-  /** A module that subscribes to a type and answers every NOTIFICATION with the verdict (never, if "silent"). */
-  async function subscriber(n: GossipNode, dataType: number, verdict: boolean | "silent" = true) {
+  /** A module that subscribes to a type and answers every NOTIFICATION with the verdict (never, if "silent"; a
+   *  function of the item's text decides per item). */
+  async function subscriber(n: GossipNode, dataType: number, verdict: boolean | "silent" | ((text: string) => boolean) = true) {
     const client = await ApiTestClient.connect(n.api.port);
     clients.push(client);
     const received: string[] = [];
@@ -105,8 +108,10 @@ export function createHarness() {
         }
         const m = decodeMessage(bytes);
         if (m.kind !== "notification") continue;
-        received.push(new TextDecoder().decode(m.data));
-        if (verdict !== "silent") client.send(encodeValidation({ messageId: m.messageId, valid: verdict }));
+        const text = new TextDecoder().decode(m.data);
+        received.push(text);
+        const valid = typeof verdict === "function" ? verdict(text) : verdict;
+        if (valid !== "silent") client.send(encodeValidation({ messageId: m.messageId, valid }));
       }
     })();
     await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
@@ -125,10 +130,17 @@ export function createHarness() {
     await n.stop();
   }
 
+  /** Stops every node but `keep` (a file's long-lived fixtures, such as the hostile suite's canary). */
+  async function stopAllBut(keep: GossipNode[]): Promise<void> {
+    const going = nodes.filter((n) => !keep.includes(n));
+    for (const n of going) nodes.splice(nodes.indexOf(n), 1);
+    await Promise.all(going.map((n) => n.stop()));
+  }
+
   async function cleanup(): Promise<void> {
     for (const c of clients.splice(0)) c.close();
     await Promise.all(nodes.splice(0).map((n) => n.stop()));
   }
 
-  return { node, subscriber, announce, stop, cleanup, pow, close: () => pow.close() };
+  return { node, subscriber, announce, stop, stopAllBut, cleanup, pow, close: () => pow.close() };
 }

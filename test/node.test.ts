@@ -54,26 +54,50 @@ test("an item a subscriber declares invalid is not forwarded beyond that node", 
   const c = await node(b.transport.port);
   await waitFor(() => c.transport.linked().length >= 1, 5000, "c link");
   // c may also learn a through peer exchange; only b is in a position to stop it if c is linked to b alone.
-  const subB = await subscriber(b, 9, false);
+  const subB = await subscriber(b, 9, (text) => text !== "bad");
   const subC = await subscriber(c, 9, true);
   for (const link of c.transport.linked()) if (link.info.peerId === a.identity.idHex) c.transport.disconnect(a.identity.idHex, "test");
   c.membership.stop();
   a.membership.stop();
   await waitFor(() => c.transport.linked().every((l) => l.info.peerId !== a.identity.idHex), 3000, "c not linked to a");
   await announce(a, 9, "bad");
-  await waitFor(() => subB.received.length === 1, 5000, "b validated");
-  await waitFor(() => b.broadcaster.stats().outstanding === 0, 5000, "b decided");
-  expect(subC.received).toEqual([]);
-  expect(b.broadcaster.stats().invalid).toBe(1);
+  await waitFor(() => b.broadcaster.stats().invalid === 1, 5000, "b declared it invalid");
+  // Positive control on the same path: a valid item announced after it does reach c. b forwards in verdict order
+  // over one FIFO link, so had b forwarded "bad", c would have it by the time "good" arrives.
+  await announce(a, 9, "good");
+  await waitFor(() => subC.received.includes("good"), 5000, "the valid item reached c through b");
+  await waitFor(() => c.broadcaster.stats().outstanding === 0, 5000, "c decided");
+  expect(subB.received).toEqual(["bad", "good"]);
+  expect(subC.received).toEqual(["good"]);
+  expect(c.broadcaster.stats().received).toBe(1);
 });
 
-test("a node that joins late receives the cached items", async () => {
+test("a node that joins late receives the cached items: its module subscribed before the link came up", async () => {
   const a = await node();
   await subscriber(a, 5);
   await announce(a, 5, "early");
   await waitFor(() => a.broadcaster.stats().cached === 1, 3000, "cached");
-  const late = await node(a.transport.port);
+  // The joiner's module is subscribed before the node has any link, so the replay meets a subscriber at once.
+  const late = await node();
   const sub = await subscriber(late, 5);
+  await late.transport.dial("127.0.0.1", a.transport.port, a.identity.idHex);
   await waitFor(() => sub.received.length === 1, 5000, "catch-up");
   expect(sub.received).toEqual(["early"]);
+  expect(late.broadcaster.stats()).toMatchObject({ replayHeld: 0, valid: 1 });
+});
+
+test("a module that subscribes a moment after the link came up still gets the replay (held, then validated)", async () => {
+  const a = await node();
+  await subscriber(a, 5);
+  await announce(a, 5, "early");
+  await waitFor(() => a.broadcaster.stats().cached === 1, 3000, "cached");
+  // A restarted node: links first, its modules reconnect a moment later. The replay is held for them.
+  const late = await node();
+  await late.transport.dial("127.0.0.1", a.transport.port, a.identity.idHex);
+  await waitFor(() => late.broadcaster.stats().replayHeld === 1, 5000, "replay held");
+  const sub = await subscriber(late, 5);
+  await waitFor(() => sub.received.length === 1, 5000, "catch-up after subscribing");
+  expect(sub.received).toEqual(["early"]);
+  await waitFor(() => late.broadcaster.stats().valid === 1, 3000, "validated");
+  expect(late.broadcaster.stats().held).toBe(0);
 });
