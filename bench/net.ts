@@ -1,9 +1,10 @@
 /**
- * `bun run bench net`: the workload of workload.ts on our nodes: a testnet (src/testnet.ts) of N whole nodes in this
+ * `bun run bench net`: the workload of workload.ts on our nodes: a testnet (src/testnet/network.ts) of N whole nodes in this
  * process, real loopback sockets and handshakes (difficulty 0 by default), each node dialing 4 random others, and on
  * every node an API module that subscribes over TCP and validates every NOTIFICATION.
  */
-import { PROBE_DATA_TYPE, startTestnet, type Testnet } from "../src/testnet.ts";
+import { startTestnet, type Testnet } from "../src/testnet/network.ts";
+import { PROBE_DATA_TYPE } from "../src/testnet/probe.ts";
 import { DEFAULT_WORKLOAD, Recorder, rssAfterGc, runResult, runWorkload, waitUntil, type Driver, type RunResult, type WorkloadOptions } from "./workload.ts";
 
 export interface OursOptions {

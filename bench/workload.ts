@@ -13,7 +13,8 @@
  * (the gossipsub harness runs under Node). Numbers, never assertions.
  */
 import { cpus } from "node:os";
-import { encodeProbe, percentile, readProbe, seededRandom } from "../src/testnet-probe.ts";
+import { encodeProbe, percentile, readProbe } from "../src/testnet/probe.ts";
+import { seededRandom } from "../src/util/random.ts";
 
 export interface Driver {
   readonly nodes: number;

@@ -1,18 +1,11 @@
 #!/usr/bin/env bun
 /**
- * The `gossip` command: run a node, or one of the small tools around it. Picks the command, parses its arguments,
- * loads config, and hands over to node.ts or src/cli/tools.ts; it holds no protocol logic itself.
+ * The `gossip` command's entry: picks the command, hands its arguments to src/cli/ (run, keys, tools, testnet), and
+ * turns the errors they throw into exit codes. Holds no command logic and no protocol logic.
  * Exit codes: 0 ok, 1 runtime failure (cannot connect, cannot listen…), 2 usage or config error.
  */
-import { existsSync, writeFileSync } from "node:fs";
-import type { ParseArgsOptionsConfig } from "node:util";
-import { UsageError, parseOptions } from "./cli/common.ts";
-import { defaultConfig, describeConfig, loadConfigFile, loadOrCreateHostkey, type NodeConfig } from "./config.ts";
-import { ConfigError } from "./errors.ts";
-import { createLogger, type LogLevel } from "./log.ts";
-import { generateEd25519Pem, loadIdentity } from "./p2p/identity.ts";
-import { ToolFailure } from "./tools/api-connection.ts";
-import { versionLine } from "./version.ts";
+import { COMMANDS, type Command } from "./cli/common.ts";
+import { ConfigError, ToolFailure, UsageError } from "./errors.ts";
 
 const USAGE = `usage:
   gossip [--config FILE] [--log-level LEVEL] [--log-format text|json]
@@ -35,33 +28,25 @@ LEVEL is debug, info, warn or error. announce/subscribe/status also take --confi
 api_address / control_address; without either they use 127.0.0.1:7001 / 127.0.0.1:9001.
 Config: YAML (node.yaml) or VoidPhone INI (*.ini); see README.`;
 
-const TOOLS = ["announce", "subscribe", "status"] as const;
+type Run = (args: string[]) => Promise<number | "help"> | number | "help";
+
+/** Each command's module is loaded only when it runs (a tool need not load the node). */
+const COMMAND_RUNNERS: Record<Command | "run", () => Promise<Run>> = {
+  run: async () => (await import("./cli/run.ts")).runCommand,
+  keygen: async () => (await import("./cli/keys.ts")).keygenCommand,
+  id: async () => (await import("./cli/keys.ts")).idCommand,
+  announce: async () => (await import("./cli/tools.ts")).announceCommand,
+  subscribe: async () => (await import("./cli/tools.ts")).subscribeCommand,
+  status: async () => (await import("./cli/tools.ts")).statusCommand,
+  testnet: async () => (await import("./cli/testnet.ts")).testnetCommand,
+};
 
 export async function main(argv: string[]): Promise<number> {
-  const command = argv[0] !== undefined && !argv[0].startsWith("-") ? argv[0] : "run";
-  const args = command === "run" ? argv : argv.slice(1);
+  const named = argv[0] !== undefined && !argv[0].startsWith("-");
+  if (named && !(COMMANDS as readonly string[]).includes(argv[0]!)) return usage(`unknown command "${argv[0]}"`);
+  const command = named ? (argv[0] as Command) : "run";
   try {
-    let result: number | "help";
-    switch (command) {
-      case "run":
-        result = await runNode(args);
-        break;
-      case "keygen":
-        result = keygen(args);
-        break;
-      case "id":
-        result = printId(args);
-        break;
-      case "testnet":
-        result = await (await import("./testnet.ts")).testnetCommand(args);
-        break;
-      default: {
-        if (!(TOOLS as readonly string[]).includes(command)) return usage(`unknown command "${command}"`);
-        const tools = await import("./cli/tools.ts");
-        const run = { announce: tools.announceCommand, subscribe: tools.subscribeCommand, status: tools.statusCommand };
-        result = await run[command as (typeof TOOLS)[number]](args);
-      }
-    }
+    const result = await (await COMMAND_RUNNERS[command]())(named ? argv.slice(1) : argv);
     if (result === "help") {
       process.stdout.write(USAGE + "\n");
       return 0;
@@ -84,94 +69,6 @@ export async function main(argv: string[]): Promise<number> {
 function usage(problem: string): number {
   process.stderr.write(`gossip: ${problem}\n${USAGE}\n`);
   return 2;
-}
-
-/** Options of run/keygen/id, which take no positional arguments. */
-function parse(args: string[], options: ParseArgsOptionsConfig) {
-  const { values, positionals } = parseOptions(args, options);
-  const extra = positionals[0];
-  if (extra !== undefined && !values.help) {
-    const isCommand = ["keygen", "id", ...TOOLS].includes(extra);
-    throw new UsageError(isCommand ? `the command comes first: gossip ${extra} [options]` : `unexpected argument "${extra}"`);
-  }
-  return values;
-}
-
-function loadConfig(path: string | undefined): NodeConfig {
-  return path === undefined ? defaultConfig() : loadConfigFile(path);
-}
-
-async function runNode(args: string[]): Promise<number | "help"> {
-  const values = parse(args, {
-    config: { type: "string", short: "c" },
-    "log-level": { type: "string" },
-    "log-format": { type: "string" },
-    version: { type: "boolean", short: "v" },
-  });
-  if (values.help) return "help";
-  if (values.version) {
-    process.stdout.write(versionLine() + "\n");
-    return 0;
-  }
-  const level = values["log-level"] as string | undefined;
-  const format = values["log-format"] as string | undefined;
-  if (level !== undefined && !["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
-  if (format !== undefined && format !== "text" && format !== "json") throw new UsageError(`--log-format: expected text or json`);
-  const config = loadConfig(values.config as string | undefined);
-  const log = createLogger({
-    level: (level as LogLevel | undefined) ?? config.logLevel,
-    format: (format as "text" | "json" | undefined) ?? (process.stderr.isTTY ? "text" : "json"),
-  });
-  const { identity, created } = loadOrCreateHostkey(config);
-  if (created) log.info("hostkey created", { path: config.hostkeyPath, kind: "ed25519" });
-  const { startNode } = await import("./node.ts");
-  let node;
-  try {
-    node = await startNode(config, identity, log);
-  } catch (e) {
-    // Typically an address in use or not ours to bind: one clear line, not a stack.
-    log.error("node failed to start", { error: e as Error });
-    process.stderr.write(`gossip: node not started: ${(e as Error).message}\n`);
-    return 1;
-  }
-  log.info("node started", { ...describeConfig(config), peer_id: identity.idHex });
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info("stopping", { signal });
-      resolve();
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
-  // Give shutdown a hard bound so a stuck socket cannot keep the process alive past 2 s.
-  const force = setTimeout(() => process.exit(0), 1800);
-  await node.stop();
-  clearTimeout(force);
-  return 0;
-}
-
-function keygen(args: string[]): number | "help" {
-  const values = parse(args, { out: { type: "string" } });
-  if (values.help) return "help";
-  const out = values.out as string | undefined;
-  if (!out) throw new UsageError("keygen needs --out FILE");
-  if (existsSync(out)) {
-    process.stderr.write(`gossip: ${out} exists; refusing to overwrite a hostkey\n`);
-    return 1;
-  }
-  const pem = generateEd25519Pem();
-  writeFileSync(out, pem, { mode: 0o600, flag: "wx" });
-  process.stdout.write(loadIdentity(pem).idHex + "\n");
-  return 0;
-}
-
-function printId(args: string[]): number | "help" {
-  const values = parse(args, { config: { type: "string", short: "c" } });
-  if (values.help) return "help";
-  const { identity } = loadOrCreateHostkey(loadConfig(values.config as string | undefined));
-  process.stdout.write(identity.idHex + "\n");
-  return 0;
 }
 
 if (import.meta.main) {

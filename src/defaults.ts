@@ -190,6 +190,22 @@ export const TESTNET_DIAL_RETRY_MS = 20;
 /** How long the testnet waits for every node's module to be subscribed before it gives up. */
 export const TESTNET_SUBSCRIBE_TIMEOUT_MS = 10_000;
 
+/** `gossip testnet` without flags: nodes, first P2P port (API ports start 1000 higher), degree, probe item size. */
+export const TESTNET_NODES = 10;
+export const TESTNET_BASE_PORT = 6001;
+export const TESTNET_DEGREE = 6;
+export const TESTNET_PROBE_BYTES = 64;
+
+/** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
+export const TESTNET_POW_DIFFICULTY = 8;
+
+// ---- CLI ---------------------------------------------------------------------------------------------------------
+
+/** After the signal, `gossip` exits by force past this, so a stuck socket cannot keep it alive (README: within 2 s) … */
+export const NODE_SHUTDOWN_BOUND_MS = 1_800;
+/** … and `gossip testnet`, which stops N nodes and the PoW workers, past this. */
+export const TESTNET_SHUTDOWN_BOUND_MS = 3_000;
+
 // ---- Transport (P2P handshakes and links) ------------------------------------------------------------------------
 
 /** A connection must finish its handshake, proof of work included, within this ("handshake-timeout"). */
@@ -223,17 +239,3 @@ export const MAX_FRAME_BODY_BYTES = 128 * 1024;
 
 /** Plaintext sealed into one Batch frame at most; a larger single message goes alone. */
 export const BATCH_MAX_BYTES = 32 * 1024;
-
-/** `gossip testnet` without flags: nodes, first P2P port (API ports start 1000 higher), degree, probe item size. */
-export const TESTNET_NODES = 10;
-export const TESTNET_BASE_PORT = 6001;
-export const TESTNET_DEGREE = 6;
-export const TESTNET_PROBE_BYTES = 64;
-
-/** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
-export const TESTNET_POW_DIFFICULTY = 8;
-
-/** After the signal, `gossip` exits by force past this, so a stuck socket cannot keep it alive (README: within 2 s) … */
-export const NODE_SHUTDOWN_BOUND_MS = 1_800;
-/** … and `gossip testnet`, which stops N nodes and the PoW workers, past this. */
-export const TESTNET_SHUTDOWN_BOUND_MS = 3_000;

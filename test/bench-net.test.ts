@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { runOurs, workloadFor } from "../bench/net.ts";
-import { encodeProbe } from "../src/testnet.ts";
+import { encodeProbe } from "../src/testnet/probe.ts";
 import { Recorder } from "../bench/workload.ts";
 
 describe("bench net", () => {

@@ -1,17 +1,22 @@
 /**
  * `startTestnet` and `gossip testnet` over real sockets: items announced by an outside module reach the outside
  * modules on every node through the VoidPhone API, a malformed probe is refused by the testnet's own validators, and
- * the command prints its ports and summary lines, stops on SIGINT with exit 0, and refuses bad flags with exit 2.
+ * the command prints its ports and summary lines (with copies and bytes per delivery), stops on SIGINT with exit 0,
+ * and refuses bad flags with exit 2.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
-import { PROBE_DATA_TYPE, encodeProbe, randomDials, readProbe, seededRandom, startTestnet, type Testnet } from "../src/testnet.ts";
-import { ApiTestClient, waitFor } from "./api/client.ts";
+import { perDelivery } from "../src/cli/testnet.ts";
+import { ApiClient } from "../src/client/api-client.ts";
+import { randomDials } from "../src/testnet/dials.ts";
+import { startTestnet, type Testnet } from "../src/testnet/network.ts";
+import { PROBE_DATA_TYPE, encodeProbe, readProbe } from "../src/testnet/probe.ts";
+import { seededRandom } from "../src/util/random.ts";
+import { waitFor } from "./wait-for.ts";
 
 const MODULE_TYPE = 4242;
-const clients: ApiTestClient[] = [];
+const clients: ApiClient[] = [];
 let net: Testnet | undefined;
 
 afterAll(async () => {
@@ -20,25 +25,15 @@ afterAll(async () => {
 });
 
 /** An outside module on one node: subscribes and answers valid to everything; collects the data it is notified of. */
-async function outsideModule(port: number, received: string[]): Promise<ApiTestClient> {
-  const client = await ApiTestClient.connect(port);
+async function outsideModule(port: number, received: string[]): Promise<ApiClient> {
+  const client = await ApiClient.connect(port);
   clients.push(client);
-  client.send(encodeNotify({ dataType: MODULE_TYPE }));
-  (async () => {
-    for (;;) {
-      let m;
-      try {
-        m = decodeMessage(await client.next(60_000));
-      } catch {
-        return;
-      }
-      if (m.kind !== "notification") continue;
-      received.push(new TextDecoder().decode(m.data));
-      client.send(encodeValidation({ messageId: m.messageId, valid: true }));
-    }
-  })();
+  client.answerNotifications((n) => void received.push(new TextDecoder().decode(n.data)));
+  client.subscribe(MODULE_TYPE);
   return client;
 }
+
+const invalidVerdicts = (t: Testnet) => t.nodes.reduce((s, n) => s + n.node.broadcaster.stats().invalid, 0);
 
 describe("startTestnet", () => {
   test("each node dials k distinct others, never itself, the same graph for the same seed", () => {
@@ -60,9 +55,9 @@ describe("startTestnet", () => {
     await Promise.all(net.nodes.map((t, i) => outsideModule(t.apiPort, received[i]!)));
     await waitFor(() => net!.nodes.every((t) => t.node.api.stats().subscriptions >= 3), 3000, "outside subscriptions");
 
-    const announcer = await ApiTestClient.connect(net.nodes[0]!.apiPort);
+    const announcer = await ApiClient.connect(net.nodes[0]!.apiPort);
     clients.push(announcer);
-    announcer.send(encodeAnnounce({ ttl: 0, dataType: MODULE_TYPE, data: new TextEncoder().encode("hello testnet") }));
+    announcer.announce(MODULE_TYPE, new TextEncoder().encode("hello testnet"));
     await waitFor(() => received.every((r) => r.includes("hello testnet")), 5000, "the item on every node");
 
     // A probe whose filler is wrong: node 0's neighbours are notified, their testnet modules say invalid, so it
@@ -70,17 +65,17 @@ describe("startTestnet", () => {
     const bad = encodeProbe({ seq: 1, origin: 0, sentAt: 0 }, 64);
     bad[40] ^= 0xff;
     expect(readProbe(bad)).toBeUndefined();
-    const invalidBefore = net.nodes.reduce((s, t) => s + t.node.broadcaster.metrics.invalid, 0);
+    const invalidBefore = invalidVerdicts(net);
     net.announce(0, PROBE_DATA_TYPE, bad);
     const neighbours = net.nodes[0]!.node.transport.linked().length;
-    await waitFor(() => net!.nodes.reduce((s, t) => s + t.node.broadcaster.metrics.invalid, 0) - invalidBefore === neighbours, 5000, "invalid verdicts");
+    await waitFor(() => invalidVerdicts(net!) - invalidBefore === neighbours, 5000, "invalid verdicts");
     const good = encodeProbe({ seq: 2, origin: 0, sentAt: 0 }, 64);
-    const notifiedBefore = net.nodes.map((t) => t.module.notifications);
+    const notifiedBefore = net.nodes.map((t) => t.module.stats().notifications);
     net.announce(0, PROBE_DATA_TYPE, good);
-    await waitFor(() => net!.nodes.slice(1).every((t, i) => t.module.notifications > notifiedBefore[i + 1]!), 5000, "a good probe everywhere");
+    await waitFor(() => net!.nodes.slice(1).every((t, i) => t.module.stats().notifications > notifiedBefore[i + 1]!), 5000, "a good probe everywhere");
     // The bad probe was never forwarded: nobody beyond node 0's neighbours counted it invalid.
-    expect(net.nodes.reduce((s, t) => s + t.node.broadcaster.metrics.invalid, 0) - invalidBefore).toBe(neighbours);
-  });
+    expect(invalidVerdicts(net)).toBe(invalidBefore + neighbours);
+  }, 30_000);
 });
 
 describe("gossip testnet (through the gossip CLI)", () => {
@@ -88,20 +83,37 @@ describe("gossip testnet (through the gossip CLI)", () => {
     Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli.ts"), "testnet", ...args], { stdout: "pipe", stderr: "pipe" });
 
   test("prints API ports and one summary line per second with delivered probes; SIGINT stops it with exit 0", async () => {
-    const proc = spawn(["--nodes", "4", "--announce-rate", "20", "--base-port", "0", "--difficulty", "4"]);
+    const proc = spawn(["--nodes", "4", "--announce-rate", "20", "--base-port", "0", "--difficulty", "4", "--degree", "6"]);
     let out = "";
     const reader = (async () => {
       for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
     })();
-    await waitFor(() => /t=\d+s links \d+ .*\d+\/\d+ delivered/.test(out) && (out.match(/^t=/gm)?.length ?? 0) >= 2, 20_000, "two summary lines");
+    const delivering = /^t=\d+s links \d+ \| items delivered [1-9]\d* \| copies\/delivery [\d.]+ \| bytes\/delivery \d+ \| probes \d+ announced, \d+\/\d+ delivered/m;
+    await waitFor(() => delivering.test(out) && (out.match(/^t=/gm)?.length ?? 0) >= 2, 20_000, "two summary lines, deliveries in one");
     proc.kill("SIGINT");
     expect(await proc.exited).toBe(0);
     await reader;
     for (let i = 0; i < 4; i++) expect(out).toMatch(new RegExp(`node ${i}: api 127\\.0\\.0\\.1:\\d+`));
     const delivered = [...out.matchAll(/probes (\d+) announced, (\d+)\/(\d+) delivered/g)].map((m) => Number(m[2]));
     expect(Math.max(...delivered)).toBeGreaterThan(0);
+
+    // Issue 14's figures, over the whole run. Each node dials 4 random others of 3, so the 4 nodes form a full graph
+    // and, with degree 6, every node pushes an item on all 3 of its links: more than one copy per delivery (the
+    // redundancy of flooding), at most one per link of the 4 nodes per delivery; every copy carries the 64-byte probe.
+    const total = /^total: t=\d+s links \d+ \| items delivered (\d+) \| copies\/delivery ([\d.]+) \| bytes\/delivery (\d+)/m.exec(out);
+    expect(total).not.toBeNull();
+    const [deliveries, copies, bytes] = [Number(total![1]), Number(total![2]), Number(total![3])];
+    expect(deliveries).toBeGreaterThan(0);
+    expect(Number.isFinite(copies) && copies > 1 && copies <= 4).toBe(true);
+    expect(Number.isFinite(bytes) && bytes >= copies * 64).toBe(true);
     expect(out).toContain("testnet stopped");
   }, 30_000);
+
+  test("copies and bytes per delivery: traffic since the base reading over deliveries since then, '-' before any", () => {
+    const base = { links: 3, deliveries: 10, copiesSent: 40, bytesSent: 9_000 };
+    expect(perDelivery({ ...base, copiesSent: 50, bytesSent: 10_000 }, base)).toBe("copies/delivery - | bytes/delivery -");
+    expect(perDelivery({ links: 3, deliveries: 13, copiesSent: 57, bytesSent: 27_036 }, base)).toBe("copies/delivery 5.67 | bytes/delivery 6012");
+  });
 
   test("a bad flag is a usage error: exit 2 and the usage on stderr", async () => {
     const proc = spawn(["--nodes", "many"]);
@@ -109,5 +121,5 @@ describe("gossip testnet (through the gossip CLI)", () => {
     const err = await new Response(proc.stderr).text();
     expect(err).toContain("--nodes must be a number");
     expect(err).toContain("usage: gossip testnet");
-  });
+  }, 10_000);
 });

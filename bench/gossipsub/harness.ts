@@ -13,7 +13,8 @@ import { gossipsub, TopicValidatorResult, type GossipSub, type GossipsubOpts } f
 import { identify } from "@libp2p/identify";
 import { tcp } from "@libp2p/tcp";
 import { createLibp2p, type Libp2p } from "libp2p";
-import { randomDials, seededRandom } from "../../src/testnet-probe.ts";
+import { randomDials } from "../../src/testnet/dials.ts";
+import { seededRandom } from "../../src/util/random.ts";
 import { Recorder, rssAfterGc, runResult, runWorkload, sleep, waitUntil, type Driver, type RunResult, type WorkloadOptions } from "../workload.ts";
 
 const TOPIC = "bench";

@@ -5,12 +5,12 @@
  */
 import { readFileSync } from "node:fs";
 import { MAX_DATA_SIZE } from "../api/codec.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, UsageError } from "../errors.ts";
 import { DEFAULTS } from "../config.ts";
 import { announce } from "../tools/announce.ts";
 import { subscribe } from "../tools/subscribe.ts";
 import { DEFAULT_CONTROL_ADDRESS, fetchStatus, renderStatus } from "../tools/status.ts";
-import { UsageError, addressOption, intOption, optionalConfig, parseOptions as parse } from "./common.ts";
+import { addressOption, intOption, optionalConfig, parseOptions as parse } from "./common.ts";
 
 function apiAddress(flag: string | undefined, configPath: string | undefined) {
   if (flag !== undefined) return addressOption("--api", flag);

@@ -6,23 +6,26 @@
 import type { ControlSource } from "./source.ts";
 import { counter, gauge, labelled, type MetricFamily } from "./prometheus.ts";
 
+/** Bytes and drops over every link this node ever had: the closed links' totals plus the open links' counters. */
+export function linkTotals(transport: ControlSource["transport"]): { bytesIn: number; bytesOut: number; dropped: number } {
+  const closed = transport.stats().closedLinks;
+  const totals = { bytesIn: closed.bytesIn, bytesOut: closed.bytesOut, dropped: closed.droppedMessages };
+  for (const l of transport.linked()) {
+    totals.bytesIn += l.bytesIn;
+    totals.bytesOut += l.bytesOut;
+    totals.dropped += l.droppedMessages;
+  }
+  return totals;
+}
+
 export function nodeMetrics(s: ControlSource): MetricFamily[] {
-  const t = s.transport.stats;
+  const t = s.transport.stats();
   const api = s.api.stats();
   const b = s.broadcaster.stats();
   const m = s.membership.stats();
   const links = s.transport.linked();
-
-  let inbound = 0;
-  let bytesIn = t.closedLinks.bytesIn;
-  let bytesOut = t.closedLinks.bytesOut;
-  let dropped = t.closedLinks.droppedMessages;
-  for (const l of links) {
-    if (l.info.inbound) inbound++;
-    bytesIn += l.bytesIn;
-    bytesOut += l.bytesOut;
-    dropped += l.droppedMessages;
-  }
+  const { bytesIn, bytesOut, dropped } = linkTotals(s.transport);
+  const inbound = links.filter((l) => l.info.inbound).length;
 
   return [
     gauge("gossip_build_info", "Always 1; the labels name the running build.", 1, { version: s.version, commit: s.commit }),

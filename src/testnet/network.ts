@@ -1,111 +1,34 @@
 /**
  * A local test network: N whole gossip nodes in this process on consecutive (or ephemeral) loopback ports, hostkeys in
- * one shared directory, each node dialing a few random others, and on every node one in-process API module that
- * subscribes, validates what it is notified of, and can announce. `gossip testnet` runs it with a live summary; tests
- * and `bench net` use startTestnet directly.
+ * one shared directory, each node dialing a few random others, and on every node one module on the VoidPhone API (the
+ * shared client, src/client/api-client.ts) that subscribes and validates what it is notified of, and can announce.
+ * `gossip testnet` (src/cli/testnet.ts) runs it with a live summary; tests and `bench net` use startTestnet directly.
  *
  * Everything goes through the real parts: real sockets, real handshakes, the VoidPhone API over TCP. Must never: leave
  * a node, socket or temp directory behind after stop(), or let a module's slowness throw out of a socket handler.
  */
-import type { Socket } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "./api/codec.ts";
-import { MessageReader } from "./api/reader.ts";
-import type { NodeConfig } from "./config.ts";
-import { silentLogger, type Logger } from "./log.ts";
-import { startNode, type GossipNode } from "./node.ts";
-import { generateEd25519Pem, loadIdentity } from "./p2p/identity.ts";
-import { PowPool } from "./p2p/pow-pool.ts";
-import { SendQueue } from "./net/send-queue.ts";
-import { PROBE_DATA_TYPE, PROBE_HEADER_BYTES, ProbeTracker, encodeProbe, percentile, randomDials, readProbe, seededRandom } from "./testnet-probe.ts";
-
-export { PROBE_DATA_TYPE, PROBE_HEADER_BYTES, ProbeTracker, encodeProbe, percentile, randomDials, readProbe, seededRandom } from "./testnet-probe.ts";
-
-/**
- * A local module on the VoidPhone API, in this process: subscribes to types, answers each NOTIFICATION with the
- * verdict `onNotification` returns (valid unless it says false), and announces. Output is queued against a bound;
- * a module that cannot write closes its connection rather than buffer without end.
- */
-export class ApiModule {
-  onNotification: (dataType: number, data: Uint8Array) => boolean | void = () => true;
-  notifications = 0;
-  private readonly reader = new MessageReader();
-  private answers: Uint8Array[] = [];
-  private queue!: SendQueue;
-  private socket!: Socket<undefined>;
-  closed = false;
-
-  static async connect(port: number, host = "127.0.0.1"): Promise<ApiModule> {
-    const m = new ApiModule();
-    m.socket = await Bun.connect({
-      hostname: host,
-      port,
-      socket: {
-        data: (_s, chunk) => m.received(chunk),
-        drain: () => m.queue.flush(),
-        close: () => void (m.closed = true),
-        error: () => void (m.closed = true),
-      },
-    });
-    m.queue = new SendQueue(m.socket as Socket<unknown>, 64 << 20);
-    return m;
-  }
-
-  subscribe(dataType: number): void {
-    this.write(encodeNotify({ dataType }));
-  }
-
-  announce(dataType: number, data: Uint8Array, ttl = 0): void {
-    this.write(encodeAnnounce({ ttl, dataType, data }));
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.socket.end();
-  }
-
-  private write(bytes: Uint8Array): void {
-    if (!this.closed && !this.queue.write(bytes)) this.close();
-  }
-
-  /** VALIDATIONs answered in this event-loop turn leave together in one write (8 bytes each, many per turn). */
-  private answer(messageId: number, valid: boolean): void {
-    if (this.answers.push(encodeValidation({ messageId, valid })) === 1) {
-      setImmediate(() => {
-        const batch = this.answers;
-        this.answers = [];
-        this.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
-      });
-    }
-  }
-
-  private received(chunk: Uint8Array): void {
-    let messages: Uint8Array[];
-    try {
-      messages = this.reader.push(chunk);
-    } catch {
-      this.close();
-      return;
-    }
-    for (const bytes of messages) {
-      let m;
-      try {
-        m = decodeMessage(bytes);
-      } catch {
-        this.close();
-        return;
-      }
-      if (m.kind !== "notification") continue;
-      this.notifications++;
-      const valid = this.onNotification(m.dataType, m.data) !== false;
-      this.answer(m.messageId, valid);
-    }
-  }
-}
+import { ApiClient } from "../client/api-client.ts";
+import { DEFAULTS, type NodeConfig } from "../config.ts";
+import { linkTotals } from "../control/metrics.ts";
+import {
+  TESTNET_DIAL_RETRIES,
+  TESTNET_DIAL_RETRY_MS,
+  TESTNET_DEGREE,
+  TESTNET_DIALS_PER_NODE,
+  TESTNET_MODULE_SEND_LIMIT_BYTES,
+  TESTNET_POW_DIFFICULTY,
+  TESTNET_SUBSCRIBE_TIMEOUT_MS,
+} from "../defaults.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import { startNode, type GossipNode } from "../node.ts";
+import { generateEd25519Pem, loadIdentity } from "../p2p/identity.ts";
+import { PowPool } from "../p2p/pow-pool.ts";
+import { seededRandom } from "../util/random.ts";
+import { randomDials } from "./dials.ts";
+import { PROBE_DATA_TYPE, readProbe } from "./probe.ts";
 
 export interface TestnetOptions {
   nodes: number;
@@ -117,7 +40,7 @@ export interface TestnetOptions {
   powDifficulty?: number;
   degree?: number;
   cacheSize?: number;
-  /** Each node dials this many distinct random others (the gossipsub bench harness's shape). */
+  /** Each node dials this many distinct random others (default TESTNET_DIALS_PER_NODE). */
   dialsPerNode?: number;
   validationTimeoutMs?: number;
   /**
@@ -139,7 +62,20 @@ export interface TestnetNode {
   node: GossipNode;
   apiPort: number;
   p2pPort: number;
-  module: ApiModule;
+  /** The node's own testnet module (subscribed to PROBE_DATA_TYPE and `dataTypes`). */
+  module: ApiClient;
+}
+
+/** Traffic over the whole network since it started, for figures such as copies per delivery. */
+export interface TestnetStats {
+  /** Distinct links now (each counted once). */
+  links: number;
+  /** NOTIFICATIONs the testnet's own modules received (one per item per node that validated it). */
+  deliveries: number;
+  /** Item copies the nodes handed to peer links (announcements, forwards, cache replays). */
+  copiesSent: number;
+  /** Framed bytes all nodes sent on peer links (items, batches, membership, keep-alives). */
+  bytesSent: number;
 }
 
 export interface Testnet {
@@ -147,6 +83,7 @@ export interface Testnet {
   dir: string;
   /** Distinct links in the network (each counted once). */
   links(): number;
+  stats(): TestnetStats;
   /** Announces through node `index`'s module (which, as the announcer, is not notified of it). */
   announce(index: number, dataType: number, data: Uint8Array, ttl?: number): void;
   stop(): Promise<void>;
@@ -165,6 +102,7 @@ export async function startTestnet(options: TestnetOptions): Promise<Testnet> {
   const dataTypes = [PROBE_DATA_TYPE, ...(options.dataTypes ?? []).filter((t) => t !== PROBE_DATA_TYPE)];
   const verdict = options.onNotification ?? ((_node: number, type: number, data: Uint8Array) => type !== PROBE_DATA_TYPE || readProbe(data) !== undefined);
   const nodes: TestnetNode[] = [];
+  const difficulty = options.powDifficulty ?? TESTNET_POW_DIFFICULTY;
 
   const stop = async () => {
     for (const t of nodes) t.module.close();
@@ -183,34 +121,41 @@ export async function startTestnet(options: TestnetOptions): Promise<Testnet> {
         apiAddress: { host, port: basePort ? basePort + 1000 + i : 0 },
         p2pAddress: { host, port: basePort ? basePort + i : 0 },
         bootstrappers: [],
-        degree: options.degree ?? 6,
-        cacheSize: options.cacheSize ?? 50,
-        powDifficulty: options.powDifficulty ?? 4,
-        maxPowDifficulty: Math.max(options.powDifficulty ?? 4, 8),
-        validationTimeoutMs: options.validationTimeoutMs ?? 5000,
+        degree: options.degree ?? TESTNET_DEGREE,
+        cacheSize: options.cacheSize ?? DEFAULTS.cacheSize,
+        powDifficulty: difficulty,
+        maxPowDifficulty: Math.max(difficulty, TESTNET_POW_DIFFICULTY),
+        validationTimeoutMs: options.validationTimeoutMs ?? DEFAULTS.validationTimeoutMs,
         logLevel: "error",
       };
       const node = await startNode(config, loadIdentity(readFileSync(keyPath, "utf8")), log.child({ node: i }), { pow });
       node.membership.stop(); // until the random dials are made: they, not early peer exchange, shape the graph
-      const module = await ApiModule.connect(node.api.port, host).catch(async (e) => {
+      const module = await ApiClient.connect(node.api.port, { host, sendLimit: TESTNET_MODULE_SEND_LIMIT_BYTES }).catch(async (e) => {
         await node.stop();
         throw e;
       });
-      module.onNotification = (type, data) => verdict(i, type, data);
+      module.answerNotifications((n) => verdict(i, n.dataType, n.data));
       for (const t of dataTypes) module.subscribe(t);
       nodes.push({ index: i, node, apiPort: node.api.port, p2pPort: node.transport.port, module });
     }
-    await connect(nodes, host, options.dialsPerNode ?? 4, seededRandom(options.seed ?? 1));
+    await connect(nodes, host, options.dialsPerNode ?? TESTNET_DIALS_PER_NODE, seededRandom(options.seed ?? 1));
     if (options.membership !== false) for (const t of nodes) t.node.membership.start();
   } catch (e) {
     await stop();
     throw e;
   }
 
+  const links = () => nodes.reduce((sum, t) => sum + t.node.transport.linked().length, 0) / 2;
   return {
     nodes,
     dir,
-    links: () => nodes.reduce((sum, t) => sum + t.node.transport.linked().length, 0) / 2,
+    links,
+    stats: () => ({
+      links: links(),
+      deliveries: nodes.reduce((sum, t) => sum + t.module.stats().notifications, 0),
+      copiesSent: nodes.reduce((sum, t) => sum + t.node.broadcaster.stats().forwarded, 0),
+      bytesSent: nodes.reduce((sum, t) => sum + linkTotals(t.node.transport).bytesOut, 0),
+    }),
     announce: (index, dataType, data, ttl = 0) => nodes[index]!.module.announce(dataType, data, ttl),
     stop,
   };
@@ -231,150 +176,16 @@ async function connect(nodes: TestnetNode[], host: string, k: number, random: ()
           await nodes[i]!.node.transport.dial(host, nodes[j]!.p2pPort);
           break;
         } catch (e) {
-          if (attempt >= 5) throw new Error(`testnet: node ${i} could not link to node ${j}: ${(e as Error).message}`);
-          await Bun.sleep(20 * 2 ** attempt);
+          if (attempt >= TESTNET_DIAL_RETRIES) throw new Error(`testnet: node ${i} could not link to node ${j}: ${(e as Error).message}`);
+          await Bun.sleep(TESTNET_DIAL_RETRY_MS * 2 ** attempt);
         }
       }
     }
   };
   await Promise.all([worker(), worker(), worker()]);
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + TESTNET_SUBSCRIBE_TIMEOUT_MS;
   while (!nodes.every((t) => t.node.api.stats().subscriptions > 0)) {
-    if (Date.now() > deadline) throw new Error("testnet: modules did not subscribe within 10 s");
+    if (Date.now() > deadline) throw new Error(`testnet: modules did not subscribe within ${TESTNET_SUBSCRIBE_TIMEOUT_MS} ms`);
     await Bun.sleep(5);
   }
 }
-
-const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--difficulty D]
-                      [--degree D] [--types T1,T2,…] [--dir DIR] [--seconds S]
-  Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default 6001; 0 = any free port),
-  hostkeys in DIR (default a temp dir), each dialing 4 random others. Every node runs a module that subscribes to
-  the probe type ${PROBE_DATA_TYPE} and to --types (answering valid), so items of those types from your own module
-  propagate. --announce-rate R announces R probe items per second from random nodes. Prints one summary line per
-  second until Ctrl-C (or for S seconds).`;
-
-/** `gossip testnet …`: returns the exit code (2 for a usage error). */
-export async function testnetCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        nodes: { type: "string", short: "n" },
-        "announce-rate": { type: "string" },
-        size: { type: "string" },
-        "base-port": { type: "string" },
-        difficulty: { type: "string" },
-        degree: { type: "string" },
-        types: { type: "string" },
-        dir: { type: "string" },
-        seconds: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${TESTNET_USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(TESTNET_USAGE + "\n");
-    return 0;
-  }
-  const num = (name: string, text: string | undefined, fallback: number, min: number, max: number): number => {
-    if (text === undefined) return fallback;
-    const v = Number(text);
-    if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) throw new RangeError(`--${name} must be a number in ${min}…${max}, got "${text}"`);
-    return v;
-  };
-  let opts;
-  try {
-    const nodes = num("nodes", values.nodes, 10, 1, 1000);
-    opts = {
-      nodes,
-      rate: num("announce-rate", values["announce-rate"], 0, 0, 100_000),
-      size: num("size", values.size, 64, PROBE_HEADER_BYTES, 65_000),
-      basePort: num("base-port", values["base-port"], 6001, 0, 65535 - 1000 - nodes),
-      difficulty: num("difficulty", values.difficulty, 8, 0, 24),
-      degree: num("degree", values.degree, 6, 1, 1000),
-      seconds: num("seconds", values.seconds, Infinity, 0, Infinity),
-      types: (values.types ?? "").split(",").filter((t) => t !== "").map((t) => num("types", t, 0, 0, 0xffff)),
-    };
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${TESTNET_USAGE}\n`);
-    return 2;
-  }
-  return runTestnet(opts, values.dir);
-}
-
-async function runTestnet(
-  o: { nodes: number; rate: number; size: number; basePort: number; difficulty: number; degree: number; seconds: number; types: number[] },
-  dir: string | undefined,
-): Promise<number> {
-  const out = (line: string) => process.stdout.write(line + "\n");
-  const tracker = new ProbeTracker(o.nodes - 1);
-  let net: Testnet;
-  try {
-    net = await startTestnet({
-      nodes: o.nodes,
-      basePort: o.basePort,
-      dir,
-      powDifficulty: o.difficulty,
-      degree: o.degree,
-      dataTypes: o.types,
-      onNotification: (_i, type, data) => {
-        if (type !== PROBE_DATA_TYPE) return true;
-        const probe = readProbe(data, o.size);
-        if (probe !== undefined) tracker.received(probe, performance.now());
-        return probe !== undefined;
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`gossip testnet: ${(e as Error).message}\n`);
-    return 1;
-  }
-  out(`testnet: ${o.nodes} nodes, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}`);
-  for (const t of net.nodes) out(`node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…`);
-
-  let seq = 0;
-  const started = performance.now();
-  const random = seededRandom(Date.now());
-  const announcer = o.rate > 0
-    ? setInterval(() => {
-        const due = Math.floor(((performance.now() - started) / 1000) * o.rate);
-        for (; seq < due; seq++) {
-          const origin = Math.floor(random() * o.nodes);
-          const now = performance.now();
-          tracker.published(seq, now);
-          net.announce(origin, PROBE_DATA_TYPE, encodeProbe({ seq, origin, sentAt: now }, o.size));
-        }
-      }, 10)
-    : undefined;
-  const summary = setInterval(() => {
-    const secs = Math.round((performance.now() - started) / 1000);
-    const validated = net.nodes.reduce((s, t) => s + t.module.notifications, 0);
-    const lat = tracker.takeCompleted();
-    const p99 = lat.length ? `${percentile(lat, 99).toFixed(1)} ms` : "-";
-    const probes = o.rate > 0 ? ` | probes ${seq} announced, ${tracker.delivered}/${seq * (o.nodes - 1)} delivered, last-node p99 ${p99}` : "";
-    out(`t=${secs}s links ${net.links()} | items delivered ${validated}${probes}`);
-  }, 1000);
-
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-    if (Number.isFinite(o.seconds)) setTimeout(done, o.seconds * 1000);
-  });
-  clearInterval(announcer);
-  clearInterval(summary);
-  // A pending timer keeps the event loop alive while stop() awaits worker exits (unref'd handles would let the
-  // process end mid-stop), and bounds shutdown like `gossip` itself does.
-  const force = setTimeout(() => process.exit(0), 3000);
-  await net.stop();
-  clearTimeout(force);
-  out("testnet stopped");
-  return 0;
-}
-
-// `bun src/testnet.ts --nodes N …` works as well as `gossip testnet …`.
-if (import.meta.main) process.exit(await testnetCommand(process.argv.slice(2)));

@@ -1,6 +1,7 @@
 /**
- * The testnet's pure parts, shared with the benchmarks (which also run under Node): the probe item format, the seeded
- * choice of whom each node dials, and last-node latency bookkeeping. No I/O, no runtime-specific APIs.
+ * Probe items, shared by the testnet and the benchmarks (which also run under Node): their format (a sequence number,
+ * origin and send time, and a filler a validator can check) and last-node latency bookkeeping. Pure: no I/O, no
+ * runtime-specific APIs.
  */
 
 /** The data type the testnet's own probe items use (announce-rate, bench): "7E57". */
@@ -35,35 +36,11 @@ export function readProbe(data: Uint8Array, size?: number): Probe | undefined {
   return { seq, origin: view.getUint16(4), sentAt: view.getFloat64(6) };
 }
 
-/** Small seeded PRNG (mulberry32): the same seed gives the same graph. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** For each node, `k` distinct random others to dial (fewer if there are fewer others). */
-export function randomDials(n: number, k: number, random: () => number): number[][] {
-  return Array.from({ length: n }, (_, i) => {
-    const others = Array.from({ length: n - 1 }, (_, j) => (j < i ? j : j + 1));
-    for (let j = 0; j < Math.min(k, others.length); j++) {
-      const r = j + Math.floor(random() * (others.length - j));
-      [others[j], others[r]] = [others[r]!, others[j]!];
-    }
-    return others.slice(0, Math.min(k, others.length));
-  });
-}
-
 /** Last-node latency bookkeeping for probe items: which items reached every other node, and how fast. */
 export class ProbeTracker {
-  readonly sent: number[] = [];
+  private readonly sent: number[] = [];
   private readonly got: number[] = [];
-  delivered = 0;
+  private delivered = 0;
   /** Last-node latencies (ms) of items completed since the last takeCompleted(). */
   private completed: number[] = [];
 
@@ -84,6 +61,11 @@ export class ProbeTracker {
     const out = this.completed;
     this.completed = [];
     return out;
+  }
+
+  /** Probes published, and deliveries of published probes (a node's module notified of one). */
+  stats(): { published: number; delivered: number } {
+    return { published: this.sent.length, delivered: this.delivered };
   }
 }
 

@@ -4,9 +4,9 @@
  * and the message went out before it closed.
  */
 import { formatHostPort, type HostPort } from "../address.ts";
-import { MAX_DATA_SIZE, encodeAnnounce } from "../api/codec.ts";
+import { MAX_DATA_SIZE } from "../api/codec.ts";
 import { idKey, itemId } from "../gossip/item-id.ts";
-import { ApiConnection } from "./api-connection.ts";
+import { connectToNode } from "./connect.ts";
 
 export interface AnnounceOptions {
   api: HostPort;
@@ -18,8 +18,8 @@ export interface AnnounceOptions {
 /** Returns the line to print on success; throws ToolFailure when the node cannot be reached. */
 export async function announce(opts: AnnounceOptions): Promise<string> {
   if (opts.data.length > MAX_DATA_SIZE) throw new RangeError(`data is ${opts.data.length} bytes; at most ${MAX_DATA_SIZE} fit one ANNOUNCE`);
-  const conn = await ApiConnection.connect(opts.api);
-  conn.send(encodeAnnounce({ ttl: opts.ttl, dataType: opts.dataType, data: opts.data }));
+  const conn = await connectToNode(opts.api);
+  conn.announce(opts.dataType, opts.data, opts.ttl);
   await conn.end();
   const id = idKey(itemId(opts.dataType, opts.data));
   return `announced ${opts.data.length} bytes, type ${opts.dataType}, ttl ${opts.ttl}, item ${id} via ${formatHostPort(opts.api)}`;

@@ -4,7 +4,7 @@
  */
 import { formatHostPort, type HostPort } from "../address.ts";
 import type { NodeStatus } from "../control/status.ts";
-import { ToolFailure } from "./api-connection.ts";
+import { ToolFailure } from "../errors.ts";
 
 /** Where `gossip status` looks without --control or a config that names one. Nodes serve nothing there unless
  *  their config sets gossip.control_address (README "CLI"). */
@@ -16,17 +16,17 @@ export async function fetchStatus(control: HostPort, timeoutMs = 3000): Promise<
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    throw new ToolFailure(`cannot reach the control address ${formatHostPort(control)} (${(e as Error).message}); is gossip.control_address set in the node's config?`);
+    throw new ToolFailure("control-unreachable", `cannot reach the control address ${formatHostPort(control)} (${(e as Error).message}); is gossip.control_address set in the node's config?`);
   }
-  if (!res.ok) throw new ToolFailure(`${url} answered ${res.status} ${res.statusText}`);
+  if (!res.ok) throw new ToolFailure("control-error", `${url} answered ${res.status} ${res.statusText}`);
   let doc: unknown;
   try {
     doc = await res.json();
   } catch (e) {
-    throw new ToolFailure(`${url} did not answer JSON: ${(e as Error).message}`);
+    throw new ToolFailure("not-a-status", `${url} did not answer JSON: ${(e as Error).message}`);
   }
   if (typeof doc !== "object" || doc === null || typeof (doc as NodeStatus).peer_id !== "string" || !Array.isArray((doc as NodeStatus).links)) {
-    throw new ToolFailure(`${url} is not a gossip status document`);
+    throw new ToolFailure("not-a-status", `${url} is not a gossip status document`);
   }
   return doc as NodeStatus;
 }

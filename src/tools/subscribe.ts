@@ -4,8 +4,8 @@
  * node waits for its answers before passing items on; it answers at once, before printing.
  */
 import type { HostPort } from "../address.ts";
-import { encodeNotify, encodeValidation } from "../api/codec.ts";
-import { ApiConnection, ToolFailure } from "./api-connection.ts";
+import { ToolFailure } from "../errors.ts";
+import { connectToNode } from "./connect.ts";
 import { formatNotification, matchable, showData } from "./data-format.ts";
 
 export interface SubscribeOptions {
@@ -26,7 +26,7 @@ export interface SubscribeOptions {
 
 /** Resolves when done (count reached or aborted); throws ToolFailure if the node cannot be reached or goes away. */
 export async function subscribe(opts: SubscribeOptions): Promise<void> {
-  const conn = await ApiConnection.connect(opts.api);
+  const conn = await connectToNode(opts.api);
   let seen = 0;
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -35,12 +35,12 @@ export async function subscribe(opts: SubscribeOptions): Promise<void> {
     if (m.kind !== "notification" || (opts.count !== undefined && seen >= opts.count)) return;
     const shown = showData(m.data);
     const valid = !(opts.rejectIf?.test(matchable(shown)) ?? false);
-    conn.send(encodeValidation({ messageId: m.messageId, valid }));
+    conn.validate(m.messageId, valid);
     opts.print(formatNotification({ dataType: m.dataType, size: m.data.length, valid, shown }, opts.json));
     seen++;
     if (opts.count !== undefined && seen >= opts.count) finish();
   };
-  for (const dataType of opts.dataTypes) conn.send(encodeNotify({ dataType }));
+  for (const dataType of opts.dataTypes) conn.subscribe(dataType);
   opts.note(`subscribed to type ${opts.dataTypes.join(", ")} at ${conn.address}`);
 
   const aborted = new Promise<void>((resolve) => {
@@ -49,6 +49,6 @@ export async function subscribe(opts: SubscribeOptions): Promise<void> {
   });
   const lost = conn.closed.then((reason) => reason);
   const outcome = await Promise.race([done.then(() => "done" as const), aborted.then(() => "done" as const), lost]);
-  if (outcome !== "done") throw new ToolFailure(`connection to the node at ${conn.address} lost: ${outcome}`);
+  if (outcome !== "done") throw new ToolFailure("connection-lost", `connection to the node at ${conn.address} lost (${outcome})`);
   await conn.end(); // the last VALIDATION must reach the node before we go
 }

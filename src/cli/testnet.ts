@@ -1,0 +1,172 @@
+/**
+ * `gossip testnet`: parses its flags, starts a local network (src/testnet/network.ts), prints the nodes' ports, then
+ * one summary line per second (links, deliveries, copies and bytes per delivery, probe delivery and last-node p99)
+ * until Ctrl-C or --seconds, and a final line. Holds no network logic; never leaves a node running after it returns.
+ */
+import {
+  TESTNET_BASE_PORT,
+  TESTNET_DEGREE,
+  TESTNET_NODES,
+  TESTNET_POW_DIFFICULTY,
+  TESTNET_PROBE_BYTES,
+  TESTNET_SHUTDOWN_BOUND_MS,
+} from "../defaults.ts";
+import { UsageError } from "../errors.ts";
+import { startTestnet, type Testnet, type TestnetStats } from "../testnet/network.ts";
+import { PROBE_DATA_TYPE, PROBE_HEADER_BYTES, ProbeTracker, encodeProbe, percentile, readProbe } from "../testnet/probe.ts";
+import { seededRandom } from "../util/random.ts";
+import { parseOptions } from "./common.ts";
+
+const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--difficulty D]
+                      [--degree D] [--types T1,T2,…] [--dir DIR] [--seconds S]
+  Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default ${TESTNET_BASE_PORT}; 0 = any free
+  port), hostkeys in DIR (default a temp dir), each dialing 4 random others. Every node runs a module that subscribes
+  to the probe type ${PROBE_DATA_TYPE} and to --types (answering valid), so items of those types from your own module
+  propagate. --announce-rate R announces R probe items per second from random nodes. Prints one summary line per
+  second until Ctrl-C (or for S seconds): links, items delivered to the testnet's modules, copies/delivery (item
+  copies sent on links by all nodes / deliveries) and bytes/delivery (all link bytes sent / deliveries), counted from
+  when the network is up, and the probes' delivery and last-node p99.`;
+
+interface TestnetRun {
+  nodes: number;
+  rate: number;
+  size: number;
+  basePort: number;
+  difficulty: number;
+  degree: number;
+  seconds: number;
+  types: number[];
+  dir: string | undefined;
+}
+
+/** `gossip testnet …`: returns the exit code (2 for a usage error, with the testnet's own usage). */
+export async function testnetCommand(argv: string[]): Promise<number> {
+  let run: TestnetRun | "help";
+  try {
+    run = parse(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n${TESTNET_USAGE}\n`);
+    return 2;
+  }
+  if (run === "help") {
+    process.stdout.write(TESTNET_USAGE + "\n");
+    return 0;
+  }
+  return runTestnet(run);
+}
+
+function parse(argv: string[]): TestnetRun | "help" {
+  const { values, positionals } = parseOptions(argv, {
+    nodes: { type: "string", short: "n" },
+    "announce-rate": { type: "string" },
+    size: { type: "string" },
+    "base-port": { type: "string" },
+    difficulty: { type: "string" },
+    degree: { type: "string" },
+    types: { type: "string" },
+    dir: { type: "string" },
+    seconds: { type: "string" },
+  });
+  if (values.help) return "help";
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const text = (name: string) => values[name] as string | undefined;
+  const num = (name: string, fallback: number, min: number, max: number, value = text(name)): number => {
+    if (value === undefined) return fallback;
+    const v = Number(value);
+    if (value.trim() === "" || !Number.isFinite(v) || v < min || v > max) throw new UsageError(`--${name} must be a number in ${min}…${max}, got "${value}"`);
+    return v;
+  };
+  const nodes = num("nodes", TESTNET_NODES, 1, 1000);
+  return {
+    nodes,
+    rate: num("announce-rate", 0, 0, 100_000),
+    size: num("size", TESTNET_PROBE_BYTES, PROBE_HEADER_BYTES, 65_000),
+    basePort: num("base-port", TESTNET_BASE_PORT, 0, 65535 - 1000 - nodes),
+    difficulty: num("difficulty", TESTNET_POW_DIFFICULTY, 0, 24),
+    degree: num("degree", TESTNET_DEGREE, 1, 1000),
+    seconds: num("seconds", Infinity, 0, Infinity),
+    types: (text("types") ?? "").split(",").filter((t) => t !== "").map((t) => num("types", 0, 0, 0xffff, t)),
+    dir: text("dir"),
+  };
+}
+
+/** `copies/delivery 5.68 | bytes/delivery 6012` over the traffic between two stats() readings ("-" before any delivery). */
+export function perDelivery(now: TestnetStats, base: TestnetStats): string {
+  const deliveries = now.deliveries - base.deliveries;
+  if (deliveries <= 0) return "copies/delivery - | bytes/delivery -";
+  const copies = (now.copiesSent - base.copiesSent) / deliveries;
+  const bytes = (now.bytesSent - base.bytesSent) / deliveries;
+  return `copies/delivery ${copies.toFixed(2)} | bytes/delivery ${Math.round(bytes)}`;
+}
+
+async function runTestnet(o: TestnetRun): Promise<number> {
+  const out = (line: string) => process.stdout.write(line + "\n");
+  const tracker = new ProbeTracker(o.nodes - 1);
+  let net: Testnet;
+  try {
+    net = await startTestnet({
+      nodes: o.nodes,
+      basePort: o.basePort,
+      dir: o.dir,
+      powDifficulty: o.difficulty,
+      degree: o.degree,
+      dataTypes: o.types,
+      onNotification: (_i, type, data) => {
+        if (type !== PROBE_DATA_TYPE) return true;
+        const probe = readProbe(data, o.size);
+        if (probe !== undefined) tracker.received(probe, performance.now());
+        return probe !== undefined;
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`gossip testnet: ${(e as Error).message}\n`);
+    return 1;
+  }
+  out(`testnet: ${o.nodes} nodes, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}`);
+  for (const t of net.nodes) out(`node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…`);
+
+  // Traffic is counted from here: the handshakes and first exchanges of setting up are not the protocol's cost per item.
+  const base = net.stats();
+  let seq = 0;
+  const started = performance.now();
+  const random = seededRandom(Date.now());
+  const announcer = o.rate > 0
+    ? setInterval(() => {
+        const due = Math.floor(((performance.now() - started) / 1000) * o.rate);
+        for (; seq < due; seq++) {
+          const origin = Math.floor(random() * o.nodes);
+          const now = performance.now();
+          tracker.published(seq, now);
+          net.announce(origin, PROBE_DATA_TYPE, encodeProbe({ seq, origin, sentAt: now }, o.size));
+        }
+      }, 10)
+    : undefined;
+  const summary = () => {
+    const secs = Math.round((performance.now() - started) / 1000);
+    const s = net.stats();
+    const lat = tracker.takeCompleted();
+    const p99 = lat.length ? `${percentile(lat, 99).toFixed(1)} ms` : "-";
+    const { delivered } = tracker.stats();
+    const probes = o.rate > 0 ? ` | probes ${seq} announced, ${delivered}/${seq * (o.nodes - 1)} delivered, last-node p99 ${p99}` : "";
+    return `t=${secs}s links ${s.links} | items delivered ${s.deliveries - base.deliveries} | ${perDelivery(s, base)}${probes}`;
+  };
+  const ticker = setInterval(() => out(summary()), 1000);
+
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+    if (Number.isFinite(o.seconds)) setTimeout(done, o.seconds * 1000);
+  });
+  clearInterval(announcer);
+  clearInterval(ticker);
+  out(`total: ${summary()}`);
+  // A pending timer keeps the event loop alive while stop() awaits worker exits (unref'd handles would let the
+  // process end mid-stop), and bounds shutdown like `gossip` itself does.
+  const force = setTimeout(() => process.exit(0), TESTNET_SHUTDOWN_BOUND_MS);
+  await net.stop();
+  clearTimeout(force);
+  out("testnet stopped");
+  return 0;
+}
