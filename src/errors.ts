@@ -2,6 +2,7 @@
  * One error type per boundary, each with a reason code that logs and metrics use.
  * Never throw strings; never let a peer's or module's bytes raise anything else out of a decoder.
  */
+import type { HandshakeFailure, P2PErrorCode } from "./p2p/reasons.ts";
 
 /** A local module broke the VoidPhone API: its connection is closed. */
 export class ApiProtocolError extends Error {
@@ -18,10 +19,22 @@ export class ApiProtocolError extends Error {
 export class P2PProtocolError extends Error {
   override readonly name = "P2PProtocolError";
   constructor(
-    readonly code: string,
+    readonly code: P2PErrorCode,
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** A dial did not give a link (Transport.dial rejects with it): `code` says why, `cause` holds the underlying error. */
+export class DialError extends Error {
+  override readonly name = "DialError";
+  constructor(
+    readonly code: HandshakeFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
   }
 }
 

@@ -214,7 +214,7 @@ test("/metrics parses as Prometheus text and counts an announce, a validated rec
   // A peer that sends garbage instead of a handshake: a failure with a reason.
   const raw = await Bun.connect({ hostname: "127.0.0.1", port: b.transport.port, socket: { data() {}, close() {}, error() {} } });
   raw.write(new Uint8Array([0, 0, 0, 3, 1, 2, 3]));
-  await waitFor(() => b.transport.stats.handshakesFailed.size > 0, 5000, "handshake failure");
+  await waitFor(() => b.transport.stats().handshakesFailed.size > 0, 5000, "handshake failure");
   raw.end();
 
   const resB = await get(b, "/metrics");

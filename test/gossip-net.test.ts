@@ -121,7 +121,7 @@ test("a full bootstrapper refuses a joiner's link but hands it referrals, so the
   await waitFor(() => first.every((n) => linkedTo(n, boot)), 5000, "bootstrapper full");
   const joiner = await node({ degree: 1, bootstrapPort: boot.transport.port });
   await waitFor(() => joiner.transport.linked().some((l) => first.some((f) => f.identity.idHex === l.info.peerId)), 5000, "joiner linked via a referral");
-  expect(boot.transport.stats.handshakesFailed.get("too-many-links") ?? 0).toBeGreaterThanOrEqual(1);
+  expect(boot.transport.stats().handshakesFailed.get("too-many-links") ?? 0).toBeGreaterThanOrEqual(1);
   expect(linkedTo(joiner, boot)).toBe(false);
 });
 

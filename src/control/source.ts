@@ -41,7 +41,7 @@ export interface ControlSource {
   /** Bound addresses as host:port (ports resolved, so port 0 in the config shows the real one). */
   listen(): { api: string; p2p: string; control?: string };
   cacheCapacity: number;
-  transport: { readonly stats: TransportStats; linked(): readonly LinkView[] };
+  transport: { stats(): TransportStats; linked(): readonly LinkView[] };
   api: { stats(): ApiServerStats; subscriptionsByType(): Map<number, number> };
   broadcaster: { stats(): BroadcasterStats };
   membership: { stats(): MembershipStats };

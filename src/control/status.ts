@@ -38,7 +38,7 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
   const api = s.api.stats();
   const b = s.broadcaster.stats();
   const m = s.membership.stats();
-  const t = s.transport.stats;
+  const t = s.transport.stats();
   const links: LinkStatus[] = s.transport
     .linked()
     .map((l) => ({

@@ -3,8 +3,6 @@
  * count; the rest is NOT queued. We keep the remainder in order, flush on `drain`, and bound what may pile up so a
  * peer or module that stops reading costs us at most `limit` bytes.
  */
-import type { Socket } from "bun";
-
 export class SendQueue {
   private readonly chunks: Uint8Array[] = [];
   private head = 0;
@@ -12,7 +10,8 @@ export class SendQueue {
   pending = 0;
 
   constructor(
-    private readonly socket: Socket<unknown>,
+    /** A Bun socket, or anything that writes like one (takes what it can, returns the count). */
+    private readonly socket: { write(bytes: Uint8Array): number },
     readonly limit: number,
   ) {}
 

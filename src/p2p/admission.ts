@@ -6,6 +6,7 @@
  */
 import { isLoopback } from "../address.ts";
 import { LinkErrorCode } from "./proto/gossip.ts";
+import type { RefusalReason } from "./reasons.ts";
 
 export interface AdmissionInput {
   localId: string;
@@ -29,9 +30,9 @@ export interface AdmissionInput {
 export type Admission =
   | { kind: "accept" }
   | { kind: "duplicate"; keepNew: boolean }
-  | { kind: "refuse"; code: LinkErrorCode; reason: string; referrals: boolean };
+  | { kind: "refuse"; code: LinkErrorCode; reason: RefusalReason; referrals: boolean };
 
-const refuse = (code: LinkErrorCode, reason: string, referrals = false): Admission => ({ kind: "refuse", code, reason, referrals });
+const refuse = (code: LinkErrorCode, reason: RefusalReason, referrals = false): Admission => ({ kind: "refuse", code, reason, referrals });
 
 export function admitLink(a: AdmissionInput): Admission {
   if (a.peerId === a.localId) return refuse(LinkErrorCode.DUPLICATE_LINK, "self-connection");

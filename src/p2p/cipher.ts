@@ -7,10 +7,11 @@
  * It must never reuse a nonce or go on after a failed decryption: a failure throws P2PProtocolError("decrypt-failed")
  * and the link is closed by its owner.
  */
+import { REKEY_INTERVAL_FRAMES } from "../defaults.ts";
 import { CipherState, TAG_LEN } from "./noise.ts";
 
-/** Rekey after this many frames per direction (design.md: 2^16). */
-export const DEFAULT_REKEY_INTERVAL = 1 << 16;
+/** Rekey after this many frames per direction. */
+export const DEFAULT_REKEY_INTERVAL = REKEY_INTERVAL_FRAMES;
 
 export interface TransportCipherOptions {
   /** Frames per key; tests lower it to cross the boundary quickly. */

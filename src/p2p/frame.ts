@@ -3,11 +3,12 @@
  * FrameReader is a pure push parser (chunks in, whole bodies out) with bounded memory. It checks a declared length
  * before allocating anything for it, and after any violation it is dead: a byte stream cannot be resynchronised.
  */
+import { MAX_FRAME_BODY_BYTES } from "../defaults.ts";
 import { P2PProtocolError } from "../errors.ts";
 
 export const FRAME_HEADER_BYTES = 4;
 /** Largest body: an ANNOUNCE's 65527 data bytes plus protobuf and AEAD overhead fit with room to spare. */
-export const MAX_FRAME_BODY = 128 * 1024;
+export const MAX_FRAME_BODY = MAX_FRAME_BODY_BYTES;
 
 function checkLength(length: number): void {
   if (length === 0) throw new P2PProtocolError("empty-frame", "frame length 0");

@@ -1,6 +1,6 @@
 /**
- * The P2P handshake as two pure state machines (design.md, "Handshake: Noise XX with a responder proof-of-work
- * gate"): bytes of one frame body in, bytes to send and finally the authenticated session out. No sockets, no timers.
+ * The P2P handshake as two pure state machines (docs/decisions.md, "P2P"): bytes of one frame body in, bytes to
+ * send and finally the authenticated session out. No sockets, no timers.
  *
  *   Hello  responder → initiator  version, difficulty, challenge, responder ID (cleartext; its bytes enter the prologue)
  *   M1     initiator → responder  e, initiator ID, PoW nonce (Noise message e ‖ ID ‖ nonce)
@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { P2PProtocolError } from "../errors.ts";
 import { TransportCipher } from "./cipher.ts";
+import type { P2PErrorCode } from "./reasons.ts";
 import {
   ID_BYTES,
   peerIdOf,
@@ -73,7 +74,7 @@ export interface InitiatorOptions extends CommonOptions {
   expectedPeerId?: Uint8Array | string;
 }
 
-function fail(code: string, text: string): P2PProtocolError {
+function fail(code: P2PErrorCode, text: string): P2PProtocolError {
   return new P2PProtocolError(code, text);
 }
 

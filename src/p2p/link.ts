@@ -1,15 +1,17 @@
 /**
- * One authenticated, encrypted peer link over a TCP socket, after the handshake: frames are encrypted with the
- * per-direction transport ciphers, queued against a byte bound, and kept alive with Ping/Pong. Any decryption failure,
- * oversize frame or undecodable message closes the link without a reply (a byte stream cannot be resynchronised).
- * It never interprets payloads: it hands decoded LinkMessages up.
+ * One authenticated, encrypted peer link, after the handshake (connection.ts runs that and feeds this its frames):
+ * frames are encrypted with the per-direction transport ciphers, queued against a byte bound, and kept alive with
+ * Ping/Pong. Any decryption failure, oversize frame or undecodable message closes the link without a reply (a byte
+ * stream cannot be resynchronised). It never touches a socket (bytes go to a SendQueue, and `end` closes the stream)
+ * and never interprets payloads: it hands decoded LinkMessages up.
  */
-import type { Socket } from "bun";
+import { BATCH_MAX_BYTES } from "../defaults.ts";
 import { P2PProtocolError } from "../errors.ts";
-import { SendQueue } from "../net/send-queue.ts";
+import type { SendQueue } from "../net/send-queue.ts";
 import type { TransportCipher } from "./cipher.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
+import { remoteError, type CloseReason } from "./reasons.ts";
 import { decodeLinkMessage, encodeBatch, encodeLinkMessage, unpackBatch } from "./wire.ts";
 
 export interface LinkOptions {
@@ -31,9 +33,6 @@ export interface LinkDescription {
   initiatorId: string;
 }
 
-/** Plaintext sealed into one Batch frame at most (a larger single message goes alone; frames cap at 128 KiB). */
-const BATCH_MAX_BYTES = 32 * 1024;
-
 /** Links holding messages for the end of this event-loop turn, flushed together by one setImmediate. */
 const corkedLinks: Link[] = [];
 function cork(link: Link): void {
@@ -49,6 +48,8 @@ export class Link {
   bytesIn = 0;
   bytesOut = 0;
   droppedMessages = 0;
+  /** Frames from the peer that decrypted. */
+  framesIn = 0;
   private lastReceived = Date.now();
   private readonly timer: ReturnType<typeof setInterval>;
   private pingCounter = 0n;
@@ -62,13 +63,14 @@ export class Link {
 
   constructor(
     readonly info: LinkDescription,
-    private readonly socket: Socket<unknown>,
     private readonly queue: SendQueue,
+    /** Ends the byte stream once what is queued has gone (the connection's sink). */
+    private readonly end: () => void,
     private readonly sendCipher: TransportCipher,
     private readonly recvCipher: TransportCipher,
     private readonly options: LinkOptions,
     private readonly onMessage: (link: Link, message: LinkMessage) => void,
-    private readonly onClose: (link: Link, reason: string) => void,
+    private readonly onClose: (link: Link, reason: CloseReason) => void,
   ) {
     this.timer = setInterval(() => this.tick(), Math.min(options.pingIntervalMs, options.idleTimeoutMs));
   }
@@ -123,9 +125,11 @@ export class Link {
     this.bytesIn += body.length + 4;
     let message: LinkMessage;
     try {
-      message = decodeLinkMessage(this.recvCipher.decrypt(body));
+      const plaintext = this.recvCipher.decrypt(body);
+      this.framesIn++;
+      message = decodeLinkMessage(plaintext);
     } catch (e) {
-      this.close(e instanceof P2PProtocolError ? e.code : "undecodable");
+      this.close(protocolCode(e));
       return;
     }
     if (message.kind?.$case === "batch") {
@@ -133,7 +137,7 @@ export class Link {
       try {
         inner = unpackBatch(message.kind.value);
       } catch (e) {
-        this.close(e instanceof P2PProtocolError ? e.code : "undecodable");
+        this.close(protocolCode(e));
         return;
       }
       for (const m of inner) if (!this.closed) this.handle(m);
@@ -150,29 +154,25 @@ export class Link {
     }
     if (kind?.$case === "pong") return;
     if (kind?.$case === "error") {
-      this.close(`remote-error:${LinkErrorCode[kind.value.code] ?? kind.value.code}`);
+      this.close(remoteError(kind.value.code));
       return;
     }
     this.onMessage(this, message);
   }
 
-  drain(): void {
-    this.queue.flush();
-  }
-
   /** Sends a LinkError (best effort) and closes. */
-  closeWithError(code: LinkErrorCode, reason: string): void {
+  closeWithError(code: LinkErrorCode, reason: CloseReason): void {
     if (!this.closed) this.send({ kind: { $case: "error", value: { code, message: reason } } });
     this.close(reason);
   }
 
-  close(reason: string): void {
+  close(reason: CloseReason): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     this.uncork();
     this.queue.flush();
-    this.socket.end();
+    this.end();
     this.onClose(this, reason);
   }
 
@@ -184,4 +184,10 @@ export class Link {
     }
     this.send({ kind: { $case: "ping", value: { nonce: ++this.pingCounter } } });
   }
+}
+
+/** A decoder's P2PProtocolError code; anything else it threw is our bug, not the peer's. */
+function protocolCode(e: unknown): CloseReason {
+  if (e instanceof P2PProtocolError) return e.code as CloseReason;
+  return "internal-error";
 }

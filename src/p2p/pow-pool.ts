@@ -1,5 +1,5 @@
 /**
- * A pool of Bun Workers that solves handshake proofs of work off the event loop (design.md, "Proof of work").
+ * A pool of Bun Workers that solves handshake proofs of work off the event loop (docs/pow.md).
  *
  * Workers are started lazily, once, and reused. One job runs at a time on all of them (later solves queue, FIFO):
  * worker k searches the nonces whose high word is k, k + size, …, so the slices never overlap. A shared control word

@@ -1,28 +1,34 @@
 /**
- * The P2P endpoint: listens on p2p_address, dials peers, drives the handshake over cleartext frames, and keeps one
- * Link per peer ID. Limits pending handshakes (globally and per IP) and bounds each handshake with a deadline.
+ * The P2P endpoint: listens on p2p_address, dials peers, runs one Connection (connection.ts: Hello → handshake →
+ * link) per TCP socket, and keeps one Link per peer ID. It limits pending handshakes (globally and per IP), admits
+ * authenticated peers by the rules of admission.ts, and settles every dial exactly once (linked, or a DialError).
  * It knows nothing of gossip: it reports links up/down and decoded link messages to its owner.
  */
-import type { Socket, TCPSocketListener } from "bun";
-import { P2PProtocolError } from "../errors.ts";
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import {
+  HANDSHAKE_TIMEOUT_MS,
+  LINK_IDLE_TIMEOUT_MS,
+  LINK_PING_INTERVAL_MS,
+  LINK_SEND_BUFFER_BYTES,
+  MAX_INBOUND_LINKS_PER_IP,
+  MAX_PENDING_HANDSHAKES,
+  MAX_PENDING_HANDSHAKES_PER_IP,
+} from "../defaults.ts";
+import { DialError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { SendQueue } from "../net/send-queue.ts";
 import { admitLink } from "./admission.ts";
-import { FrameReader, encodeFrame } from "./frame.ts";
-import { InitiatorHandshake, ResponderHandshake, type HandshakeResult } from "./handshake.ts";
+import { Connection, type ConnectionEvents, type ConnectionOptions, type PowSolver } from "./connection.ts";
 import { generateStaticKeyPair, type Identity, type StaticKeyPair } from "./identity.ts";
-import { Link, type LinkDescription, type LinkOptions } from "./link.ts";
+import type { Link, LinkDescription, LinkOptions } from "./link.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
+import { ownerReason, type CloseReason, type HandshakeFailure } from "./reasons.ts";
 
-/** What solves the initiator's proof of work (the worker pool in production). */
-export interface PowSolver {
-  solve(prefix: Uint8Array, difficulty: number, signal?: AbortSignal): Promise<{ nonce: Uint8Array }>;
-}
+export type { PowSolver } from "./connection.ts";
 
 export interface TransportEvents {
   linkUp(link: LinkDescription): void;
   message(peerId: string, message: LinkMessage): void;
-  linkDown(peerId: string, reason: string): void;
+  linkDown(peerId: string, reason: CloseReason): void;
 }
 
 export interface TransportOptions extends Partial<LinkOptions> {
@@ -35,8 +41,10 @@ export interface TransportOptions extends Partial<LinkOptions> {
   maxDifficulty: number;
   pow: PowSolver;
   log: Logger;
+  /** Where links up/down and messages go (may also be set later through `events`). */
+  events?: TransportEvents;
   handshakeTimeoutMs?: number;
-  /** Frames per direction between Noise rekeys (default 2^16); tests lower it. */
+  /** Frames per direction between Noise rekeys (default REKEY_INTERVAL_FRAMES); tests lower it. */
   rekeyInterval?: number;
   maxPendingHandshakes?: number;
   maxPendingPerIp?: number;
@@ -47,76 +55,73 @@ export interface TransportOptions extends Partial<LinkOptions> {
   /** Sent (typically a PeerList) to an inbound peer refused for lack of room, just before the TOO_MANY_LINKS error. */
   referralsOnRefusal?: (peerId: string) => LinkMessage | undefined;
   /**
-   * Inbound links from one IP at most (default 8), so that many IDs from one host cannot take every inbound slot.
-   * Loopback is exempt (local test and development nodes all share it) unless `limitLoopback` is set.
+   * Inbound links from one IP at most (default MAX_INBOUND_LINKS_PER_IP), so that many IDs from one host cannot take
+   * every inbound slot. Loopback is exempt (local test and development nodes all share it) unless `limitLoopback`.
    */
   maxInboundPerIp?: number;
   limitLoopback?: boolean;
-  /** Who is told about links and messages (the node's gossip core). */
-  events?: TransportEvents;
-}
-
-type Phase = "hello" | "solving" | "response" | "init" | "final" | "link" | "closed";
-
-interface Conn {
-  inbound: boolean;
-  host: string;
-  port: number;
-  phase: Phase;
-  reader: FrameReader;
-  queue: SendQueue;
-  deadline?: ReturnType<typeof setTimeout>;
-  responder?: ResponderHandshake;
-  initiator?: InitiatorHandshake;
-  solving?: AbortController;
-  link?: Link;
-  dial?: PendingDial;
-}
-
-interface PendingDial {
-  key: string;
-  expectedId?: string;
-  promise: Promise<string>;
-  resolve(id: string): void;
-  reject(e: Error): void;
 }
 
 export interface TransportStats {
   handshakesOk: number;
-  handshakesFailed: Map<string, number>;
+  handshakesFailed: Map<HandshakeFailure, number>;
   pendingHandshakes: number;
+  /** Dials not settled yet. */
+  dialing: number;
   links: number;
   /** Totals of links that have closed, so that byte and drop counters over all links never go down. */
   closedLinks: { bytesIn: number; bytesOut: number; droppedMessages: number };
 }
 
+interface PendingDial {
+  promise: Promise<string>;
+  resolve(id: string): void;
+  reject(e: DialError): void;
+}
+
+/** One TCP socket: what the transport knows of it before and after its Connection exists. */
+interface Slot {
+  inbound: boolean;
+  host: string;
+  port: number;
+  expectedId?: string;
+  /** Until settled. */
+  dial?: PendingDial;
+  connection?: Connection;
+}
+
 export class Transport {
   readonly localId: string;
-  private listener?: TCPSocketListener<Conn>;
+  events: TransportEvents;
+  private listener?: TCPSocketListener<Slot>;
   private readonly staticKeys: StaticKeyPair = generateStaticKeyPair();
   private readonly links = new Map<string, Link>();
   private readonly dials = new Map<string, PendingDial>();
+  /** Sockets whose handshake is in progress, and how many of them per remote IP (inbound only). */
+  private readonly pending = new Set<Slot>();
   private readonly pendingPerIp = new Map<string, number>();
-  private readonly conns = new Set<Socket<Conn>>();
-  private pending = 0;
   private stopping = false;
   private readonly linkOptions: LinkOptions;
-  readonly stats: TransportStats = {
-    handshakesOk: 0,
-    handshakesFailed: new Map(),
-    pendingHandshakes: 0,
-    links: 0,
-    closedLinks: { bytesIn: 0, bytesOut: 0, droppedMessages: 0 },
-  };
-  events: TransportEvents = { linkUp() {}, message() {}, linkDown() {} };
+  private handshakesOk = 0;
+  private readonly handshakesFailed = new Map<HandshakeFailure, number>();
+  private readonly closedLinks = { bytesIn: 0, bytesOut: 0, droppedMessages: 0 };
+  private readonly socketHandlers: SocketHandler<Slot>;
 
   constructor(private readonly opts: TransportOptions) {
     this.localId = opts.identity.idHex;
-    if (opts.events) this.events = opts.events;
+    this.events = opts.events ?? { linkUp() {}, message() {}, linkDown() {} };
     this.linkOptions = {
-      sendBufferBytes: opts.sendBufferBytes ?? 1 << 20,
-      pingIntervalMs: opts.pingIntervalMs ?? 15_000,
-      idleTimeoutMs: opts.idleTimeoutMs ?? 45_000,
+      sendBufferBytes: opts.sendBufferBytes ?? LINK_SEND_BUFFER_BYTES,
+      pingIntervalMs: opts.pingIntervalMs ?? LINK_PING_INTERVAL_MS,
+      idleTimeoutMs: opts.idleTimeoutMs ?? LINK_IDLE_TIMEOUT_MS,
+    };
+    this.socketHandlers = {
+      open: (socket) => this.onOpen(socket),
+      data: (socket, chunk) => socket.data.connection?.receive(chunk),
+      drain: (socket) => socket.data.connection?.drained(),
+      close: (socket) => this.onSocketGone(socket, "closed-by-peer"),
+      error: (socket, error) => this.onSocketGone(socket, "socket-error", error),
+      connectError: (socket, error) => this.connectFailed(socket.data, error),
     };
   }
 
@@ -125,46 +130,25 @@ export class Transport {
   }
 
   async start(): Promise<void> {
-    this.listener = Bun.listen<Conn>({
-      hostname: this.opts.host,
-      port: this.opts.port,
-      socket: this.handlers(),
-    });
+    this.listener = Bun.listen<Slot>({ hostname: this.opts.host, port: this.opts.port, socket: this.socketHandlers });
   }
 
-  /** Dials host:port; resolves with the authenticated peer ID. An expected ID that differs aborts the handshake. */
+  /** Dials host:port; resolves with the authenticated peer ID, or rejects with a DialError. An expected ID that
+   *  differs aborts the handshake ("unexpected-peer"). */
   dial(host: string, port: number, expectedId?: string): Promise<string> {
-    if (expectedId && this.links.has(expectedId)) return Promise.resolve(expectedId);
-    if (expectedId === this.localId) return Promise.reject(new P2PProtocolError("self", "refusing to dial ourselves"));
+    if (expectedId !== undefined && this.links.has(expectedId)) return Promise.resolve(expectedId);
+    if (expectedId === this.localId) return Promise.reject(new DialError("self-connection", "refusing to dial ourselves"));
+    if (expectedId !== undefined && !/^[0-9a-fA-F]{64}$/.test(expectedId)) {
+      return Promise.reject(new RangeError("expectedId must be 64 hex digits"));
+    }
+    if (this.stopping) return Promise.reject(new DialError("shutting-down", `dial ${host}:${port}: shutting down`));
     const key = `${host}:${port}`;
     const existing = this.dials.get(key);
     if (existing) return existing.promise;
-    let resolve!: (id: string) => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<string>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const dial: PendingDial = { key, expectedId, promise, resolve, reject };
-    this.dials.set(key, dial);
-    promise.then(
-      () => this.dials.delete(key),
-      () => this.dials.delete(key),
-    );
-    const conn: Conn = this.newConn(false, host, port);
-    conn.dial = dial;
-    conn.initiator = new InitiatorHandshake({
-      identity: this.opts.identity,
-      staticKeys: this.staticKeys,
-      maxDifficulty: this.opts.maxDifficulty,
-      expectedPeerId: expectedId,
-      listenPort: this.port,
-      rekeyInterval: this.opts.rekeyInterval,
-    });
-    Bun.connect<Conn>({ hostname: host, port, data: conn, socket: this.handlers() }).catch((e: Error) => {
-      this.failConn(conn, undefined, "connect-failed", e);
-    });
-    return promise;
+    const dial = this.pendingDial(key);
+    const slot: Slot = { inbound: false, host, port, expectedId, dial };
+    Bun.connect<Slot>({ hostname: host, port, data: slot, socket: this.socketHandlers }).catch((e: Error) => this.connectFailed(slot, e));
+    return dial.promise;
   }
 
   /** Sends to a linked peer; false if not linked or dropped. Pass pre-encoded plaintext to fan one message out. */
@@ -172,194 +156,147 @@ export class Transport {
     return this.links.get(peerId)?.send(message, droppable) ?? false;
   }
 
+  /** Closes the link with a LinkError; `reason` (the owner's own code) is what "link down" reports. */
   disconnect(peerId: string, reason: string, code = LinkErrorCode.MISBEHAVIOUR): void {
-    this.links.get(peerId)?.closeWithError(code, reason);
+    this.links.get(peerId)?.closeWithError(code, ownerReason(reason));
   }
 
   linked(): Link[] {
     return [...this.links.values()];
   }
 
+  stats(): TransportStats {
+    return {
+      handshakesOk: this.handshakesOk,
+      handshakesFailed: new Map(this.handshakesFailed),
+      pendingHandshakes: this.pending.size,
+      dialing: this.dials.size,
+      links: this.links.size,
+      closedLinks: { ...this.closedLinks },
+    };
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     // Links and handshakes first: stopping the listener force-closes accepted sockets, which would log them as
     // "closed-by-peer" and deny the peer its SHUTTING_DOWN error.
-    for (const link of this.links.values()) link.closeWithError(LinkErrorCode.SHUTTING_DOWN, "shutting-down");
-    for (const socket of this.conns) {
-      const conn = socket.data;
-      if (conn.phase !== "closed") this.failConn(conn, socket, "shutting-down");
-    }
+    for (const link of [...this.links.values()]) link.closeWithError(LinkErrorCode.SHUTTING_DOWN, "shutting-down");
+    for (const slot of [...this.pending]) slot.connection?.abort("shutting-down");
+    // Dials whose sockets have not opened yet: they will be ended when they do (onOpen).
+    for (const dial of [...this.dials.values()]) dial.reject(new DialError("shutting-down", "the transport stopped"));
     this.listener?.stop(true);
   }
 
-  private newConn(inbound: boolean, host: string, port: number): Conn {
-    return { inbound, host, port, phase: inbound ? "init" : "hello", reader: new FrameReader(), queue: undefined as never };
-  }
-
-  private handlers() {
-    return {
-      open: (socket: Socket<Conn>) => this.onOpen(socket),
-      data: (socket: Socket<Conn>, chunk: Uint8Array) => this.onData(socket, chunk),
-      drain: (socket: Socket<Conn>) => {
-        const conn = socket.data;
-        if (conn.link) conn.link.drain();
-        else conn.queue?.flush();
+  /** A dial in the table until it settles; settling removes it at once, so a new dial of the address starts afresh. */
+  private pendingDial(key: string): PendingDial {
+    let settle!: { resolve: (id: string) => void; reject: (e: DialError) => void };
+    const promise = new Promise<string>((resolve, reject) => void (settle = { resolve, reject }));
+    const dial: PendingDial = {
+      promise,
+      resolve: (id) => {
+        if (this.dials.get(key) === dial) this.dials.delete(key);
+        settle.resolve(id);
       },
-      close: (socket: Socket<Conn>) => this.onSocketClosed(socket, "closed-by-peer"),
-      error: (socket: Socket<Conn>, error: Error) => this.onSocketClosed(socket, `socket-error:${error.message}`),
-      connectError: (socket: Socket<Conn>, error: Error) => this.failConn(socket.data, undefined, "connect-failed", error),
+      reject: (e) => {
+        if (this.dials.get(key) === dial) this.dials.delete(key);
+        settle.reject(e);
+      },
     };
+    this.dials.set(key, dial);
+    return dial;
   }
 
-  private onOpen(socket: Socket<Conn>): void {
-    if (!socket.data) {
-      // Inbound: Bun gives no data object for accepted sockets.
-      const ip = socket.remoteAddress;
-      socket.data = this.newConn(true, ip, 0);
-    }
-    const conn = socket.data;
-    conn.queue = new SendQueue(socket as Socket<unknown>, this.linkOptions.sendBufferBytes);
+  private onOpen(socket: Socket<Slot>): void {
+    // Inbound: Bun gives no data object for accepted sockets.
+    const slot = (socket.data ??= { inbound: true, host: socket.remoteAddress, port: socket.remotePort });
     if (this.stopping) {
-      this.opts.log.debug("handshake refused", { address: conn.host, reason: "shutting-down" });
-      socket.end();
-      conn.phase = "closed";
+      this.refuse(slot, socket, "shutting-down");
       return;
     }
-    if (conn.inbound) {
-      const perIp = this.pendingPerIp.get(conn.host) ?? 0;
-      if (this.pending >= (this.opts.maxPendingHandshakes ?? 64) || perIp >= (this.opts.maxPendingPerIp ?? 4)) {
+    if (slot.inbound) {
+      const perIp = this.pendingPerIp.get(slot.host) ?? 0;
+      const max = this.opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES;
+      if (this.pending.size >= max || perIp >= (this.opts.maxPendingPerIp ?? MAX_PENDING_HANDSHAKES_PER_IP)) {
         this.countFailure("too-many-pending");
-        this.opts.log.debug("handshake refused", { address: conn.host, reason: "too-many-pending" });
-        conn.phase = "closed";
-        socket.end();
+        this.refuse(slot, socket, "too-many-pending");
         return;
       }
-      this.pendingPerIp.set(conn.host, perIp + 1);
+      this.pendingPerIp.set(slot.host, perIp + 1);
     }
-    this.pending++;
-    this.stats.pendingHandshakes = this.pending;
-    this.conns.add(socket);
-    conn.deadline = setTimeout(() => this.failConn(conn, socket, "handshake-timeout"), this.opts.handshakeTimeoutMs ?? 5000);
-    if (conn.inbound) {
-      conn.responder = new ResponderHandshake({
-        identity: this.opts.identity,
-        staticKeys: this.staticKeys,
-        difficulty: this.opts.difficulty,
-        listenPort: this.port,
-        rekeyInterval: this.opts.rekeyInterval,
-      });
-      conn.queue.write(encodeFrame(conn.responder.hello()));
-    }
+    this.pending.add(slot);
+    // A Bun socket is a ByteSink: write() takes what the kernel takes, end() sends a FIN.
+    slot.connection = new Connection(socket, this.connectionOptions(slot), this.connectionEvents(slot));
+    slot.connection.start();
   }
 
-  private onData(socket: Socket<Conn>, chunk: Uint8Array): void {
-    const conn = socket.data;
-    if (conn.phase === "closed") return;
-    let bodies: Uint8Array[];
-    try {
-      bodies = conn.reader.push(chunk);
-    } catch (e) {
-      this.protocolFailure(conn, socket, e);
-      return;
-    }
-    for (const body of bodies) {
-      if ((conn.phase as Phase) === "closed") return;
-      if (conn.link) {
-        conn.link.receiveFrame(body);
-        continue;
-      }
-      try {
-        this.handshakeStep(conn, socket, body);
-      } catch (e) {
-        this.protocolFailure(conn, socket, e);
-        return;
-      }
-    }
+  private refuse(slot: Slot, socket: Socket<Slot>, reason: HandshakeFailure): void {
+    this.opts.log.debug("handshake refused", { address: slot.host, reason });
+    socket.end();
+    this.rejectDial(slot, reason);
   }
 
-  private handshakeStep(conn: Conn, socket: Socket<Conn>, body: Uint8Array): void {
-    switch (conn.phase) {
-      case "hello": {
-        const { powPrefix, difficulty } = conn.initiator!.recvHello(body);
-        conn.phase = "solving";
-        const abort = new AbortController();
-        conn.solving = abort;
-        this.opts.pow.solve(powPrefix, difficulty, abort.signal).then(
-          ({ nonce }) => {
-            if (conn.phase !== "solving") return;
-            conn.solving = undefined;
-            try {
-              conn.queue.write(encodeFrame(conn.initiator!.init(nonce)));
-              conn.phase = "response";
-            } catch (e) {
-              this.protocolFailure(conn, socket, e);
-            }
-          },
-          (e: Error) => {
-            if (conn.phase === "solving") this.failConn(conn, socket, "pow-failed", e);
-          },
-        );
-        return;
-      }
-      case "response": {
-        const { send, result } = conn.initiator!.recvResponse(body);
-        conn.queue.write(encodeFrame(send));
-        this.established(conn, socket, result);
-        return;
-      }
-      case "init":
-        conn.queue.write(encodeFrame(conn.responder!.recvInit(body)));
-        conn.phase = "final";
-        return;
-      case "final":
-        this.established(conn, socket, conn.responder!.recvFinal(body));
-        return;
-      default:
-        throw new P2PProtocolError("unexpected-frame", `frame received while ${conn.phase}`);
-    }
-  }
-
-  private established(conn: Conn, socket: Socket<Conn>, result: HandshakeResult): void {
-    this.endPending(conn);
-    this.stats.handshakesOk++;
-    const peerId = result.remoteIdHex;
-    const info: LinkDescription = {
-      peerId,
-      remoteHost: conn.host,
-      remotePort: conn.inbound ? socket.remotePort : conn.port,
-      listenPort: conn.inbound ? (result.remoteListenPort ?? 0) : conn.port,
-      inbound: conn.inbound,
-      initiatorId: conn.inbound ? peerId : this.localId,
+  private connectionOptions(slot: Slot): ConnectionOptions {
+    const o = this.opts;
+    return {
+      ...this.linkOptions,
+      role: slot.inbound
+        ? { inbound: true, difficulty: o.difficulty }
+        : { inbound: false, maxDifficulty: o.maxDifficulty, pow: o.pow, expectedPeerId: slot.expectedId },
+      identity: o.identity,
+      staticKeys: this.staticKeys,
+      listenPort: this.port,
+      rekeyInterval: o.rekeyInterval,
+      handshakeTimeoutMs: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+      remote: { host: slot.host, port: slot.port },
     };
-    const link = new Link(
-      info,
-      socket as Socket<unknown>,
-      conn.queue,
-      result.sendCipher,
-      result.recvCipher,
-      this.linkOptions,
-      (l, m) => {
-        if (this.links.get(l.info.peerId) === l) this.events.message(l.info.peerId, m);
+  }
+
+  private connectionEvents(slot: Slot): ConnectionEvents {
+    return {
+      established: (_c, link) => this.established(slot, link),
+      failed: (connection, reason, error) => this.handshakeFailed(slot, connection, reason, error),
+      message: (link, message) => {
+        if (this.links.get(link.info.peerId) === link) this.events.message(link.info.peerId, message);
       },
-      (l, reason) => this.linkClosed(l, reason),
-    );
-    conn.link = link;
-    conn.phase = "link";
-    const dial = conn.dial;
-    conn.dial = undefined;
+      linkClosed: (link, reason) => this.linkClosed(link, reason),
+    };
+  }
+
+  private onSocketGone(socket: Socket<Slot>, reason: "closed-by-peer" | "socket-error", error?: Error): void {
+    const slot = socket.data;
+    if (!slot) return;
+    if (error) this.opts.log.debug("socket error", { address: `${slot.host}:${slot.port}`, error });
+    if (slot.connection) slot.connection.closed(reason);
+    else this.rejectDial(slot, reason, error);
+  }
+
+  private connectFailed(slot: Slot, error: Error): void {
+    if (slot.connection || !slot.dial) return; // Bun may report a failed connect twice (handler and promise)
+    this.countFailure("connect-failed");
+    this.opts.log.debug("handshake failed", { address: `${slot.host}:${slot.port}`, inbound: false, reason: "connect-failed", dh: 0 });
+    this.rejectDial(slot, "connect-failed", error);
+  }
+
+  private established(slot: Slot, link: Link): void {
+    this.endPending(slot);
+    this.handshakesOk++;
+    const info = link.info;
+    const peerId = info.peerId;
+    const dial = slot.dial;
+    slot.dial = undefined;
 
     const existing = this.links.get(peerId);
     const admission = admitLink({
       localId: this.localId,
       peerId,
-      inbound: conn.inbound,
+      inbound: info.inbound,
       initiatorId: info.initiatorId,
-      remoteHost: conn.host,
+      remoteHost: info.remoteHost,
       banned: this.opts.isRefused?.(peerId) ?? false,
       existingInitiatorId: existing?.info.initiatorId,
       acceptInbound: () => this.opts.acceptInbound?.(peerId) ?? true,
-      inboundFromHost: conn.inbound ? this.inboundFrom(conn.host) : 0,
-      maxInboundPerIp: this.opts.maxInboundPerIp ?? 8,
+      inboundFromHost: info.inbound ? this.inboundFrom(info.remoteHost) : 0,
+      maxInboundPerIp: this.opts.maxInboundPerIp ?? MAX_INBOUND_LINKS_PER_IP,
       limitLoopback: this.opts.limitLoopback ?? false,
     });
     if (admission.kind === "refuse") {
@@ -367,7 +304,7 @@ export class Transport {
       if (referrals !== undefined) link.send(referrals);
       this.countFailure(admission.reason);
       link.closeWithError(admission.code, admission.reason);
-      dial?.reject(new P2PProtocolError(admission.reason, `link to ${peerId.slice(0, 12)} refused: ${admission.reason}`));
+      dial?.reject(new DialError(admission.reason, `link to ${peerId.slice(0, 12)} refused: ${admission.reason}`));
       return;
     }
     if (admission.kind === "duplicate") {
@@ -381,7 +318,6 @@ export class Transport {
       return;
     }
     this.links.set(peerId, link);
-    this.stats.links = this.links.size;
     this.opts.log.info("link up", { peer: peerId, address: `${info.remoteHost}:${info.remotePort}`, inbound: info.inbound });
     dial?.resolve(peerId);
     this.events.linkUp(info);
@@ -393,67 +329,46 @@ export class Transport {
     return n;
   }
 
-  private linkClosed(link: Link, reason: string): void {
+  private linkClosed(link: Link, reason: CloseReason): void {
     const peerId = link.info.peerId;
-    const totals = this.stats.closedLinks;
-    totals.bytesIn += link.bytesIn;
-    totals.bytesOut += link.bytesOut;
-    totals.droppedMessages += link.droppedMessages;
+    this.closedLinks.bytesIn += link.bytesIn;
+    this.closedLinks.bytesOut += link.bytesOut;
+    this.closedLinks.droppedMessages += link.droppedMessages;
     if (this.links.get(peerId) !== link) {
       // A refused or replaced duplicate: the peer is still linked (or never was), so no "link down".
       this.opts.log.debug("link closed", { peer: peerId, reason });
       return;
     }
     this.links.delete(peerId);
-    this.stats.links = this.links.size;
     this.opts.log.info("link down", { peer: peerId, reason });
     this.events.linkDown(peerId, reason);
   }
 
-  private onSocketClosed(socket: Socket<Conn>, reason: string): void {
-    const conn = socket.data;
-    this.conns.delete(socket);
-    if (!conn || conn.phase === "closed") return;
-    if (conn.link) conn.link.close(reason);
-    else this.failConn(conn, undefined, reason);
-  }
-
-  private protocolFailure(conn: Conn, socket: Socket<Conn>, e: unknown): void {
-    const code = e instanceof P2PProtocolError ? e.code : "internal-error";
-    if (!(e instanceof P2PProtocolError)) this.opts.log.error("handshake bug", { error: e as Error });
-    if (conn.link) conn.link.close(code);
-    else this.failConn(conn, socket, code, e as Error);
-  }
-
-  /** Ends a connection that never became a link. */
-  private failConn(conn: Conn, socket: Socket<Conn> | undefined, reason: string, error?: Error): void {
-    if (conn.phase === "closed") return;
-    const wasPending = conn.deadline !== undefined;
-    this.endPending(conn);
-    conn.phase = "closed";
-    conn.solving?.abort();
-    if (wasPending || reason === "connect-failed") this.countFailure(reason);
+  private handshakeFailed(slot: Slot, connection: Connection, reason: HandshakeFailure, error?: Error): void {
+    this.endPending(slot);
+    this.countFailure(reason);
+    if (reason === "internal-error") this.opts.log.error("handshake bug", { error });
     // `dh`: Diffie-Hellman operations the failed attempt cost us (0 when the proof of work gate stopped it).
-    const dh = conn.responder?.dhCount ?? 0;
-    this.opts.log.debug("handshake failed", { address: `${conn.host}:${conn.port}`, inbound: conn.inbound, reason, dh });
-    socket?.end();
-    conn.dial?.reject(error instanceof P2PProtocolError ? error : new P2PProtocolError(reason, `dial ${conn.host}:${conn.port}: ${error?.message ?? reason}`));
+    const fields = { address: `${slot.host}:${slot.port}`, inbound: slot.inbound, reason, dh: connection.dhCount };
+    this.opts.log.debug("handshake failed", fields);
+    this.rejectDial(slot, reason, error);
   }
 
-  private endPending(conn: Conn): void {
-    if (conn.deadline === undefined) return;
-    clearTimeout(conn.deadline);
-    conn.deadline = undefined;
-    this.pending--;
-    this.stats.pendingHandshakes = this.pending;
-    if (conn.inbound) {
-      const n = (this.pendingPerIp.get(conn.host) ?? 1) - 1;
-      if (n <= 0) this.pendingPerIp.delete(conn.host);
-      else this.pendingPerIp.set(conn.host, n);
-    }
+  private rejectDial(slot: Slot, reason: HandshakeFailure, error?: Error): void {
+    const dial = slot.dial;
+    if (!dial) return;
+    slot.dial = undefined;
+    dial.reject(new DialError(reason, `dial ${slot.host}:${slot.port}: ${error?.message ?? reason}`, { cause: error }));
   }
 
-  private countFailure(reason: string): void {
-    this.stats.handshakesFailed.set(reason, (this.stats.handshakesFailed.get(reason) ?? 0) + 1);
+  private endPending(slot: Slot): void {
+    if (!this.pending.delete(slot) || !slot.inbound) return;
+    const n = (this.pendingPerIp.get(slot.host) ?? 1) - 1;
+    if (n <= 0) this.pendingPerIp.delete(slot.host);
+    else this.pendingPerIp.set(slot.host, n);
+  }
+
+  private countFailure(reason: HandshakeFailure): void {
+    this.handshakesFailed.set(reason, (this.handshakesFailed.get(reason) ?? 0) + 1);
   }
 }

@@ -63,7 +63,7 @@ test("28. a partitioned 12-node network delivers within each half, and after hea
   // The partition: nobody dials any more (and dials in flight are let finish, so no link across appears late),
   // every link across is closed, and each half is kept connected by linking neighbours inside it where needed.
   for (const n of ns) n.membership.stop();
-  await waitFor(() => ns.every((n) => n.membership.stats().dialing === 0 && n.transport.stats.pendingHandshakes === 0), 5000, "dials settled");
+  await waitFor(() => ns.every((n) => n.membership.stats().dialing === 0 && n.transport.stats().pendingHandshakes === 0), 5000, "dials settled");
   const crossLinks = () =>
     ns.flatMap((n) => n.transport.linked().filter((l) => byId.has(l.info.peerId) && half(byId.get(l.info.peerId)!) !== half(n)).map((l) => [n, l.info.peerId] as const));
   await waitFor(

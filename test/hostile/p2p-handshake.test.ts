@@ -152,7 +152,7 @@ test("15. every single byte of Hello, M1, M2 and M3 flipped in transit: every fl
   cleanups.push(() => void probe.stop());
   const target = canary.target;
   const idle = () =>
-    probe.linked().length === 0 && !linkedTo(probe.localId) && relay.connections === 0 && target.transport.stats.pendingHandshakes === 0;
+    probe.linked().length === 0 && !linkedTo(probe.localId) && relay.connections === 0 && target.transport.stats().pendingHandshakes === 0;
 
   // A clean run through the relay learns the message sizes (fixed for Ed25519 identities).
   const sizes: Record<Direction, number[]> = { toTarget: [], toDialer: [] };

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { HandshakeInit, LinkMessage, Payload } from "../../src/p2p/proto/gossip.ts";
+import type { HandshakeFailure } from "../../src/p2p/reasons.ts";
 import { encodeLinkMessage, encodeMessage } from "../../src/p2p/wire.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
 import { ApiTestClient, waitFor } from "../api/client.ts";
@@ -147,7 +148,7 @@ test("21. protobuf: unknown fields are ignored; wrong wire types, truncated vari
   }
   expect(reasons).toEqual({
     "kind as a varint": "unknown-message",
-    "data as a varint": "item id mismatch", // the field is skipped, and the ID no longer matches the (empty) data
+    "data as a varint": "item-id-mismatch", // the field is skipped, and the ID no longer matches the (empty) data
     "truncated varint": "undecodable",
     "length past the end": "undecodable",
     "end-group after a payload": "undecodable",
@@ -202,7 +203,7 @@ test("24. a flood of duplicates and of the same item with higher TTLs: dropped c
   await waitFor(() => canary.target.broadcaster.stats().duplicates >= duplicatesBefore + 2000, 5000, "all copies counted");
   expect(good.received.filter((t) => t === "once")).toEqual(["once"]);
   expect(isLinked(p)).toBe(true);
-  expect(canary.target.membership.isBanned(p.identity.idHex)).toBe(false);
+  expect(canary.target.core.isBanned(p.identity.idHex)).toBe(false);
   await canary.check();
 });
 
@@ -211,36 +212,36 @@ test("25. a flood of distinct invalid items gets the peer disconnected and refus
   const flooder = await linked({ identity });
   flooder.write(Buffer.concat(Array.from({ length: 30 }, (_, i) => flooder.seal(payload(BAD, `invalid ${i}`)))));
   expect(await downReason(flooder)).toMatch(/^banned/);
-  expect(canary.target.membership.isBanned(identity.idHex)).toBe(true);
-  const refusedBefore = canary.target.transport.stats.handshakesFailed.get("peer-banned") ?? 0;
+  expect(canary.target.core.isBanned(identity.idHex)).toBe(true);
+  const refusedBefore = canary.target.transport.stats().handshakesFailed.get("peer-banned") ?? 0;
   const back = await RawPeer.connect(canary.target.transport.port, { identity, rekeyInterval: REKEY });
   peers.push(back);
   await back.handshake(); // the work and the keys are fine: the node still refuses this ID
   await back.waitClosed();
-  expect(canary.target.transport.stats.handshakesFailed.get("peer-banned")).toBe(refusedBefore + 1);
+  expect(canary.target.transport.stats().handshakesFailed.get("peer-banned")).toBe(refusedBefore + 1);
   expect(isLinked(back)).toBe(false);
 
   const forger = await linked();
   forger.send(payload(GOOD, "forged", 0, itemId(GOOD, new TextEncoder().encode("something else"))));
-  expect(await downReason(forger)).toBe("item id mismatch");
+  expect(await downReason(forger)).toBe("item-id-mismatch");
   await canary.check();
   expect(goodTexts().has("forged")).toBe(false);
 });
 
 test("26. many IDs from one IP: per-IP caps on handshakes and on inbound links; a simultaneous open keeps one link", async () => {
   const target = canary.target;
-  const stats = target.transport.stats.handshakesFailed;
-  const pendingBefore = stats.get("too-many-pending") ?? 0;
+  const failed = (reason: HandshakeFailure) => target.transport.stats().handshakesFailed.get(reason) ?? 0;
+  const pendingBefore = failed("too-many-pending");
   const hogs = await Promise.all(Array.from({ length: 10 }, () => RawPeer.connect(target.transport.port)));
   peers.push(...hogs);
   await waitFor(() => hogs.filter((p) => p.closed).length === 6, 3000, "the excess refused");
-  expect(stats.get("too-many-pending")! - pendingBefore).toBe(6);
-  expect(target.transport.stats.pendingHandshakes).toBe(4);
+  expect(failed("too-many-pending") - pendingBefore).toBe(6);
+  expect(target.transport.stats().pendingHandshakes).toBe(4);
   hogs.forEach((p) => p.close());
-  await waitFor(() => target.transport.stats.pendingHandshakes === 0, 3000, "pending released");
+  await waitFor(() => target.transport.stats().pendingHandshakes === 0, 3000, "pending released");
 
   // Eight IDs, each with its work done, from the IP the canary's peer also uses: the cap of 3 admits two.
-  const refusedBefore = stats.get("too-many-from-ip") ?? 0;
+  const refusedBefore = failed("too-many-from-ip");
   const sybils: RawPeer[] = [];
   for (let i = 0; i < 8; i++) {
     const p = await RawPeer.connect(target.transport.port, { rekeyInterval: REKEY });
@@ -248,7 +249,7 @@ test("26. many IDs from one IP: per-IP caps on handshakes and on inbound links; 
     await p.handshake();
     sybils.push(p);
   }
-  await waitFor(() => (stats.get("too-many-from-ip") ?? 0) - refusedBefore === 6, 3000, "six refused");
+  await waitFor(() => failed("too-many-from-ip") - refusedBefore === 6, 3000, "six refused");
   expect(sybils.filter(isLinked).length).toBe(2);
   // The canary keeps announcing while they are linked; the check below proves its peer still got every item.
   const mark = canary.sent;
@@ -275,14 +276,14 @@ test("27. with the rekey threshold at 3 frames, traffic continues both ways acro
   for (let i = 0; i < 30; i++) p.send(payload(GOOD, `rekeyed ${i}`));
   await waitFor(() => good.received.length >= start + 30, 3000, "30 items across 10 rekeys");
   await waitFor(() => p.payloads(0xcafe).length >= 30, 5000, "canary items forwarded to the raw peer");
-  expect(p.errors).toEqual([]);
+  expect(p.linkClosedReason).toBeUndefined();
   await waitFor(() => canary.sent > 30 * REKEY, 5000, "the canary's own link to rekey dozens of times");
   // A peer that does not rekey at 3 cannot open the node's fourth frame (cache replay, then canary items): the node does rekey.
   const stubborn = await RawPeer.connect(canary.target.transport.port); // default interval: 2^16
   peers.push(stubborn);
   await stubborn.handshake();
-  await waitFor(() => stubborn.errors.length > 0, 3000, "the fourth frame to fail");
+  await waitFor(() => stubborn.linkClosedReason !== undefined, 3000, "the fourth frame to fail");
   expect(stubborn.framesIn).toBe(REKEY);
-  expect((stubborn.errors[0] as { code?: string }).code).toBe("decrypt-failed");
+  expect(stubborn.linkClosedReason).toBe("decrypt-failed");
   await canary.check();
 });

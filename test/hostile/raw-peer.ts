@@ -1,34 +1,29 @@
 /**
- * A hand-driven P2P peer for hostile tests: a raw TCP socket on which the test runs the real handshake (src/p2p/
- * handshake.ts) step by step or at once, and then writes whatever it likes — honest frames, tampered, reordered,
- * duplicated or truncated ones, hand-made protobuf — while recording what the node sends back.
+ * A P2P peer for hostile tests on a raw TCP socket. Its honest handshake and link are the production Connection
+ * (src/p2p/connection.ts) over that socket; around it, low-level hooks let a test read the node's cleartext
+ * handshake frames, stall a handshake step, and write whatever it likes — honest frames sealed with the session's
+ * cipher, tampered, reordered, duplicated or truncated ones, hand-made protobuf — while recording what the node sends.
  */
 import type { Socket } from "bun";
+import { LINK_IDLE_TIMEOUT_MS, LINK_PING_INTERVAL_MS } from "../../src/defaults.ts";
+import { Connection, type ByteSink } from "../../src/p2p/connection.ts";
 import { FrameReader, encodeFrame, FRAME_HEADER_BYTES, writeFrameHeader } from "../../src/p2p/frame.ts";
-import { InitiatorHandshake, type HandshakeResult } from "../../src/p2p/handshake.ts";
+import type { HandshakeResult } from "../../src/p2p/handshake.ts";
 import { generateEd25519Pem, generateStaticKeyPair, loadIdentity, type Identity, type StaticKeyPair } from "../../src/p2p/identity.ts";
-import { leadingZeroBits, powDigest } from "../../src/p2p/pow-input.ts";
 import type { LinkMessage, Payload } from "../../src/p2p/proto/gossip.ts";
-import { decodeLinkMessage, encodeLinkMessage, unpackBatch } from "../../src/p2p/wire.ts";
+import type { CloseReason } from "../../src/p2p/reasons.ts";
+import { encodeLinkMessage } from "../../src/p2p/wire.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
 import { waitFor } from "../api/client.ts";
+import { inlineSolver, solvePow } from "../p2p/solve-pow.ts";
+
+export { solvePow };
 
 export interface RawPeerOptions {
   identity?: Identity;
   staticKeys?: StaticKeyPair;
   /** Must match the node's, or the link dies at the first rekey. */
   rekeyInterval?: number;
-}
-
-/** The first nonce whose digest has ≥ `difficulty` leading zero bits (and fewer than `below`, to fake weak work). */
-export function solvePow(prefix: Uint8Array, difficulty: number, below = 257): Uint8Array {
-  const nonce = new Uint8Array(8);
-  const view = new DataView(nonce.buffer);
-  for (let i = 0n; ; i++) {
-    view.setBigUint64(0, i);
-    const bits = leadingZeroBits(powDigest(prefix, nonce));
-    if (bits >= difficulty && bits < below) return nonce;
-  }
 }
 
 export function newIdentity(): Identity {
@@ -45,16 +40,19 @@ export function payload(dataType: number, data: string | Uint8Array, ttl = 0, id
 export class RawPeer {
   readonly identity: Identity;
   readonly staticKeys: StaticKeyPair;
-  /** Link messages received once the session is up, decrypted. */
+  /** Link messages received once the session is up (pings are answered by the link and not listed). */
   readonly messages: LinkMessage[] = [];
-  /** Frames from the node that decrypted (one frame may carry a Batch of several messages). */
-  framesIn = 0;
-  /** Bodies of every frame this peer sent (for replays). */
+  /** Bodies of every frame this peer sent, handshake frames included (for replays). */
   readonly sentFrames: Uint8Array[] = [];
   session: HandshakeResult | undefined;
+  /** The socket closed. */
   closed = false;
-  /** Frames from the node that did not decrypt or decode (there should never be any). */
-  readonly errors: Error[] = [];
+  /** Why our side of the link closed: a node frame that did not decrypt or decode (there should never be one), the
+   *  node's LinkError, or the node hanging up. */
+  linkClosedReason: CloseReason | undefined;
+  private connection: Connection | undefined;
+  /** Before a Connection runs: what the node sent, raw (to replay into it) and as cleartext frames (nextFrame). */
+  private readonly early: Uint8Array[] = [];
   private readonly handshakeFrames: Uint8Array[] = [];
   private readonly reader = new FrameReader();
   private socket!: Socket<undefined>;
@@ -73,11 +71,16 @@ export class RawPeer {
       socket: {
         data: (_s, chunk) => peer.received(chunk),
         drain: () => peer.flush(),
-        close: () => void (peer.closed = true),
-        error: () => void (peer.closed = true),
+        close: () => peer.gone(),
+        error: () => peer.gone(),
       },
     });
     return peer;
+  }
+
+  /** Frames from the node that decrypted (one frame may carry a Batch of several messages). */
+  get framesIn(): number {
+    return this.connection?.link?.framesIn ?? 0;
   }
 
   /** Writes bytes as they are (queued in order if the kernel does not take them at once). */
@@ -91,7 +94,7 @@ export class RawPeer {
     this.write(encodeFrame(body));
   }
 
-  /** The next cleartext handshake frame body the node sent. */
+  /** The next cleartext handshake frame body the node sent (for handshakes crafted by hand). */
   async nextFrame(timeoutMs = 3000): Promise<Uint8Array> {
     await waitFor(() => this.handshakeFrames.length > 0 || this.closed, timeoutMs, "a handshake frame");
     const body = this.handshakeFrames.shift();
@@ -99,22 +102,62 @@ export class RawPeer {
     return body;
   }
 
-  /** An honest initiator's handshake; the hooks run before M1 and before M3 (to stall there). */
+  /**
+   * An honest initiator's handshake by the production Connection; the hooks run before M1 and before M3 goes out (to
+   * stall there). Resolves once our side is done and M3 has been written; rejects if our side failed.
+   */
   async handshake(hooks: { beforeInit?: () => Promise<void>; beforeFinal?: () => Promise<void> } = {}): Promise<HandshakeResult> {
-    const initiator = new InitiatorHandshake({
-      identity: this.identity,
-      staticKeys: this.staticKeys,
-      maxDifficulty: 12,
-      rekeyInterval: this.options.rekeyInterval,
+    let writes = 0;
+    let held: Uint8Array[] | undefined;
+    let released: Promise<void> = Promise.resolve();
+    // Our handshake frames are whole frames in one write each: M1, then M3. M3 and anything after it wait for the hook.
+    const sink: ByteSink = {
+      write: (bytes) => {
+        if (++writes <= 2) this.sentFrames.push(bytes.slice(FRAME_HEADER_BYTES));
+        if (writes === 2 && hooks.beforeFinal) {
+          held = [];
+          released = hooks.beforeFinal().then(() => {
+            for (const b of held!.splice(0)) this.write(b);
+            held = undefined;
+          });
+        }
+        if (held) held.push(Uint8Array.from(bytes));
+        else this.write(Uint8Array.from(bytes));
+        return bytes.length;
+      },
+      end: () => void released.then(() => this.socket.end()),
+    };
+    const session = await new Promise<HandshakeResult>((resolve, reject) => {
+      this.connection = new Connection(
+        sink,
+        {
+          role: { inbound: false, maxDifficulty: 12, pow: inlineSolver(hooks.beforeInit) },
+          identity: this.identity,
+          staticKeys: this.staticKeys,
+          listenPort: 0,
+          rekeyInterval: this.options.rekeyInterval,
+          handshakeTimeoutMs: 60_000,
+          remote: { host: "127.0.0.1", port: this.socket.remotePort },
+          sendBufferBytes: 1 << 30,
+          pingIntervalMs: LINK_PING_INTERVAL_MS,
+          idleTimeoutMs: LINK_IDLE_TIMEOUT_MS,
+        },
+        {
+          established: (_c, _link, result) => {
+            this.session = result;
+            resolve(result);
+          },
+          failed: (_c, reason, error) => reject(error ?? new Error(`handshake failed: ${reason}`)),
+          message: (_link, message) => void this.messages.push(message),
+          linkClosed: (_link, reason) => void (this.linkClosedReason = reason),
+        },
+      );
+      this.connection.start();
+      for (const chunk of this.early.splice(0)) this.connection.receive(chunk);
+      if (this.closed) this.connection.closed();
     });
-    const { powPrefix, difficulty } = initiator.recvHello(await this.nextFrame());
-    await hooks.beforeInit?.();
-    this.sendFrame(initiator.init(solvePow(powPrefix, difficulty)));
-    const { send, result } = initiator.recvResponse(await this.nextFrame());
-    await hooks.beforeFinal?.();
-    this.session = result;
-    this.sendFrame(send);
-    return result;
+    await released;
+    return session;
   }
 
   /** One encrypted frame for `message` (or raw plaintext bytes), not written yet; it takes the next nonce. */
@@ -123,6 +166,7 @@ export class RawPeer {
     return writeFrameHeader(this.session!.sendCipher.encrypt(plaintext, FRAME_HEADER_BYTES));
   }
 
+  /** One frame for `message`, sealed and written now (not batched by the link). */
   send(message: LinkMessage | Uint8Array): void {
     this.write(this.seal(message));
   }
@@ -149,37 +193,21 @@ export class RawPeer {
   }
 
   private received(chunk: Uint8Array): void {
-    let bodies: Uint8Array[];
-    try {
-      bodies = this.reader.push(chunk);
-    } catch {
-      this.socket.terminate();
+    if (this.connection) {
+      this.connection.receive(chunk);
       return;
     }
-    for (const body of bodies) {
-      if (this.session === undefined) {
-        this.handshakeFrames.push(body);
-        continue;
-      }
-      let messages: LinkMessage[];
-      try {
-        const plaintext = this.session.recvCipher.decrypt(body);
-        this.framesIn++;
-        const message = decodeLinkMessage(plaintext);
-        // What the node queued for us within one turn arrives as one Batch frame.
-        messages = message.kind?.$case === "batch" ? unpackBatch(message.kind.value) : [message];
-      } catch (e) {
-        // The node's frames are honest: a failure here is for the test to see.
-        this.errors.push(e as Error);
-        this.socket.terminate();
-        return;
-      }
-      for (const message of messages) {
-        this.messages.push(message);
-        // Answer liveness checks like any honest peer, so a long-lived observer is not dropped as idle.
-        if (message.kind?.$case === "ping" && !this.closed) this.send({ kind: { $case: "pong", value: { nonce: message.kind.value.nonce } } });
-      }
+    this.early.push(chunk);
+    try {
+      this.handshakeFrames.push(...this.reader.push(chunk));
+    } catch {
+      this.socket.terminate();
     }
+  }
+
+  private gone(): void {
+    this.closed = true;
+    this.connection?.closed();
   }
 
   private flush(): void {

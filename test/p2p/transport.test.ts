@@ -3,7 +3,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { P2PProtocolError } from "../../src/errors.ts";
+import { DialError } from "../../src/errors.ts";
 import { silentLogger } from "../../src/log.ts";
 import { generateEd25519Pem, loadIdentity, type Identity } from "../../src/p2p/identity.ts";
 import { PowPool } from "../../src/p2p/pow-pool.ts";
@@ -75,13 +75,13 @@ function payloadTexts(r: Recorder, from: string): string[] {
     .map((m) => new TextDecoder().decode((m.message.kind as { value: Payload }).value.data));
 }
 
-/** Asserts the dial rejects with a P2PProtocolError, returning its code. */
+/** Asserts the dial rejects with a DialError, returning its code. */
 async function rejectionCode(p: Promise<string>): Promise<string> {
   try {
     await p;
   } catch (e) {
-    expect(e).toBeInstanceOf(P2PProtocolError);
-    return (e as P2PProtocolError).code;
+    expect(e).toBeInstanceOf(DialError);
+    return (e as DialError).code;
   }
   throw new Error("dial resolved but should have rejected");
 }
@@ -161,7 +161,7 @@ describe("Transport", () => {
     const b = await node();
     const wrong = randomBytes(32).toString("hex");
     expect(await rejectionCode(a.t.dial(HOST, b.t.port, wrong))).toBe("unexpected-peer");
-    await until(() => b.t.stats.handshakesFailed.size > 0, "b sees the aborted handshake end");
+    await until(() => b.t.stats().handshakesFailed.size > 0, "b sees the aborted handshake end");
     expect(a.t.linked()).toEqual([]);
     expect(b.t.linked()).toEqual([]);
     expect(a.ups).toEqual([]);
@@ -198,7 +198,7 @@ describe("Transport", () => {
     const b = await node({ handshakeTimeoutMs: 300 });
     const c = await rawClient(b.t.port);
     await until(c.closed, "deadline closes the silent connection", 3000);
-    expect(b.t.stats.handshakesFailed.get("handshake-timeout")).toBe(1);
+    expect(b.t.stats().handshakesFailed.get("handshake-timeout")).toBe(1);
     expect(b.t.linked()).toEqual([]);
   });
 
