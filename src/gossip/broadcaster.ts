@@ -48,7 +48,7 @@ export class BroadcasterMetrics {
   droppedBusy = 0;
   /** Items from peers that all local subscribers declared valid. */
   valid = 0;
-  /** Items a local subscriber declared invalid (sender struck). */
+  /** Items a local subscriber declared invalid (counted against the sender, never a ban by itself). */
   invalid = 0;
   /** Items no subscriber answered in time (or that lost their subscribers): dropped, no strike. */
   unanswered = 0;
@@ -58,7 +58,7 @@ export class BroadcasterMetrics {
   sendFailed = 0;
   /** Cached items sent to newly linked peers. */
   cacheReplayed = 0;
-  /** Peers banned by this broadcaster's strikes. */
+  /** Peers banned by this broadcaster's strikes (protocol violations). */
   bans = 0;
 }
 
@@ -250,7 +250,8 @@ export class Broadcaster implements PeerEvents {
     if (verdict === "invalid") {
       this.metrics.invalid++;
       this.log.info("item invalid", { peer: from, dataType: item.dataType });
-      this.strike(from, "invalid-items");
+      // Not a strike: a module's "invalid" also means "not useful to me", and the peer may be an honest relay.
+      this.score.recordRejection(from);
       return;
     }
     if (verdict === "unanswered") {

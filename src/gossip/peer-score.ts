@@ -1,6 +1,9 @@
 /**
- * Peer score: strikes against peers that send invalid or forged items, and temporary bans for repeat offenders.
- * A peer with `threshold` strikes inside one window (which opens at its first strike) is banned for `banMs`.
+ * Peer score: strikes against peers that break the protocol (forged item IDs, oversized items), and temporary bans
+ * for repeat offenders; a peer with `threshold` strikes inside one window (which opens at its first strike) is banned
+ * for `banMs`. Items a local module rejected are only counted (`recordRejection`), never a strike: real modules
+ * answer "invalid" for well-formed items that are merely not useful to them, and an honest relay must not be banned
+ * for its neighbours' taste (docs/decisions.md).
  * Shared by the broadcaster (records strikes), membership (never dials a banned peer, drops its links) and the
  * transport (refuses inbound links from it, via isBanned). Pure bookkeeping: never touches the network itself, and
  * both tables are bounded (oldest record evicted first).
@@ -33,6 +36,8 @@ export class PeerScore {
   readonly maxTracked: number;
   private readonly now: () => number;
   private readonly strikes = new Map<PeerId, Strikes>();
+  /** Items a local module rejected, per peer (bounded like the strikes): evidence for later scoring, never a ban. */
+  private readonly rejections = new Map<PeerId, number>();
   /** peer → time the ban ends. */
   private readonly bans = new Map<PeerId, number>();
 
@@ -64,6 +69,19 @@ export class PeerScore {
     return true;
   }
 
+  /** An item from `peer` that a local module declared invalid: counted, never banned for. */
+  recordRejection(peer: PeerId): void {
+    const n = (this.rejections.get(peer) ?? 0) + 1;
+    this.rejections.delete(peer); // re-insert at the tail: the map's head stays the stalest record
+    this.rejections.set(peer, n);
+    evictOldest(this.rejections, this.maxTracked);
+  }
+
+  /** Items from `peer` that local modules rejected (since tracking began, while it is among the tracked). */
+  rejectionsOf(peer: PeerId): number {
+    return this.rejections.get(peer) ?? 0;
+  }
+
   /** Bans `peer` for `ms` (default banMs) from now, whatever its strikes. */
   ban(peer: PeerId, ms: number = this.banMs): void {
     this.strikes.delete(peer);
@@ -88,7 +106,7 @@ export class PeerScore {
   }
 
   stats(): { tracked: number; banned: number } {
-    return { tracked: this.strikes.size, banned: this.bans.size };
+    return { tracked: this.strikes.size + this.rejections.size, banned: this.bans.size };
   }
 }
 

@@ -27,4 +27,15 @@ describe("PeerScore", () => {
     for (let i = 0; i < 1_000; i++) s.ban(`b${i}`);
     expect(s.stats()).toEqual({ tracked: 10, banned: 10 });
   });
+
+  test("rejections by local modules are counted, bounded, and never ban", () => {
+    const s = new PeerScore({ threshold: 2, maxTracked: 10, now: () => 0 });
+    for (let i = 0; i < 100; i++) s.recordRejection("relay");
+    expect(s.rejectionsOf("relay")).toBe(100);
+    expect(s.isBanned("relay")).toBe(false);
+    expect(s.strikesOf("relay")).toBe(0);
+    for (let i = 0; i < 1_000; i++) s.recordRejection(`p${i}`);
+    expect(s.rejectionsOf("relay")).toBe(0); // the stalest record went first
+    expect(s.stats()).toEqual({ tracked: 10, banned: 0 });
+  });
 });
