@@ -86,7 +86,8 @@ export type RpsErrorCode =
   | "closed" // RPS closed the connection before a whole answer
   | "malformed-reply" // bytes that are no VoidPhone API message (the codec's reason is in the message)
   | "unexpected-reply" // a well-formed message other than RPS PEER
-  | "no-gossip-port"; // the peer runs no Gossip module that RPS knows of
+  | "no-gossip-port" // the peer runs no Gossip module that RPS knows of
+  | "bad-hostkey"; // the peer's hostkey does not parse: its ID is unknown, so it is never dialed unpinned
 
 /** The RPS module gave no usable peer: that one query fails (membership tries again later); nothing is closed. */
 export class RpsError extends Error {

@@ -18,7 +18,9 @@ import { PowPool } from "./p2p/pow-pool.ts";
 import type { LinkMessage } from "./p2p/proto/gossip.ts";
 import { Transport, type PowSolver, type TransportOptions } from "./p2p/transport.ts";
 import { encodeLinkMessage } from "./p2p/wire.ts";
+import { networkInterfaces } from "node:os";
 import { formatHostPort, type HostPort } from "./address.ts";
+import { DialError, RpsError } from "./errors.ts";
 import { ControlServer } from "./control/server.ts";
 import { NodeObservations } from "./control/source.ts";
 import { PeerStore, peerStorePathFor } from "./peer-store.ts";
@@ -147,8 +149,9 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     },
     ...options.transport,
   });
+  const network = transportNetwork(transport, identity.idHex, config.p2pAddress.host);
   const core: GossipCore = createCore({
-    network: transportNetwork(transport, identity.idHex),
+    network,
     local: api,
     clock: systemClock,
     random: Math.random,
@@ -158,7 +161,7 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     bootstrappers: config.bootstrappers.map((b) => ({ host: b.host, port: b.port })),
     knownAddresses: peerStore?.load().map((p) => ({ host: p.host, port: p.port, id: p.id })),
     rps: config.rpsApiAddress ? rpsSource(config.rpsApiAddress) : undefined,
-    sinks: peerStore ? [peerStoreSink(peerStore)] : [],
+    sinks: peerStore ? [peerStoreSink(peerStore, network)] : [],
     membership: options.membership,
   });
   api.onAnnounce = (a) => core.announce(a);
@@ -202,7 +205,8 @@ function timedSolver(solver: PowSolver, observations: NodeObservations): PowSolv
 }
 
 /** The core's PeerNetwork port on the real transport. */
-function transportNetwork(transport: Transport, localId: string): PeerNetwork {
+function transportNetwork(transport: Transport, localId: string, bindHost: string): PeerNetwork {
+  const ownHosts = localHosts(bindHost);
   // The broadcaster pushes one item object to up to `degree` peers in a row: encode its protobuf once, not per peer.
   let lastItem: GossipItem | undefined;
   let lastEncoded: Uint8Array = new Uint8Array(0);
@@ -221,15 +225,33 @@ function transportNetwork(transport: Transport, localId: string): PeerNetwork {
     sendItem: (peer, item) => transport.send(peer, encodedPayload(item), true),
     requestPeers: (peer) => void transport.send(peer, { kind: { $case: "peerRequest", value: {} } }),
     sendPeers: (peer, peers) => void transport.send(peer, peerListMessage(peers)),
-    dial: (addr) => transport.dial(addr.host, addr.port, addr.id),
+    // An address that leads back to us resolves with our own ID, so membership remembers it as ours.
+    dial: (addr) =>
+      transport.dial(addr.host, addr.port, addr.id).catch((e: unknown) => {
+        if (e instanceof DialError && e.code === "self-connection") return localId;
+        throw e;
+      }),
     disconnect: (peer, reason) => transport.disconnect(peer, reason),
+    isOwnAddress: (host, port) => port === transport.port && ownHosts.has(host),
   };
 }
 
+/** Hosts that reach this machine: loopback, the bind address, and every interface address (read once at start). */
+function localHosts(bindHost: string): Set<string> {
+  const hosts = new Set<string>(["localhost", "127.0.0.1", "::1", "0.0.0.0", "::", bindHost]);
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) hosts.add(a.address);
+  }
+  return hosts;
+}
+
 /** The peer store as one more event sink: it records who linked and when they were last seen. */
-function peerStoreSink(store: PeerStore): PeerEvents {
+function peerStoreSink(store: PeerStore, network: PeerNetwork): PeerEvents {
   return {
-    linkUp: (info) => store.record({ id: info.peer, host: info.host, port: info.port }),
+    linkUp: (info) => {
+      // A peer that claimed our own listen address must not send us dialing ourselves after a restart.
+      if (!network.isOwnAddress?.(info.host, info.port)) store.record({ id: info.peer, host: info.host, port: info.port });
+    },
     linkDown: (peer) => store.touch(peer),
     item() {},
     peersRequested() {},
@@ -241,7 +263,9 @@ function rpsSource(address: HostPort): () => Promise<PeerAddress> {
   return async () => {
     const peer = await queryRps(address, 2000);
     const spki = toSpkiDer(peer.hostkeyDer);
-    return { host: peer.host, port: peer.gossipPort, id: spki ? hex(peerIdOf(spki)) : undefined };
+    // Never dial unpinned on RPS's word: a hostkey we cannot read makes the answer unusable.
+    if (spki === undefined) throw new RpsError("bad-hostkey", `RPS named ${peer.host}:${peer.gossipPort} with a hostkey that does not parse`);
+    return { host: peer.host, port: peer.gossipPort, id: hex(peerIdOf(spki)) };
   };
 }
 

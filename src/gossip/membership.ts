@@ -210,7 +210,7 @@ export class Membership implements PeerEvents {
     const limit = peerExchangeSize(this.degree);
     for (const l of links) {
       if (list.length >= limit) break;
-      if (l.peer === forPeer || l.port <= 0) continue;
+      if (l.peer === forPeer || l.port <= 0 || this.network.isOwnAddress?.(l.host, l.port)) continue;
       list.push({ host: l.host, port: l.port, id: l.peer });
     }
     return list;
@@ -376,6 +376,7 @@ export class Membership implements PeerEvents {
   /** Adds an address to the candidate table unless it names us or a banned peer. */
   private learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }): void {
     if (addr.id !== undefined && (addr.id === this.network.localId || this.score.isBanned(addr.id))) return;
+    if (this.network.isOwnAddress?.(addr.host, addr.port)) return; // e.g. a peer that claimed our port as its own
     this.candidates.learn(addr, flags, this.dialing);
   }
 

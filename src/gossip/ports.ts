@@ -67,8 +67,14 @@ export interface PeerNetwork {
   sendItem(peer: PeerId, item: GossipItem): boolean;
   requestPeers(peer: PeerId): void;
   sendPeers(peer: PeerId, peers: PeerAddress[]): void;
-  /** Resolves with the linked peer's ID; rejects if the dial or handshake fails or the ID differs from addr.id. */
+  /**
+   * Resolves with the linked peer's ID, or with our own ID (and no link) when the address turned out to be us;
+   * rejects if the dial or handshake fails or the ID differs from addr.id.
+   */
   dial(addr: PeerAddress): Promise<PeerId>;
+  /** Whether host:port is one of our own listen addresses (never stored, shared or dialed). Optional: a network
+   *  that cannot tell (behind NAT) leaves it out, and a dial that reaches us resolves with our own ID instead. */
+  isOwnAddress?(host: string, port: number): boolean;
   disconnect(peer: PeerId, reason: string): void;
 }
 

@@ -284,10 +284,11 @@ export class InitiatorHandshake extends Steps<"new" | "hello-received" | "m1-sen
       if (hello.difficulty > this.options.maxDifficulty || hello.difficulty > POW_MAX_DIFFICULTY) {
         throw fail("difficulty-too-high", `difficulty ${hello.difficulty} > our maximum ${this.options.maxDifficulty}`);
       }
+      // Ourselves first, whatever ID we expected: an address that leads back to us is remembered as ours (membership).
+      if (equal(hello.responderId, this.options.identity.id)) throw fail("self-connection", "we dialed ourselves");
       if (this.expectedPeerId !== undefined && !equal(hello.responderId, this.expectedPeerId)) {
         throw fail("unexpected-peer", `reached ${hex(hello.responderId)}, expected ${hex(this.expectedPeerId)}`);
       }
-      if (equal(hello.responderId, this.options.identity.id)) throw fail("self-connection", "we dialed ourselves");
       this.helloBytes = Uint8Array.from(body);
       this.responderId = Uint8Array.from(hello.responderId);
       this.ephemeral = generateKeyPair();

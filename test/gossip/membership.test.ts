@@ -70,9 +70,10 @@ describe("Membership over an in-memory network", () => {
     }
   });
 
-  test("never dials itself: not its own ID, and its own address only until it answers with its own ID", async () => {
+  test("behind NAT (own address unknown) it never dials its own ID, and its own address only until it answers with its own ID", async () => {
     const net = new MemNetwork();
     const me = net.addNode();
+    me.knowsOwnAddress = false;
     const other = net.addNode();
     const p = spawn(net, me, {
       membership: { degree: 3, bootstrappers: [{ host: me.host, port: me.port }, other.address] },
@@ -120,6 +121,28 @@ describe("Membership over an in-memory network", () => {
     const after = dialsFrom(net, me).slice(before).map((d) => d.at - killedAt);
     // Immediately on linkDown, then again 0.5 s later on the next tick: the backoff started over.
     expect(after.slice(0, 3)).toEqual([0, 1_000, 2_000]);
+  });
+
+  test("a peer claiming our own listen address as its own is never stored, shared or dialed (issue 18 item 2)", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const liar = net.addNode();
+    const third = net.addNode();
+    const p = spawn(net, me, { membership: { degree: 3 } });
+    spawn(net, liar);
+    spawn(net, third);
+    p.membership!.start();
+    // The liar's inbound link advertises our host and port as its listen address (the handshake lets it say so).
+    liar.advertised = { host: me.host, port: me.port };
+    void net.connect(liar, me);
+    void net.connect(third, me);
+    await net.settle();
+    expect(me.links.get(liar.localId)).toMatchObject({ inbound: true, host: me.host, port: me.port });
+    expect(p.membership!.referrals(third.localId).some((a) => a.port === me.port && a.host === me.host)).toBe(false);
+    net.kill(liar);
+    await net.runFor(30_000, 500);
+    expect(dialsFrom(net, me).filter((d) => d.to.host === me.host && d.to.port === me.port)).toEqual([]);
+    expect(p.membership!.stats().candidates).toBe(1); // only the honest third node
   });
 
   test("a link dropped right after the dial counts as a failure, so it is not redialed every tick", async () => {

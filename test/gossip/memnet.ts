@@ -168,6 +168,10 @@ export class MemNode implements PeerNetwork {
   events: PeerEvents | undefined = undefined;
   acceptInbound: () => boolean = () => true;
   isBanned: (peer: PeerId) => boolean = () => false;
+  /** The listen address it claims in its handshakes (a lying peer may claim someone else's); its own by default. */
+  advertised: { host: string; port: number } | undefined = undefined;
+  /** false: like a node behind NAT, it cannot tell its own address, and learns it only when a dial reaches itself. */
+  knowsOwnAddress = true;
   /** Addresses sent to a dialer whose link this node refuses for lack of room (the transport's referrals). */
   referrals: (peer: PeerId) => PeerAddress[] = () => [];
 
@@ -182,6 +186,10 @@ export class MemNode implements PeerNetwork {
 
   get address(): PeerAddress {
     return { host: this.host, port: this.port, id: this.localId };
+  }
+
+  isOwnAddress(host: string, port: number): boolean {
+    return this.knowsOwnAddress && host === this.host && port === this.port;
   }
 
   linkedPeers(): LinkInfo[] {
@@ -223,7 +231,8 @@ export class MemNode implements PeerNetwork {
           if (list.length > 0) this.events?.peers(target.localId, list);
           return reject(new Error("refused: too many links"));
         }
-        const theirs: LinkInfo = { peer: this.localId, host: this.host, port: this.port, inbound: true };
+        const claimed = this.advertised ?? this;
+        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true };
         const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false };
         target.links.set(this.localId, theirs);
         this.links.set(target.localId, ours);
