@@ -199,6 +199,14 @@ export const TESTNET_PROBE_BYTES = 64;
 /** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
 export const TESTNET_POW_DIFFICULTY = 8;
 
+// ---- Peer store (src/peer-store.ts) --------------------------------------------------------------------------------
+
+/** Peers kept in the store beside the hostkey: the most recently seen. */
+export const PEER_STORE_MAX_PEERS = 128;
+
+/** The store is written at most this often (and at shutdown). */
+export const PEER_STORE_SAVE_DELAY_MS = 1_000;
+
 // ---- CLI ---------------------------------------------------------------------------------------------------------
 
 /** After the signal, `gossip` exits by force past this, so a stuck socket cannot keep it alive (README: within 2 s) … */
@@ -239,3 +247,70 @@ export const MAX_FRAME_BODY_BYTES = 128 * 1024;
 
 /** Plaintext sealed into one Batch frame at most; a larger single message goes alone. */
 export const BATCH_MAX_BYTES = 32 * 1024;
+
+// ---- Simulator (`gossip simulate`, src/sim/) -----------------------------------------------------------------------
+// The network model and scenario defaults of the discrete-event simulator; docs/simulation.md explains each choice.
+
+/** Coordinate latency model: a node's one-way access (last-mile) delay lies in [MIN, MAX] ms, skewed towards MIN … */
+export const SIM_ACCESS_DELAY_MIN_MS = 2;
+export const SIM_ACCESS_DELAY_MAX_MS = 30;
+/** … and crossing the whole unit square adds this many ms one way: RTTs spread over about 10–290 ms, median ~100. */
+export const SIM_DISTANCE_MS = 66;
+
+/** Extra delay per frame, uniform in [0, SIM_JITTER × one-way latency]. */
+export const SIM_JITTER = 0.1;
+
+/** A lost TCP segment arrives after at least this (Linux's minimum RTO) plus an RTT: loss delays, it never drops. */
+export const SIM_RETRANSMIT_MIN_MS = 200;
+
+/** BLAKE3 proof-of-work tries per second of a dialing node (one core, native speed measured by the project). */
+export const SIM_HASH_RATE = 6.3e6;
+
+/** SYN retransmissions of a dial to a host that does not answer (Linux tcp_syn_retries = 6), ms after the dial … */
+export const SIM_SYN_RETRY_MS: readonly number[] = [1_000, 3_000, 7_000, 15_000, 31_000, 63_000];
+/** … after which connect() fails (ETIMEDOUT). */
+export const SIM_CONNECT_TIMEOUT_MS = 127_000;
+
+/** How long a simulated local module takes to answer VALIDATION (a module on loopback). */
+export const SIM_VALIDATION_DELAY_MS = 1;
+
+/** Random already-present nodes each joining node is given as bootstrappers. */
+export const SIM_BOOTSTRAPPERS = 3;
+
+/** Nodes joining per simulated second while the network forms. */
+export const SIM_JOIN_RATE_PER_S = 1_000;
+
+/** Warm-up after the last join: at least MIN seconds, then until SETTLED_SHARE of nodes hold `degree` links and no
+ *  node is without one, at most MAX seconds. */
+export const SIM_WARMUP_MIN_S = 10;
+export const SIM_WARMUP_MAX_S = 120;
+export const SIM_SETTLED_SHARE = 0.99;
+
+/** After the last item is published, the run ends once every item reached every expected node, or after this. */
+export const SIM_DRAIN_MAX_S = 30;
+
+/** Items, their size and their publication rate (per simulated second) unless the command line says otherwise. */
+export const SIM_ITEMS = 100;
+export const SIM_ITEM_BYTES = 1024;
+export const SIM_RATE_PER_S = 10;
+
+/** The data type every simulated module subscribes to. */
+export const SIM_DATA_TYPE = 0x51a1;
+
+/** failure:F — items are published from this many simulated seconds after the crash unless F:S says otherwise. */
+export const SIM_FAILURE_PUBLISH_AFTER_S = 10;
+
+/** churn:R — replacements start this long before the first item, so items travel through a network in churn. */
+export const SIM_CHURN_LEAD_S = 60;
+
+/** partition:F — the split lasts this long (past the 45 s idle timeout, so links across it die) … */
+export const SIM_PARTITION_S = 60;
+/** … and items after the heal are published from this long after it (the redial backoff reaches 30 s). */
+export const SIM_HEAL_WAIT_S = 40;
+
+/** Microtask turns the event loop yields after an event that settled a promise, so the core's continuations run at
+ *  that event's virtual time (two suffice in Bun for validate → forward → finally; --strict-drain checks it). */
+export const SIM_DRAIN_TURNS = 4;
+
+/** Wall-clock interval of the progress line on stderr. */
+export const SIM_PROGRESS_MS = 1_000;

@@ -2,18 +2,20 @@
  * Hostile local modules (issue 8, cases 1–11) against a real node while the canary (canary.ts) keeps announcing and
  * receiving through it. Each case ends with canary.check(): no canary item lost, the node serves, descriptors and
  * heap back near baseline. An observer peer (a raw P2P peer linked to the target) sees what the target forwards.
+ * The target's API limits are shrunk (start options); the last cases meet each documented limit at its default, on a
+ * second canary's target started without API options.
  */
-import { afterAll, afterEach, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { MAX_DATA_SIZE, encodeNotify, encodeValidation } from "../../src/api/codec.ts";
 import { ApiTestClient, waitFor } from "../api/client.ts";
 import { createHarness } from "../net-harness.ts";
-import { type Canary, announceBytes, apiCloseReasons, apiModule, heapUsed, startCanary, tuneApi } from "./canary.ts";
+import { type Canary, announceBytes, apiCloseReasons, apiModule, heapUsed, startCanary } from "./canary.ts";
 import { RawPeer, payload } from "./raw-peer.ts";
 
 const h = createHarness();
-// Long enough for a failing case to report what it waited for instead of hitting the test timeout.
-setDefaultTimeout(20_000);
+/** Each case's own timeout: long enough for a failing case to report what it waited for (plain `bun test` gives 5 s). */
+const CASE_MS = 20_000;
 let canary: Canary;
 let observer: RawPeer;
 const clients: ApiTestClient[] = [];
@@ -21,13 +23,12 @@ const peers: RawPeer[] = [];
 const PARTIAL_DEADLINE_MS = 400;
 
 beforeAll(async () => {
-  canary = await startCanary(h);
-  tuneApi(canary.target, { partialMessageTimeoutMs: PARTIAL_DEADLINE_MS, maxConnections: 40, maxPendingOutputBytes: 128 << 10 });
+  canary = await startCanary(h, { api: { partialMessageTimeoutMs: PARTIAL_DEADLINE_MS, maxConnections: 40, maxPendingOutputBytes: 128 << 10 } });
   observer = await RawPeer.connect(canary.target.transport.port);
   await observer.handshake();
   await waitFor(() => canary.target.transport.linked().length === 2, 3000, "observer linked");
   canary.rebaseline();
-});
+}, CASE_MS);
 afterEach(() => {
   for (const c of clients.splice(0)) if (!c.isClosed) c.close();
   for (const p of peers.splice(0)) p.close();
@@ -37,10 +38,10 @@ afterAll(async () => {
   await canary.stop();
   await h.cleanup();
   await h.close();
-});
+}, CASE_MS);
 
-async function connect(): Promise<ApiTestClient> {
-  const c = await ApiTestClient.connect(canary.target.api.port);
+async function connect(on = canary.target): Promise<ApiTestClient> {
+  const c = await ApiTestClient.connect(on.api.port);
   clients.push(c);
   return c;
 }
@@ -68,6 +69,21 @@ function header(size: number, type: number, length = size): Uint8Array {
 const observed = (dataType: number) => observer.payloads(dataType).map((p) => new TextDecoder().decode(p.data));
 const newReasons = (from: number) => apiCloseReasons(canary.log).slice(from);
 
+/** Type of the observer barrier's items. */
+const SYNC_TYPE = 0x1ff;
+let syncs = 0;
+/**
+ * A barrier on the target → observer link: an item announced on the target now is pushed to the observer after
+ * anything the target forwarded before, so once it has arrived, whatever was not observed was not forwarded.
+ */
+async function observerBarrier(): Promise<void> {
+  const text = `sync ${syncs++}`;
+  const c = await connect();
+  c.send(announceBytes(SYNC_TYPE, text));
+  await waitFor(() => observed(SYNC_TYPE).includes(text), 3000, "the observer barrier");
+  c.close(); // descriptors: the case's canary check follows
+}
+
 test("1. a truncated header, then silence: the per-message deadline closes it; an idle connection stays", async () => {
   const before = apiCloseReasons(canary.log).length;
   const idle = await connect();
@@ -83,7 +99,7 @@ test("1. a truncated header, then silence: the per-message deadline closes it; a
   idle.send(announceBytes(0x101, "idle still served"));
   await waitFor(() => m.received.length === 1, 3000, "idle connection's announcement");
   await canary.check();
-});
+}, CASE_MS);
 
 test("2. a size below 4 closes the connection as soon as its two bytes arrive", async () => {
   const before = apiCloseReasons(canary.log).length;
@@ -94,7 +110,7 @@ test("2. a size below 4 closes the connection as soon as its two bytes arrive", 
   }
   expect(newReasons(before)).toEqual(Array(4).fill("size-too-small"));
   await canary.check();
-});
+}, CASE_MS);
 
 test("3. a size larger than what follows, then a stall: the deadline closes it, memory stays bounded", async () => {
   const before = apiCloseReasons(canary.log).length;
@@ -106,9 +122,13 @@ test("3. a size larger than what follows, then a stall: the deadline closes it, 
   expect(newReasons(before)).toEqual(Array(36).fill("partial-timeout"));
   // Released when the connection closes, not later (36 × 64 KiB would be 2.3 MiB).
   expect(heapUsed() - heapBefore).toBeLessThan(1 << 20);
-  expect(observer.payloads().filter((p) => p.dataType === 0)).toEqual([]); // nothing announced
+  // Nothing of what they began was announced. Positive control: a whole ANNOUNCE of the same type (0) from a new
+  // connection reaches the observer, and it is the only type-0 item there.
+  (await connect()).send(announceBytes(0, "a whole one"));
+  await waitFor(() => observed(0).length > 0, 3000, "the control announcement");
+  expect(observed(0)).toEqual(["a whole one"]);
   await canary.check();
-});
+}, CASE_MS);
 
 test("4. a size the type does not allow closes the connection, and neither it nor what follows takes effect", async () => {
   const before = apiCloseReasons(canary.log).length;
@@ -129,9 +149,10 @@ test("4. a size the type does not allow closes the connection, and neither it no
   expect(newReasons(before)).toEqual(Array(4).fill("size-mismatch"));
   expect(canary.target.api.stats().subscriptions).toBe(subscriptions);
   expect(canary.target.api.hasSubscribers(0x104) || canary.target.api.hasSubscribers(0x105)).toBe(false);
+  await observerBarrier();
+  expect(observed(0x104)).toEqual([]);
   await canary.check();
-  expect(observed(0x104)).toEqual([]); // the canary items after it went out on the same links; this one did not
-});
+}, CASE_MS);
 
 test("5. unknown message types close the connection", async () => {
   const before = apiCloseReasons(canary.log).length;
@@ -142,7 +163,7 @@ test("5. unknown message types close the connection", async () => {
   }
   expect(newReasons(before)).toEqual(Array(6).fill("unknown-type"));
   await canary.check();
-});
+}, CASE_MS);
 
 test("6. many messages in one write, one message in 1-byte writes, and any chunking give the same result", async () => {
   const m = await module(0x106);
@@ -180,7 +201,7 @@ test("6. many messages in one write, one message in 1-byte writes, and any chunk
   );
   expect(writer.isClosed).toBe(false);
   await canary.check();
-});
+}, CASE_MS);
 
 test("7. one byte per tick on many connections: the cap refuses the excess, the deadline closes the rest", async () => {
   const refusedBefore = canary.log.filter((e) => e.event === "api connection refused").length;
@@ -205,7 +226,7 @@ test("7. one byte per tick on many connections: the cap refuses the excess, the 
   (await connect()).send(announceBytes(0x107, "after the flood"));
   await waitFor(() => m.received.length === 1, 3000, "a new connection served");
   await canary.check(); // descriptors back near baseline
-});
+}, CASE_MS);
 
 test("8. a subscriber that never validates: the item is dropped and the outstanding tables return to 0", async () => {
   const target = canary.target;
@@ -215,9 +236,10 @@ test("8. a subscriber that never validates: the item is dropped and the outstand
   await waitFor(() => silent.received.length === 1, 3000, "notification");
   await waitFor(() => target.broadcaster.stats().unanswered === unanswered + 1, 3000, "timeout verdict");
   await waitFor(() => target.api.stats().outstanding === 0 && target.broadcaster.stats().outstanding === 0, 3000, "tables empty");
-  await canary.check();
+  await observerBarrier();
   expect(observed(0x108)).toEqual([]); // not forwarded
-});
+  await canary.check();
+}, CASE_MS);
 
 test("9. a subscriber that stops reading is cut off at its bound; the other subscriber is not slowed", async () => {
   const before = apiCloseReasons(canary.log).length;
@@ -235,7 +257,7 @@ test("9. a subscriber that stops reading is cut off at its bound; the other subs
   for (let i = 0; i < 3; i++) announcer.send(announceBytes(0x109, `after ${i}`, 1));
   await waitFor(() => good.received.slice(-3).join() === "after 0,after 1,after 2", 3000, "served after the cut");
   await canary.check();
-});
+}, CASE_MS);
 
 test("10. a VALIDATION for a stale, unknown or duplicate ID never validates the wrong item", async () => {
   const target = canary.target;
@@ -270,23 +292,29 @@ test("10. a VALIDATION for a stale, unknown or duplicate ID never validates the 
   await stranger.waitClosed();
   expect(newReasons(before)).toEqual(["unknown-message-id", "unknown-message-id"]);
   await canary.check();
-});
+}, CASE_MS);
 
 test("11a. a subscriber that disconnects mid-validation settles the item at once; a repeated NOTIFY is idempotent", async () => {
-  const target = canary.target;
-  tuneApi(target, { validationTimeoutMs: 60_000 }); // only the disconnect can settle it now
+  // A second canary whose target waits a minute for VALIDATIONs: within the test, only the disconnect can settle it.
+  const patient = await startCanary(h, { target: { validationTimeoutMs: 60_000 } });
   try {
-    const leaver = await module(0x10b, "silent");
-    const unanswered = target.broadcaster.stats().unanswered;
-    (await peerAnnouncer()).send(announceBytes(0x10b, "mid-validation"));
+    const leaver = await module(0x10b, "silent", patient.target);
+    const { unanswered } = patient.target.broadcaster.stats();
+    (await connect(patient.peer)).send(announceBytes(0x10b, "mid-validation"));
     await waitFor(() => leaver.received.length === 1, 3000, "notification");
+    expect(patient.target.api.stats().outstanding).toBe(1);
     leaver.client.close();
-    await waitFor(() => target.broadcaster.stats().unanswered === unanswered + 1, 3000, "settled by the disconnect");
-    await waitFor(() => target.api.stats().outstanding === 0 && !target.api.hasSubscribers(0x10b), 3000, "cleaned up");
+    await waitFor(() => patient.target.broadcaster.stats().unanswered === unanswered + 1, 3000, "settled by the disconnect");
+    const api = patient.target.api;
+    await waitFor(() => api.stats().outstanding === 0 && !api.hasSubscribers(0x10b), 3000, "cleaned up");
+    await patient.check();
   } finally {
-    tuneApi(target, { validationTimeoutMs: 500 });
+    await patient.stop();
+    await h.stop(patient.peer);
+    await h.stop(patient.target);
   }
 
+  const target = canary.target;
   const subscriptions = target.api.stats().subscriptions;
   const twice = await module(undefined);
   twice.client.send(Buffer.concat([encodeNotify({ dataType: 0x10c }), encodeNotify({ dataType: 0x10c })]));
@@ -298,7 +326,7 @@ test("11a. a subscriber that disconnects mid-validation settles the item at once
   await canary.check(); // later items have arrived: a third copy would be here by now
   expect(twice.received).toEqual(["d1", "d2"]);
   expect(target.api.stats().subscriptions).toBe(subscriptions + 1);
-});
+}, CASE_MS);
 
 test("11b. TTL 0, 1 and 255 and empty and maximal data, from a module and from a peer", async () => {
   const m = await module(0x10d);
@@ -316,7 +344,6 @@ test("11b. TTL 0, 1 and 255 and empty and maximal data, from a module and from a
   const big = new Uint8Array(MAX_DATA_SIZE).fill(0x42);
   for (const [text, ttl] of [["peer ttl 1", 1], ["peer ttl 255", 255], ["peer ttl 0", 0]] as const) sender.send(payload(0x10d, text, ttl));
   sender.send(payload(0x10d, big, 3));
-  sender.send(payload(0x10d, new Uint8Array(MAX_DATA_SIZE + 1), 3)); // cannot be notified: dropped, no strike
   sender.send(payload(0x10d, "peer last", 3));
   await waitFor(() => observer.payloads(0x10d).length === 8, 3000, "peer items forwarded");
   // TTL 1 was delivered locally only; the others went on with one hop less (0 stays unlimited).
@@ -324,5 +351,89 @@ test("11b. TTL 0, 1 and 255 and empty and maximal data, from a module and from a
   await waitFor(() => m.received.length === 9, 3000, "module notified");
   expect(m.received.slice(4).map((t) => t.length)).toEqual([10, 12, 10, MAX_DATA_SIZE, 9]);
   expect(sender.closed).toBe(false);
+  sender.close();
+
+  // One byte more than a module could have announced is a protocol violation: that peer's link is closed.
+  const oversized = await RawPeer.connect(canary.target.transport.port);
+  peers.push(oversized);
+  await oversized.handshake();
+  oversized.send(payload(0x10d, new Uint8Array(MAX_DATA_SIZE + 1), 3));
+  await waitFor(() => oversized.closed, 3000, "the oversized item's sender cut off");
+  await observerBarrier();
+  expect(m.received).toHaveLength(9);
+  expect(observer.payloads(0x10d)).toHaveLength(8);
   await canary.check();
+}, CASE_MS);
+
+describe("API limits at their defaults (README: 10 s per message, 1024 connections, 1 MiB output)", () => {
+  const MIB = 1 << 20;
+  let plain: Canary;
+  beforeAll(async () => {
+    plain = await startCanary(h); // no `api` option: every API limit at its default
+  }, CASE_MS);
+  afterAll(async () => {
+    await plain.stop();
+  }, CASE_MS);
+  const refusals = () => plain.log.filter((e) => e.event === "api connection refused").map((e) => String(e.fields.reason));
+
+  test("1024 connections are served; the 1025th is refused, and a freed slot is usable again", async () => {
+    const api = plain.target.api;
+    await waitFor(() => api.stats().connections === 2, 3000, "only the canary's two connections");
+    const own: ApiTestClient[] = [];
+    while (own.length < 1024 - 2) {
+      const batch = Math.min(100, 1022 - own.length); // a burst of 1000 SYNs would overflow the listen backlog
+      own.push(...(await Promise.all(Array.from({ length: batch }, () => connect(plain.target)))));
+    }
+    await waitFor(() => api.stats().connections === 1024, 5000, "1024 connections open");
+    expect(refusals()).toEqual([]);
+    const excess = await connect(plain.target);
+    await excess.waitClosed();
+    expect(refusals()).toEqual(["too-many-connections"]);
+    // The last one admitted is served like any other: it subscribes and gets an announcement.
+    const last = own[own.length - 1]!;
+    last.send(encodeNotify({ dataType: 0x120 }));
+    await waitFor(() => api.hasSubscribers(0x120), 3000, "the 1024th subscribed");
+    own[0]!.send(announceBytes(0x120, "to the 1024th"));
+    expect((await last.nextMessage()).kind).toBe("notification");
+    for (const c of own) c.close();
+    await waitFor(() => api.stats().connections === 2, 5000, "the test's connections closed");
+    const m = await module(0x121, true, plain.target);
+    (await connect(plain.target)).send(announceBytes(0x121, "after"));
+    await waitFor(() => m.received.length === 1, 3000, "served after the flood");
+    await plain.check();
+  }, 60_000);
+
+  test("a subscriber that stops reading is cut off once its unread output would pass 1 MiB", async () => {
+    const stalled = await module(0x122, true, plain.target);
+    stalled.client.pause();
+    const good = await module(0x122, true, plain.target);
+    const announcer = await connect(plain.target);
+    const data = new Uint8Array(60_000).fill(7);
+    const cuts = () => plain.log.filter((e) => e.event === "api connection closed" && e.fields.reason === "slow-reader");
+    for (let sent = 0; cuts().length === 0 && sent < 2000; sent++) {
+      announcer.send(announceBytes(0x122, data, 1));
+      await waitFor(() => good.received.length === sent + 1, 3000, "the good subscriber keeps up");
+    }
+    expect(cuts()).toHaveLength(1);
+    // Cut when the next 60 kB NOTIFICATION (60 008 bytes) would have taken its queue past 1 MiB, not before.
+    const queued = Number(cuts()[0]!.fields.queuedBytes);
+    expect(queued).toBeLessThanOrEqual(MIB);
+    expect(queued + 60_008).toBeGreaterThan(MIB);
+    await stalled.client.waitClosed();
+    await plain.check();
+  }, 60_000);
+
+  test("a message begun and not finished is cut at 10 s, not before; an idle connection stays", async () => {
+    const idle = await connect(plain.target);
+    const partial = await connect(plain.target);
+    const started = performance.now();
+    partial.send(new Uint8Array([0x00]));
+    await partial.waitClosed(15_000);
+    // A lower bound only (a timer never fires early); how late it fired is not judged.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(9_990);
+    const reasons = plain.log.filter((e) => e.event === "api connection closed" && e.level === "warn").map((e) => e.fields.reason);
+    expect(reasons.at(-1)).toBe("partial-timeout");
+    expect(idle.isClosed).toBe(false);
+    await plain.check();
+  }, 30_000);
 });

@@ -13,8 +13,7 @@ import {
   encodeNotify,
   encodeValidation,
 } from "../../src/api/codec.ts";
-import type { ApiServerOptions } from "../../src/api/server.ts";
-import type { GossipNode } from "../../src/node.ts";
+import type { GossipNode, NodeOptions } from "../../src/node.ts";
 import { ApiTestClient, captureLogger, waitFor, type LogEntry } from "../api/client.ts";
 import type { NodeSpec, createHarness } from "../net-harness.ts";
 
@@ -60,22 +59,6 @@ export async function expectNearBaseline(base: Resources): Promise<void> {
   }
   if (heap > base.heap + HEAP_SLACK_BYTES) {
     throw new Error(`heap ${(heap / 2 ** 20).toFixed(1)} MiB > baseline ${(base.heap / 2 ** 20).toFixed(1)} MiB + 24`);
-  }
-}
-
-/**
- * node.ts builds the ApiServer with its default limits (10 s per message, 1024 connections, 1 MiB output) and has no
- * option to pass others; the server reads these fields at each use, so tests shorten them on the live server.
- */
-export function tuneApi(
-  n: GossipNode,
-  limits: Partial<
-    Pick<ApiServerOptions, "partialMessageTimeoutMs" | "maxConnections" | "maxPendingOutputBytes" | "validationTimeoutMs">
-  >,
-): void {
-  for (const [key, value] of Object.entries(limits)) {
-    if (!(key in n.api)) throw new Error(`ApiServer has no field ${key}: update tuneApi`);
-    Object.assign(n.api, { [key]: value });
   }
 }
 
@@ -137,13 +120,20 @@ export interface Canary {
 export interface CanaryOptions {
   target?: NodeSpec;
   peer?: NodeSpec;
+  /** The target's API limits (NodeOptions.api); unset ones keep their defaults (src/defaults.ts). */
+  api?: NodeOptions["api"];
   /** Pause between canary announcements (one every few ms keeps traffic flowing through every case). */
   everyMs?: number;
 }
 
 export async function startCanary(h: Harness, options: CanaryOptions = {}): Promise<Canary> {
   const log = captureLogger();
-  const target = await h.node({ validationTimeoutMs: 500, ...options.target, log });
+  const target = await h.node({
+    validationTimeoutMs: 500,
+    ...options.target,
+    api: { ...options.target?.api, ...options.api },
+    log,
+  });
   const peer = await h.node({ ...options.peer, bootstrapPort: target.transport.port });
   await waitFor(() => linkOf(peer, target) !== undefined && linkOf(target, peer) !== undefined, 5000, "canary link");
   const link = linkOf(peer, target)!;
