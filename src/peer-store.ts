@@ -8,6 +8,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
+import { PEER_STORE_MAX_PEERS, PEER_STORE_SAVE_DELAY_MS } from "./defaults.ts";
 import type { Logger } from "./log.ts";
 
 export interface StoredPeer {
@@ -28,7 +29,6 @@ export interface PeerStoreOptions {
   now?: () => number;
 }
 
-export const MAX_STORED_PEERS = 128;
 const FORMAT_VERSION = 1;
 const ID = /^[0-9a-f]{64}$/;
 
@@ -52,8 +52,8 @@ export class PeerStore {
   constructor(opts: PeerStoreOptions) {
     this.path = opts.path;
     this.log = opts.log;
-    this.maxPeers = opts.maxPeers ?? MAX_STORED_PEERS;
-    this.saveDelayMs = opts.saveDelayMs ?? 1000;
+    this.maxPeers = opts.maxPeers ?? PEER_STORE_MAX_PEERS;
+    this.saveDelayMs = opts.saveDelayMs ?? PEER_STORE_SAVE_DELAY_MS;
     this.now = opts.now ?? Date.now;
   }
 
@@ -64,12 +64,12 @@ export class PeerStore {
     try {
       text = readFileSync(this.path, "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn("peer store unreadable, ignored", { path: this.path, error: e as Error });
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn("peer store ignored", { reason: "unreadable", path: this.path, error: e as Error });
       return [];
     }
     const { peers, problem } = parsePeerStore(text);
     if (problem !== undefined) {
-      this.log.warn("peer store corrupt, ignored", { path: this.path, problem });
+      this.log.warn("peer store ignored", { reason: "corrupt", path: this.path, problem });
       return [];
     }
     for (const p of peers) this.put(p);

@@ -7,10 +7,10 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
 import { VERSION } from "../src/version.ts";
 import { buildBinary, gitCommit } from "../scripts/build-binaries.ts";
-import { ApiTestClient } from "./api/client.ts";
+import { ApiClient } from "../src/client/api-client.ts";
+import { waitFor } from "./wait-for.ts";
 
 const SKIP = process.env.GOSSIP_SKIP_BINARY === "1";
 const QEMU = "/usr/bin/qemu-aarch64-static";
@@ -28,16 +28,17 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function connect(port: number, proc: { exitCode: number | null }): Promise<ApiTestClient> {
-  for (let i = 0; ; i++) {
-    try {
-      return await ApiTestClient.connect(port);
-    } catch (e) {
+/** A client of a node process's API once it listens; fails at once if the process exits first. */
+function connect(port: number, proc: { exitCode: number | null }): Promise<ApiClient> {
+  return waitFor(
+    () => {
       if (proc.exitCode !== null) throw new Error(`node exited (${proc.exitCode}) before its API listened`);
-      if (i > 200) throw e;
-      await Bun.sleep(25);
-    }
-  }
+      return ApiClient.connect(port).catch(() => undefined);
+    },
+    10_000,
+    `the API on port ${port}`,
+    25,
+  );
 }
 
 describe.skipIf(SKIP)("compiled binary", () => {
@@ -55,7 +56,7 @@ describe.skipIf(SKIP)("compiled binary", () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString()).toBe(`gossip ${VERSION} (commit ${commit})\n`);
     expect(commit).not.toContain("(source)");
-  });
+  }, TIMEOUT);
 
   test(
     "three nodes in a chain (PoW on the bundled workers) carry an announcement from node 1 to node 3; SIGTERM exits 0",
@@ -81,24 +82,23 @@ describe.skipIf(SKIP)("compiled binary", () => {
       const logs = nodes.map((p) => new Response(p.stderr).text());
       try {
         const sub = await connect(apiOf(3), nodes[2]);
-        sub.send(encodeNotify({ dataType: 4242 }));
+        sub.subscribe(4242);
         const announcer = await connect(apiOf(1), nodes[0]);
         // Until both links are up the item may not reach node 3: announce again until it is notified.
-        let got: Uint8Array | undefined;
-        for (let i = 0; i < 120 && !got; i++) {
-          announcer.send(encodeAnnounce({ ttl: 8, dataType: 4242, data: new TextEncoder().encode("from node 1") }));
-          try {
-            got = await sub.next(250);
-          } catch {}
-        }
-        expect(got).toBeDefined();
-        const m = decodeMessage(got!);
+        const m = await waitFor(
+          async () => {
+            announcer.announce(4242, new TextEncoder().encode("from node 1"), 8);
+            return sub.nextMessage(250).catch(() => undefined);
+          },
+          30_000,
+          "node 3's module notified",
+        );
         if (m.kind !== "notification") throw new Error(`expected a notification, got ${m.kind}`);
         expect(m.dataType).toBe(4242);
         expect(new TextDecoder().decode(m.data)).toBe("from node 1");
-        sub.send(encodeValidation({ messageId: m.messageId, valid: true }));
+        sub.validate(m.messageId, true);
+        await sub.end();
         announcer.close();
-        sub.close();
       } finally {
         for (const p of nodes) p.kill("SIGTERM");
       }

@@ -5,15 +5,18 @@ import { expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
 import { bootstrapAt, testConfig } from "./net-harness.ts";
 import { createLogger, silentLogger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
-import { ApiTestClient, waitFor } from "./api/client.ts";
+import { ApiClient } from "../src/client/api-client.ts";
+import { waitFor } from "./wait-for.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+/** A test that spawns `gossip` and waits for it: a fresh Bun process starts in about 0.1 s, more on a loaded machine. */
+const SPAWN_TIMEOUT = 15_000;
+const HAVE_SCRIPT = Bun.which("script") !== null;
 const dir = mkdtempSync(join(tmpdir(), "gossip-cli-"));
 
 function run(...args: string[]) {
@@ -25,7 +28,7 @@ test("--version prints the package version and a commit", () => {
   const r = run("--version");
   expect(r.code).toBe(0);
   expect(r.out).toMatch(/^gossip \d+\.\d+\.\d+ \(commit .+\)\n$/);
-});
+}, SPAWN_TIMEOUT);
 
 test("unknown flags and commands print usage on stderr and exit 2", () => {
   for (const args of [["--frobnicate"], ["frobnicate"]]) {
@@ -33,7 +36,7 @@ test("unknown flags and commands print usage on stderr and exit 2", () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain("usage:");
   }
-});
+}, SPAWN_TIMEOUT);
 
 test("keygen writes a 0600 Ed25519 key, prints its ID, refuses to overwrite; id agrees", () => {
   const out = join(dir, "k.pem");
@@ -45,7 +48,7 @@ test("keygen writes a 0600 Ed25519 key, prints its ID, refuses to overwrite; id 
   const cfg = join(dir, "id.yaml");
   writeFileSync(cfg, "hostkey: k.pem\n");
   expect(run("id", "--config", cfg).out).toBe(r.out);
-});
+}, SPAWN_TIMEOUT);
 
 test("a bad config stops the program with one line naming file and key, exit 2", () => {
   const cfg = join(dir, "bad.yaml");
@@ -53,7 +56,7 @@ test("a bad config stops the program with one line naming file and key, exit 2",
   const r = run("--config", cfg);
   expect(r.code).toBe(2);
   expect(r.err).toBe(`gossip: config error: ${cfg}: gossip.degree: -1 is out of range 1-1000\n`);
-});
+}, SPAWN_TIMEOUT);
 
 async function freePort(): Promise<number> {
   const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -80,22 +83,22 @@ test("two nodes from YAML configs link (PoW on workers) and carry an announcemen
   const b = spawn(write("b.yaml", apiB, p2pB, p2pA));
   try {
     const sub = await connectWhenUp(apiB);
-    sub.send(encodeNotify({ dataType: 1337 }));
+    sub.subscribe(1337);
     const announcer = await connectWhenUp(apiA);
     // Until the link is up the item may not reach b: announce again until b's module is notified.
-    let got: Uint8Array | undefined;
-    for (let i = 0; i < 40 && !got; i++) {
-      announcer.send(encodeAnnounce({ ttl: 4, dataType: 1337, data: new TextEncoder().encode(`deadbeef`) }));
-      try {
-        got = await sub.next(250);
-      } catch {}
-    }
-    const m = decodeMessage(got!);
+    const m = await waitFor(
+      async () => {
+        announcer.announce(1337, new TextEncoder().encode("deadbeef"), 4);
+        return sub.nextMessage(250).catch(() => undefined);
+      },
+      10_000,
+      "b's module notified",
+    );
     if (m.kind !== "notification") throw new Error("expected a notification");
     expect(new TextDecoder().decode(m.data)).toBe("deadbeef");
-    sub.send(encodeValidation({ messageId: m.messageId, valid: true }));
+    sub.validate(m.messageId, true);
+    await sub.end();
     announcer.close();
-    sub.close();
   } finally {
     a.kill("SIGTERM");
     b.kill("SIGTERM");
@@ -107,7 +110,7 @@ test("two nodes from YAML configs link (PoW on workers) and carry an announcemen
   const up = lines.find((l) => l.event === "link up");
   expect(up).toBeDefined();
   expect(up.peer).toMatch(/^[0-9a-f]{64}$/);
-});
+}, SPAWN_TIMEOUT);
 
 async function freePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
@@ -115,15 +118,9 @@ async function freePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-async function connectWhenUp(port: number): Promise<ApiTestClient> {
-  for (let i = 0; ; i++) {
-    try {
-      return await ApiTestClient.connect(port);
-    } catch (e) {
-      if (i > 100) throw e;
-      await Bun.sleep(50);
-    }
-  }
+/** A client of the node's API once the node (a fresh process) listens. */
+function connectWhenUp(port: number): Promise<ApiClient> {
+  return waitFor(() => ApiClient.connect(port).catch(() => undefined), 10_000, `the API on port ${port}`, 50);
 }
 
 test("logs are JSON lines when stderr is not a terminal (log_level from the config); every close names its reason", async () => {
@@ -143,13 +140,10 @@ test("logs are JSON lines when stderr is not a terminal (log_level from the conf
     const violator = await connectWhenUp(api);
     violator.send(new Uint8Array([0, 1, 0, 0])); // size 1 < 4: a protocol violation
     await violator.waitClosed();
-    const leaver = await ApiTestClient.connect(api);
-    const stayer = await ApiTestClient.connect(api);
+    const leaver = await ApiClient.connect(api);
+    const stayer = await ApiClient.connect(api);
     leaver.close();
-    for (let i = 0; (await status()).api_connections !== 1; i++) {
-      if (i > 200) throw new Error("the node did not see the module leave");
-      await Bun.sleep(10);
-    }
+    await waitFor(async () => (await status()).api_connections === 1, 3000, "the node to see the module leave", 10);
     // A "peer" that sends garbage instead of a handshake message: the node must close it.
     let rawClosed = false;
     const raw = await Bun.connect({ hostname: "127.0.0.1", port: p2p, socket: { data() {}, close: () => void (rawClosed = true), error() {} } });
@@ -182,7 +176,7 @@ test("logs are JSON lines when stderr is not a terminal (log_level from the conf
   expect(apiReasons).toEqual(["warn:size-too-small", "debug:closed-by-module", "debug:shutting-down"]);
   expect(records.some((r) => r.event === "handshake failed" && r.level === "debug")).toBe(true);
   expect(records.find((r) => r.event === "link down")?.reason).toBe("shutting-down");
-}, 15_000);
+}, SPAWN_TIMEOUT);
 
 test("README 'Run a small network' runs as written: three nodes, subscribers on two, an announcement on one", async () => {
   const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
@@ -215,19 +209,30 @@ test("README 'Run a small network' runs as written: three nodes, subscribers on 
   expect(out).toMatch(/^announced 17 bytes, type 1337, ttl 0, item [0-9a-f]{64} via /m);
 }, 30_000);
 
-test("a node that cannot listen exits 1 with one clear line; on a terminal its log lines are text, not JSON", async () => {
+/** A config whose api_address is taken by `busy`: the node cannot listen. */
+function busyConfig(busy: { port: number }): string {
+  const cfg = join(dir, "busy.yaml");
+  writeFileSync(cfg, `hostkey: busy.pem\ngossip:\n  api_address: 127.0.0.1:${busy.port}\n`);
+  return cfg;
+}
+
+test("a node that cannot listen exits 1 with one clear line (JSON log lines on a pipe)", () => {
   const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   try {
-    const cfg = join(dir, "busy.yaml");
-    writeFileSync(cfg, `hostkey: busy.pem\ngossip:\n  api_address: 127.0.0.1:${busy.port}\n`);
-    const piped = run("--config", cfg);
+    const piped = run("--config", busyConfig(busy));
     expect(piped.code).toBe(1);
     expect(piped.err).toContain(`gossip: node not started: cannot listen on gossip.api_address 127.0.0.1:${busy.port}: `);
     expect(piped.err.split("\n").filter((l) => l.startsWith("{")).every((l) => JSON.parse(l).time)).toBe(true);
+  } finally {
+    busy.stop(true);
+  }
+}, SPAWN_TIMEOUT);
 
-    // `script` gives the node a pseudo-terminal, so it must pick the text format by itself.
-    if (Bun.which("script") === null) return console.warn("skipped the terminal half: no `script` (util-linux)");
-    const cmd = [process.execPath, CLI, "--config", cfg].map((a) => `'${a}'`).join(" ");
+// `script` (util-linux) gives the node a pseudo-terminal, so it must pick the text format by itself.
+test.skipIf(!HAVE_SCRIPT)("on a terminal, a node's log lines are text, not JSON", () => {
+  const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const cmd = [process.execPath, CLI, "--config", busyConfig(busy)].map((a) => `'${a}'`).join(" ");
     const tty = Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], { cwd: dir, env: { ...process.env, XDG_DATA_HOME: dir } });
     const lines = tty.stdout.toString().replace(/\r/g, "").trim().split("\n");
     expect(tty.exitCode).toBe(1);
@@ -236,7 +241,7 @@ test("a node that cannot listen exits 1 with one clear line; on a terminal its l
   } finally {
     busy.stop(true);
   }
-});
+}, SPAWN_TIMEOUT);
 
 test("JSON log lines stay one parseable line whatever the fields hold (bytes, errors, bigint, newlines)", () => {
   const lines: string[] = [];

@@ -11,8 +11,8 @@ import { silentLogger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
-import { ApiTestClient, waitFor } from "./api/client.ts";
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
+import { ApiClient } from "../src/client/api-client.ts";
+import { waitFor } from "./wait-for.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // A strict parser for the text exposition format 0.0.4 (what Prometheus' own parser rejects, this rejects too, and
@@ -153,7 +153,9 @@ const value = (families: Map<string, ParsedFamily>, name: string, labels: Record
 
 const pow = new PowPool({ size: 1 });
 const nodes: GossipNode[] = [];
-const clients: ApiTestClient[] = [];
+const clients: ApiClient[] = [];
+/** Tests that start nodes: real handshakes on a machine with about one core. */
+const NODE_TEST_TIMEOUT = 20_000;
 
 async function node(opts: { bootstrapPort?: number; control?: boolean } = {}): Promise<GossipNode> {
   const config = testConfig({
@@ -185,30 +187,20 @@ async function linkedPair() {
 
 /** A module on `n` that subscribes and answers every NOTIFICATION valid. */
 async function validSubscriber(n: GossipNode, dataType: number) {
-  const c = await ApiTestClient.connect(n.api.port);
+  const c = await ApiClient.connect(n.api.port);
   clients.push(c);
-  c.send(encodeNotify({ dataType }));
+  c.answerNotifications(() => true);
+  c.subscribe(dataType);
   await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
-  let notified = 0;
-  (async () => {
-    for (;;) {
-      const m = await c.nextMessage(10_000).catch(() => undefined);
-      if (m === undefined) return;
-      if (m.kind === "notification") {
-        notified++;
-        c.send(encodeValidation({ messageId: m.messageId, valid: true }));
-      }
-    }
-  })();
-  return { notified: () => notified };
+  return { notified: () => c.stats().notifications };
 }
 
 test("/metrics parses as Prometheus text and counts an announce, a validated receive, handshakes and a failure", async () => {
   const { a, b } = await linkedPair();
   const sub = await validSubscriber(b, 1337);
-  const announcer = await ApiTestClient.connect(a.api.port);
+  const announcer = await ApiClient.connect(a.api.port);
   clients.push(announcer);
-  announcer.send(encodeAnnounce({ ttl: 0, dataType: 1337, data: new TextEncoder().encode("metrics") }));
+  announcer.announce(1337, new TextEncoder().encode("metrics"));
   await waitFor(() => sub.notified() === 1 && b.broadcaster.stats().valid === 1, 5000, "validated at b");
 
   // A peer that sends garbage instead of a handshake: a failure with a reason.
@@ -246,7 +238,7 @@ test("/metrics parses as Prometheus text and counts an announce, a validated rec
   expect(value(mb, "gossip_item_cache_items")).toBe(1);
   expect(value(mb, "gossip_item_cache_capacity")).toBe(5);
   expect(mb.get("gossip_build_info")!.samples[0]!.labels.version).toMatch(/^\d+\.\d+\.\d+$/);
-});
+}, NODE_TEST_TIMEOUT);
 
 test("byte counters keep the totals of closed links: they never go down when a peer leaves", async () => {
   const { a, b } = await linkedPair();
@@ -258,14 +250,17 @@ test("byte counters keep the totals of closed links: they never go down when a p
   const after = parseExposition(await (await get(a, "/metrics")).text());
   expect(value(after, "gossip_link_bytes_received_total")).toBeGreaterThanOrEqual(before);
   expect(value(after, "gossip_links", { direction: "inbound" })).toBe(0);
-});
+}, NODE_TEST_TIMEOUT);
 
 test("/status has the documented shape: peer ID, listen addresses, links, subscriptions by type, cache fill", async () => {
   const { a, b } = await linkedPair();
   await validSubscriber(a, 7);
   await validSubscriber(a, 7);
   await validSubscriber(a, 3);
+  const startedAt = value(parseExposition(await (await get(a, "/metrics")).text()), "gossip_start_time_seconds") * 1000;
+  const before = Date.now();
   const res = await get(a, "/status");
+  const after = Date.now();
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toContain("application/json");
   const s = (await res.json()) as NodeStatus;
@@ -297,8 +292,14 @@ test("/status has the documented shape: peer ID, listen addresses, links, subscr
   expect(s.cache).toEqual({ items: 0, capacity: 5, seen_ids: 0 });
   expect(s.handshakes.completed).toBe(1);
   expect(typeof s.handshakes.failed).toBe("object");
-  expect(s.uptime_seconds).toBeGreaterThanOrEqual(0);
-});
+  // Uptime is the time since the start the node reports in /metrics, read within the request (to its 0.1 s), …
+  const tenths = (ms: number) => (ms - startedAt) / 100;
+  expect(s.uptime_seconds).toBeGreaterThanOrEqual(Math.floor(tenths(before) - 1e-6) / 10);
+  expect(s.uptime_seconds).toBeLessThanOrEqual(Math.ceil(tenths(after) + 1e-6) / 10);
+  // … and it keeps counting: a later document shows more.
+  const later = async () => ((await (await get(a, "/status")).json()) as NodeStatus).uptime_seconds;
+  await waitFor(async () => (await later()) > s.uptime_seconds, 5000, "uptime to grow", 20);
+}, NODE_TEST_TIMEOUT);
 
 test("unknown paths are 404, other methods 405; without control_address nothing listens", async () => {
   const a = await node();
@@ -310,7 +311,7 @@ test("unknown paths are 404, other methods 405; without control_address nothing 
   expect((await get(a, "/metrics")).status).toBe(200);
   const off = await node({ control: false });
   expect(off.control).toBeUndefined();
-});
+}, NODE_TEST_TIMEOUT);
 
 test("exposition writer: hostile label values are escaped, histograms are cumulative, bad names are refused", () => {
   const h = new Histogram([0.1, 1]);
@@ -353,7 +354,7 @@ test("README 'Metrics reference' lists exactly the metrics /metrics serves, with
   const documented = new Map([...section.matchAll(/^\| `([a-z_:]+)` \| (counter|gauge|histogram) \|/gm)].map((m) => [m[1]!, m[2]!]));
   expect(documented.size).toBeGreaterThan(20);
   expect(new Map([...served.values()].map((f) => [f.name, f.type]))).toEqual(documented);
-});
+}, NODE_TEST_TIMEOUT);
 
 test("a control address already in use fails the start with the key named, and leaves nothing listening", async () => {
   const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -374,4 +375,4 @@ test("a control address already in use fails the start with the key named, and l
   } finally {
     busy.stop(true);
   }
-});
+}, NODE_TEST_TIMEOUT);

@@ -2,13 +2,13 @@
  * Whole in-process nodes for tests: real API servers and P2P transports on 127.0.0.1 (port 0), one shared PoW pool,
  * and API modules that subscribe and answer. `cleanup()` after each test, `close()` after the file.
  */
-import { decodeMessage, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
 import type { NodeConfig } from "../src/config.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { startNode, type GossipNode, type NodeOptions } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity, type Identity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
-import { ApiTestClient, waitFor } from "./api/client.ts";
+import { ApiClient } from "../src/client/api-client.ts";
+import { waitFor } from "./wait-for.ts";
 
 export interface NodeSpec {
   bootstrapPort?: number;
@@ -69,7 +69,7 @@ export function connected(ns: GossipNode[]): boolean {
 export function createHarness() {
   const pow = new PowPool({ size: 1 });
   const nodes: GossipNode[] = [];
-  const clients: ApiTestClient[] = [];
+  const clients: ApiClient[] = [];
 
   async function node(spec: NodeSpec = {}): Promise<GossipNode> {
     const config = testConfig({
@@ -94,34 +94,25 @@ export function createHarness() {
   /** A module that subscribes to a type and answers every NOTIFICATION with the verdict (never, if "silent"; a
    *  function of the item's text decides per item). */
   async function subscriber(n: GossipNode, dataType: number, verdict: boolean | "silent" | ((text: string) => boolean) = true) {
-    const client = await ApiTestClient.connect(n.api.port);
+    const client = await ApiClient.connect(n.api.port);
     clients.push(client);
     const received: string[] = [];
-    client.send(encodeNotify({ dataType }));
-    (async () => {
-      for (;;) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await client.next(60_000);
-        } catch {
-          return;
-        }
-        const m = decodeMessage(bytes);
-        if (m.kind !== "notification") continue;
-        const text = new TextDecoder().decode(m.data);
-        received.push(text);
-        const valid = typeof verdict === "function" ? verdict(text) : verdict;
-        if (valid !== "silent") client.send(encodeValidation({ messageId: m.messageId, valid }));
-      }
-    })();
+    client.onMessage = (m) => {
+      if (m.kind !== "notification") return;
+      const text = new TextDecoder().decode(m.data);
+      received.push(text);
+      const valid = typeof verdict === "function" ? verdict(text) : verdict;
+      if (valid !== "silent") client.validate(m.messageId, valid);
+    };
+    client.subscribe(dataType);
     await waitFor(() => n.api.hasSubscribers(dataType), 3000, "subscription");
     return { client, received };
   }
 
   async function announce(n: GossipNode, dataType: number, text: string, ttl = 0): Promise<void> {
-    const client = await ApiTestClient.connect(n.api.port);
+    const client = await ApiClient.connect(n.api.port);
     clients.push(client);
-    client.send(encodeAnnounce({ ttl, dataType, data: new TextEncoder().encode(text) }));
+    client.announce(dataType, new TextEncoder().encode(text), ttl);
   }
 
   /** Stops one node now (churn); cleanup() will not stop it again. */

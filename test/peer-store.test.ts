@@ -13,7 +13,8 @@ import { silentLogger, type Logger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
 import { PeerStore, parsePeerStore, peerStorePathFor } from "../src/peer-store.ts";
-import { captureLogger, waitFor } from "./api/client.ts";
+import { captureLogger } from "./api/client.ts";
+import { waitFor } from "./wait-for.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gossip-peer-store-"));
 const id = (n: number) => n.toString(16).padStart(64, "0");
@@ -67,7 +68,7 @@ test("a corrupt file logs a warning and is ignored, then replaced; bad entries a
     const log = captureLogger();
     const store = new PeerStore({ path, log });
     expect(store.load()).toEqual([]);
-    expect(log.entries.map((e) => [e.level, e.event])).toEqual([["warn", "peer store corrupt, ignored"]]);
+    expect(log.entries.map((e) => [e.level, e.event, e.fields.reason])).toEqual([["warn", "peer store ignored", "corrupt"]]);
     store.record({ id: id(9), host: "10.0.0.9", port: 6009 });
     store.close();
     expect(parsePeerStore(readFileSync(path, "utf8")).peers.map((p) => p.id)).toEqual([id(9)]);
@@ -95,7 +96,7 @@ test("an unreadable store or an unwritable folder is a warning, never a throw", 
   expect(store.load()).toEqual([]);
   store.record({ id: id(1), host: "10.0.0.1", port: 6001 });
   expect(() => store.close()).not.toThrow();
-  expect(log.entries.map((e) => e.event)).toEqual(["peer store unreadable, ignored", "peer store not saved"]);
+  expect(log.entries.map((e) => [e.event, e.fields.reason])).toEqual([["peer store ignored", "unreadable"], ["peer store not saved", undefined]]);
   expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
 
   const nowhere = new PeerStore({ path: join(dir, "missing", "x.peers.json"), log });
@@ -106,6 +107,8 @@ test("an unreadable store or an unwritable folder is a warning, never a throw", 
 // ---------------------------------------------------------------------------------------------------------------
 // Whole nodes
 
+/** Whole-node tests wait for real handshakes (and restarts) on a machine with about one core. */
+const NODE_TEST_TIMEOUT = 20_000;
 const pow = new PowPool({ size: 1 });
 const running: GossipNode[] = [];
 afterEach(async () => {
@@ -146,7 +149,7 @@ test("restarted while its bootstrapper is down, a node rejoins through a peer fr
   expect(a2.identity.idHex).toBe(a.identity.idHex);
   await waitFor(() => a2.transport.linked().some((l) => l.info.peerId === c.identity.idHex), 4000, "a rejoined through c");
   expect(a2.transport.linked()[0]!.info.inbound).toBe(false);
-});
+}, NODE_TEST_TIMEOUT);
 
 test("a node whose peer store is corrupt starts anyway and says so", async () => {
   const hostkeyPath = join(dir, "corrupt.pem");
@@ -154,5 +157,5 @@ test("a node whose peer store is corrupt starts anyway and says so", async () =>
   const log = captureLogger();
   const n = await node({ hostkeyPath, log });
   expect(n.api.port).toBeGreaterThan(0);
-  expect(log.entries.some((e) => e.level === "warn" && e.event === "peer store corrupt, ignored")).toBe(true);
-});
+  expect(log.entries.some((e) => e.level === "warn" && e.event === "peer store ignored" && e.fields.reason === "corrupt")).toBe(true);
+}, NODE_TEST_TIMEOUT);

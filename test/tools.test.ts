@@ -14,9 +14,11 @@ import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
 import { renderStatus } from "../src/tools/status.ts";
 import { formatNotification, showData } from "../src/tools/data-format.ts";
-import { waitFor } from "./api/client.ts";
+import { waitFor } from "./wait-for.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+/** Tests that start nodes and `gossip` subprocesses: real handshakes, a fresh Bun per tool, about one core. */
+const TOOL_TEST_TIMEOUT = 20_000;
 const dir = mkdtempSync(join(tmpdir(), "gossip-tools-"));
 const pow = new PowPool({ size: 1 });
 const nodes: GossipNode[] = [];
@@ -85,7 +87,7 @@ test("subscribe on one node and announce on the other: text, stdin bytes as hex,
   // The node got both VALIDATIONs: both items were judged valid (and would be forwarded).
   await waitFor(() => b.broadcaster.stats().valid === 2, 4000, "both validated");
   expect(a.broadcaster.stats().announced).toBe(2);
-});
+}, TOOL_TEST_TIMEOUT);
 
 test("--reject-if answers invalid for matching data (the node counts it), valid otherwise; --file announces a file", async () => {
   const { a, b } = await linkedPair();
@@ -100,7 +102,7 @@ test("--reject-if answers invalid for matching data (the node counts it), valid 
   expect(out).toBe('type=5 size=9 rejected text="spam eggs"\ntype=5 size=3 valid text="ham"\n');
   await waitFor(() => b.broadcaster.stats().valid === 1, 4000, "ham validated");
   expect(b.broadcaster.stats().invalid).toBe(1);
-});
+}, TOOL_TEST_TIMEOUT);
 
 test("status prints a readable table from --control, from --config, and JSON with --json", async () => {
   const { a, b } = await linkedPair();
@@ -122,7 +124,7 @@ test("status prints a readable table from --control, from --config, and JSON wit
   const r = await gossip("status", "--config", noControl);
   expect(r.code).toBe(2);
   expect(r.err).toContain("gossip.control_address: not set");
-});
+}, TOOL_TEST_TIMEOUT);
 
 test("a node that cannot be reached is exit 1 with one clear line, for every tool", async () => {
   const port = await closedPort();
@@ -137,7 +139,7 @@ test("a node that cannot be reached is exit 1 with one clear line, for every too
     expect(r.err).toContain(message);
     expect(r.err.trim().split("\n")).toHaveLength(1);
   }
-});
+}, TOOL_TEST_TIMEOUT);
 
 test("usage mistakes are exit 2 with the problem named", async () => {
   writeFileSync(join(dir, "big.bin"), new Uint8Array(65528));
@@ -161,7 +163,7 @@ test("usage mistakes are exit 2 with the problem named", async () => {
     expect(r.err).toContain(message);
     expect(r.err).toContain("usage:");
   }
-});
+}, TOOL_TEST_TIMEOUT);
 
 test("subscribe exits 1 when the node goes away, and 0 on SIGTERM", async () => {
   const a = await node();
@@ -180,7 +182,7 @@ test("subscribe exits 1 when the node goes away, and 0 on SIGTERM", async () => 
   sub2.process.kill("SIGTERM");
   expect((await sub2.result).code).toBe(0);
   await waitFor(() => !b.api.hasSubscribers(9), 4000, "unsubscribed by closing");
-});
+}, TOOL_TEST_TIMEOUT);
 
 test("data is shown as text when printable UTF-8, else as hex", () => {
   expect(showData(new TextEncoder().encode("grüße\tok\n"))).toEqual({ text: "grüße\tok\n" });

@@ -214,8 +214,8 @@ export class ApiClient {
   /** Closes our side now (a FIN, as a module that goes away); anything not yet sent is dropped. */
   close(): void {
     if (this.reason !== undefined) return;
+    this.finish("closed-by-us"); // first: ending the socket may run the close handler at once
     this.socket.end();
-    this.finish("closed-by-us");
   }
 
   stats(): ApiClientStats {
@@ -279,8 +279,8 @@ export class ApiClient {
   /** Our side gives up on the connection at once (no FIN handshake, queued bytes dropped). */
   private abort(reason: CloseReason): void {
     if (this.reason !== undefined) return;
+    this.finish(reason); // first: terminate() runs the close handler at once
     this.socket.terminate();
-    this.finish(reason);
   }
 
   private finish(reason: CloseReason): void {
