@@ -14,7 +14,7 @@ import type { LinkMessage, Payload } from "../../src/p2p/proto/gossip.ts";
 import type { CloseReason } from "../../src/p2p/reasons.ts";
 import { encodeLinkMessage } from "../../src/p2p/wire.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
-import { waitFor } from "../api/client.ts";
+import { waitFor } from "../wait-for.ts";
 import { inlineSolver, solvePow } from "../p2p/solve-pow.ts";
 
 export { solvePow };
@@ -24,6 +24,8 @@ export interface RawPeerOptions {
   staticKeys?: StaticKeyPair;
   /** Must match the node's, or the link dies at the first rekey. */
   rekeyInterval?: number;
+  /** The listen port the handshake claims (0: none); a lying peer may claim the node's own. */
+  listenPort?: number;
 }
 
 export function newIdentity(): Identity {
@@ -134,7 +136,7 @@ export class RawPeer {
           role: { inbound: false, maxDifficulty: 12, pow: inlineSolver(hooks.beforeInit) },
           identity: this.identity,
           staticKeys: this.staticKeys,
-          listenPort: 0,
+          listenPort: this.options.listenPort ?? 0,
           rekeyInterval: this.options.rekeyInterval,
           handshakeTimeoutMs: 60_000,
           remote: { host: "127.0.0.1", port: this.socket.remotePort },
