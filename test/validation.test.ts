@@ -4,11 +4,13 @@
  * - the outstanding-validation bound, which lives in the API server alone and counts NOTIFICATIONs (items ×
  *   subscribers): an item without room is dropped busy, not marked seen, and a later copy is validated; the bound at
  *   its default (1024);
+ * - the validation timeout at its default (5 s);
  * - copies that arrive while an item is being validated: their senders get no copy from us.
  * Topology: a target T with degree 3; around it nodes with degree 1 (their one link is to T), so each item's path is known.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { type Notification, encodeAnnounce, encodeNotify, encodeValidation } from "../src/api/codec.ts";
+import { DEFAULTS } from "../src/config.ts";
 import type { GossipNode } from "../src/node.ts";
 import { ApiTestClient, waitFor } from "./api/client.ts";
 import { createHarness } from "./net-harness.ts";
@@ -124,6 +126,24 @@ test("the bound at its default: 1024 NOTIFICATIONs outstanding (512 items × 2 s
   await waitFor(() => t.broadcaster.stats().valid === 513, 3000, "item 512 validated");
   expect(t.broadcaster.stats()).toMatchObject({ droppedBusy: 1, unanswered: 0 });
 }, 30_000);
+
+test("the validation timeout at its default: a silent subscriber's item is unanswered after 5 s, not before; its late answer is ignored", async () => {
+  const { t, leaves } = await star(1, { validationTimeoutMs: DEFAULTS.validationTimeoutMs }); // the config's default
+  const sub = await heldSubscriber(t);
+  const fromLeaf = await announcer(leaves[0]!);
+  fromLeaf("never answered in time");
+  await waitFor(() => sub.notifications.length === 1, 3000, "notified");
+  const notifiedAt = performance.now();
+  await waitFor(() => t.broadcaster.stats().unanswered === 1, 10_000, "the timeout verdict");
+  // A lower bound only (a timer never fires early; the notification's transit is well under the margin).
+  expect(performance.now() - notifiedAt).toBeGreaterThanOrEqual(4_500);
+  expect(t.api.stats().outstanding).toBe(0);
+  sub.answerAll(); // late: ignored, not a violation, so the subscriber keeps its subscription
+  fromLeaf("after the timeout");
+  await waitFor(() => sub.notifications.length === 2, 3000, "the next item reaches the same subscriber");
+  sub.answerAll();
+  await waitFor(() => t.broadcaster.stats().valid === 1, 3000, "the next item validated");
+}, 20_000);
 
 test("copies that arrive during validation: their senders get no copy; every other link does", async () => {
   const { t, leaves } = await star(3);
