@@ -6,6 +6,7 @@
 import {
   TESTNET_BASE_PORT,
   TESTNET_DEGREE,
+  TESTNET_DIALS_PER_NODE,
   TESTNET_NODES,
   TESTNET_POW_DIFFICULTY,
   TESTNET_PROBE_BYTES,
@@ -20,7 +21,7 @@ import { parseOptions } from "./common.ts";
 const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--difficulty D]
                       [--degree D] [--types T1,T2,…] [--dir DIR] [--seconds S]
   Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default ${TESTNET_BASE_PORT}; 0 = any free
-  port), hostkeys in DIR (default a temp dir), each dialing 4 random others. Every node runs a module that subscribes
+  port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. Every node runs a module that subscribes
   to the probe type ${PROBE_DATA_TYPE} and to --types (answering valid), so items of those types from your own module
   propagate. --announce-rate R announces R probe items per second from random nodes. Prints one summary line per
   second until Ctrl-C (or for S seconds): links, items delivered to the testnet's modules, copies/delivery (item
