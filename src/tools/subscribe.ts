@@ -1,7 +1,8 @@
 /**
  * `gossip subscribe`: subscribes to data types through the VoidPhone API (GOSSIP NOTIFY), prints each NOTIFICATION
  * and answers it with a VALIDATION: valid unless the --reject-if rule matches. It is a module like any other, so the
- * node waits for its answers before passing items on; it answers at once, before printing.
+ * node waits for its answers before passing items on; it answers before printing (the answers of one event-loop turn
+ * leave together, src/client/api-client.ts).
  */
 import type { HostPort } from "../address.ts";
 import { ToolFailure } from "../errors.ts";
