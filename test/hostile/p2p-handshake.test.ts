@@ -90,8 +90,9 @@ test("12. garbage, an HTTP request, a TLS ClientHello or an SSH banner: closed a
     const p = await raw();
     if (i % 2 === 0) await p.nextFrame(); // half of them wait for the Hello, half talk first
     p.write(bytes);
-    await p.waitClosed(DEADLINE_MS - 500);
+    await p.waitClosed();
   }
+  // Closed for what the bytes were, not by the deadline: each failure names a framing or decoding reason.
   const failures = failuresFrom(from);
   expect(failures.length).toBe(inputs.length);
   for (const f of failures) expect(["frame-too-large", "malformed"]).toContain(f.reason);
@@ -160,6 +161,12 @@ test("15. every single byte of Hello, M1, M2 and M3 flipped in transit: every fl
   await probe.dial("127.0.0.1", relay.port);
   probe.disconnect(target.identity.idHex, "clean run done");
   await waitFor(idle, 3000, "clean run torn down");
+  // As proto/gossip.proto makes them for Ed25519 identities (test/p2p/handshake.test.ts spells the sums out): Hello
+  // at difficulty 8 and M1 have fixed sizes; M2 and M3 carry an IdentityProof of 112 bytes plus the sender's listen
+  // port field (none for the probe, which listens nowhere).
+  const portField = (port: number) => (port === 0 ? 0 : 1 + (port < 128 ? 1 : port < 16384 ? 2 : 3));
+  const handshakeSizes = { toDialer: sizes.toDialer.slice(0, 2), toTarget: sizes.toTarget.slice(0, 2) }; // then link frames
+  expect(handshakeSizes).toEqual({ toDialer: [72, 211 + portField(target.transport.port)], toTarget: [78, 179] });
 
   const steps: [string, Direction, number][] = [["Hello", "toDialer", 0], ["M1", "toTarget", 0], ["M2", "toDialer", 1], ["M3", "toTarget", 1]];
   const outcomes = new Map<string, number>();
@@ -183,10 +190,8 @@ test("15. every single byte of Hello, M1, M2 and M3 flipped in transit: every fl
       await waitFor(idle, 3000, `no session left after flipping ${name} byte ${at}`);
     }
   }
-  const total = steps.reduce((sum, [, direction, index]) => sum + sizes[direction][index]!, 0);
-  expect(flips).toBe(total);
-  expect(total).toBeGreaterThan(400);
-  expect(outcomes.get("initiator-done")).toBe(sizes.toTarget[1]);
+  expect(flips).toBe(72 + 78 + 211 + portField(target.transport.port) + 179);
+  expect(outcomes.get("initiator-done")).toBe(179); // every flip of M3, and only those
   await canary.check();
 }, 60_000);
 

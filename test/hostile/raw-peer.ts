@@ -185,8 +185,13 @@ export class RawPeer {
     await waitFor(() => this.closed, timeoutMs, "the node to close the connection");
   }
 
+  /** Stops reading (the node's frames pile up in its send queue and the kernel buffers). */
   pause(): void {
     this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   /** A graceful close (FIN). */

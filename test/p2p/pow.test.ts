@@ -58,18 +58,14 @@ describe("generated kernels", () => {
 });
 
 describe("PowKernel digest", () => {
+  // Each comparison is its own check (a loop counter compared with the loop's own bound could not fail).
   test("equals @noble/hashes blake3 for thousands of random prefixes and nonces", () => {
-    let checked = 0;
     for (let t = 0; t < 1500; t++) {
       const prefix = random(128);
       const kernel = new PowKernel(prefix);
-      for (const nonce of [random(8), random(8)]) {
-        expect(toHex(kernel.digest(nonce))).toBe(toHex(powDigest(prefix, nonce)));
-        checked++;
-      }
+      for (const nonce of [random(8), random(8)]) expect(toHex(kernel.digest(nonce))).toBe(toHex(powDigest(prefix, nonce)));
     }
-    expect(checked).toBe(3000);
-  });
+  }, 20_000);
 
   test("equals the reference at the nonce and prefix extremes", () => {
     for (const prefix of [new Uint8Array(128), new Uint8Array(128).fill(0xff), random(128)]) {

@@ -194,6 +194,27 @@ describe("Transport", () => {
     await exchange(a, b, "after-garbage");
   });
 
+  test("a dial whose socket opens after stop() is rejected (shutting-down) and leaves the dial table", async () => {
+    const a = await node();
+    const b = await node();
+    let settled: string | undefined;
+    const dial = a.t.dial(HOST, b.t.port);
+    dial.then(
+      () => void (settled = "linked"),
+      (e: DialError) => void (settled = e.code),
+    );
+    expect(a.t.stats().dialing).toBe(1);
+    await a.t.stop(); // Bun opens the socket on a later turn: after this
+    await until(() => settled !== undefined, "the dial to settle");
+    expect(settled).toBe("shutting-down");
+    expect(a.t.stats().dialing).toBe(0);
+    // The socket did open after the stop: b saw a connection come and go before any M1.
+    await until(() => b.t.stats().handshakesFailed.get("closed-by-peer") === 1, "b sees the socket open and close");
+    expect(a.t.linked()).toEqual([]);
+    expect(await rejectionCode(a.t.dial(HOST, b.t.port))).toBe("shutting-down"); // and a dial after it, at once
+    expect(a.t.stats().dialing).toBe(0);
+  });
+
   test("a stalled handshake is closed by the deadline", async () => {
     const b = await node({ handshakeTimeoutMs: 300 });
     const c = await rawClient(b.t.port);
