@@ -81,6 +81,7 @@ function peerListMessage(peers: PeerAddress[]): LinkMessage {
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
   const parts = buildNode(config, identity, log, options);
   await startListeners(config, parts);
+  announceListeners(config, parts, log);
   parts.core.start();
   const { core, ownPool, control, transport, api, peerStore } = parts;
   return {
@@ -192,6 +193,13 @@ async function startListeners(config: NodeConfig, parts: NodeParts): Promise<voi
   }
 }
 
+/** The "listening" lines, only once every listener is bound: a node that failed to start never claimed to listen. */
+function announceListeners(config: NodeConfig, parts: NodeParts, log: Logger): void {
+  log.info("api listening", { part: "api", host: config.apiAddress.host, port: parts.api.port });
+  log.info("p2p listening", { part: "p2p", host: config.p2pAddress.host, port: parts.transport.port });
+  if (parts.control) log.info("control listening", { part: "control", host: config.controlAddress!.host, port: parts.control.port });
+}
+
 /** Times every solve this node asks for (the pool may be shared between in-process nodes). */
 function timedSolver(solver: PowSolver, observations: NodeObservations): PowSolver {
   return {
@@ -256,6 +264,7 @@ function peerStoreSink(store: PeerStore, network: PeerNetwork): PeerEvents {
     item() {},
     peersRequested() {},
     peers() {},
+    tree() {},
   };
 }
 

@@ -4,9 +4,10 @@
  *
  * Bounded (the most recently seen `maxPeers`), written atomically (temporary file, fsync, rename) at most once per
  * `saveDelayMs`, and at close. Must never crash or stop the node: a missing file is an empty store, a corrupt one
- * logs a warning and is ignored (and replaced at the next save), a failed write logs a warning.
+ * logs a warning and is ignored (and replaced at the next save), a failed write logs a warning. Temporary files left
+ * by a process killed mid-save are removed at the next load.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { PEER_STORE_MAX_PEERS, PEER_STORE_SAVE_DELAY_MS } from "./defaults.ts";
 import type { Logger } from "./log.ts";
@@ -57,9 +58,11 @@ export class PeerStore {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Reads the file (replacing what is in memory); returns the peers, most recently seen first. Never throws. */
+  /** Reads the file (replacing what is in memory); returns the peers, most recently seen first. Never throws.
+   *  First removes the temporary files of saves that never finished (a process killed mid-save). */
   load(): StoredPeer[] {
     this.peers.clear();
+    this.removeAbandonedTemporaries();
     let text: string;
     try {
       text = readFileSync(this.path, "utf8");
@@ -122,6 +125,30 @@ export class PeerStore {
     this.flush();
   }
 
+  /** `<store>.tmp-<pid>` files whose process is gone (or is us: we have not saved yet) are leftovers of a kill
+   *  during a save; a live process's file may be its save in progress and is left alone. */
+  private removeAbandonedTemporaries(): void {
+    const prefix = `${basename(this.path)}.tmp-`;
+    let names: string[];
+    try {
+      names = readdirSync(dirname(this.path));
+    } catch {
+      return; // no folder yet: nothing was ever saved here
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) continue;
+      const path = join(dirname(this.path), name);
+      try {
+        rmSync(path, { force: true });
+        this.log.info("peer store temporary removed", { path });
+      } catch (e) {
+        this.log.warn("peer store temporary not removed", { path, error: e as Error });
+      }
+    }
+  }
+
   private put(p: StoredPeer): void {
     this.peers.delete(p.id);
     this.peers.set(p.id, p);
@@ -137,6 +164,15 @@ export class PeerStore {
     if (this.timer !== undefined) return;
     this.timer = setTimeout(() => this.flush(), this.saveDelayMs);
     this.timer.unref?.();
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
   }
 }
 

@@ -133,7 +133,7 @@ test("logs are JSON lines when stderr is not a terminal (log_level from the conf
   );
   // No --log-format: stderr is a pipe, so the node must choose JSON itself.
   const node = Bun.spawn([process.execPath, CLI, "--config", cfg], { cwd: dir, stderr: "pipe", stdout: "ignore" });
-  const status = async () => (await (await fetch(`http://127.0.0.1:${control}/status`)).json()) as { api_connections: number };
+  const status = async () => (await (await fetch(`http://127.0.0.1:${control}/status`)).json()) as { api_connections: number; links: unknown[] };
   const pool = new PowPool({ size: 1 });
   let peer: GossipNode | undefined;
   try {
@@ -153,6 +153,8 @@ test("logs are JSON lines when stderr is not a terminal (log_level from the conf
     const config = testConfig({ bootstrappers: bootstrapAt(p2p) });
     peer = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow: pool });
     await waitFor(() => peer!.transport.linked().length === 1, 4000, "peer linked");
+    // The dialer's side is up one handshake message before the node's: wait for the node's own view too.
+    await waitFor(async () => (await status()).links.length === 1, 4000, "the node to see the link", 10);
     node.kill("SIGTERM");
     expect(await node.exited).toBe(0);
     stayer.close();

@@ -145,7 +145,6 @@ export class ApiServer {
         },
       },
     });
-    this.log.info("api listening", { host: this.opts.host, port: this.listener.port });
   }
 
   async stop(): Promise<void> {

@@ -40,7 +40,6 @@ export class ControlServer {
         return new Response("internal error\n", { status: 500 });
       },
     });
-    this.opts.log.info("control listening", { host: this.opts.host, port: this.server.port });
   }
 
   async stop(): Promise<void> {
