@@ -12,6 +12,7 @@ import {
   DEFAULT_API_ADDRESS,
   DEFAULT_CACHE_SIZE,
   DEFAULT_DEGREE,
+  DEFAULT_DISSEMINATION,
   DEFAULT_MAX_POW_DIFFICULTY,
   DEFAULT_P2P_ADDRESS,
   DEFAULT_POW_DIFFICULTY,
@@ -30,6 +31,8 @@ export interface NodeConfig {
   bootstrappers: HostPort[];
   degree: number;
   cacheSize: number;
+  /** `gossip.dissemination`: broadcast trees (default) or flooding; absent = the default. */
+  dissemination?: "plumtree" | "flood";
   /** Leading zero bits this node demands from peers that connect to it. */
   powDifficulty: number;
   /** The most this node will solve when it connects to others. */
@@ -58,6 +61,7 @@ const GOSSIP_KEYS = [
   "bootstrapper",
   "degree",
   "cache_size",
+  "dissemination",
   "pow_difficulty",
   "max_pow_difficulty",
   "validation_timeout_ms",
@@ -142,6 +146,11 @@ function build(file: string, top: Raw, gossip: Raw, rps: Raw | undefined, baseDi
     validationTimeoutMs: int("validation_timeout_ms", DEFAULTS.validationTimeoutMs, 10, 600_000),
     logLevel: DEFAULTS.logLevel,
   };
+  const dissemination = gossip.dissemination ?? DEFAULT_DISSEMINATION;
+  if (dissemination !== "plumtree" && dissemination !== "flood") {
+    throw new ConfigError(file, "gossip.dissemination", `expected plumtree or flood, got ${JSON.stringify(dissemination)}`);
+  }
+  config.dissemination = dissemination;
   if (gossip.control_address !== undefined) config.controlAddress = address(file, "gossip.control_address", gossip.control_address);
   if (gossip.log_level !== undefined) {
     if (!LOG_LEVELS.includes(gossip.log_level as LogLevel)) {
@@ -226,6 +235,7 @@ export function describeConfig(c: NodeConfig): Record<string, string | number> {
     bootstrappers: c.bootstrappers.map(formatHostPort).join(",") || "none",
     degree: c.degree,
     cache_size: c.cacheSize,
+    dissemination: c.dissemination ?? DEFAULT_DISSEMINATION,
     pow_difficulty: c.powDifficulty,
   };
 }

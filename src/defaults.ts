@@ -51,6 +51,40 @@ export const REPLAY_HOLD_MAX_ITEMS = 256;
 /** How often held items are checked for a new subscriber. */
 export const REPLAY_HOLD_CHECK_MS = 100;
 
+// ---- Broadcast trees (Plumtree, src/gossip/plumtree.ts; timers chosen in the simulator: docs/simulation.md) -------
+
+/** `gossip.dissemination`: "plumtree" (full copies on tree links, IDs on the others) or "flood" (full copies to up
+ *  to `degree` peers). */
+export const DEFAULT_DISSEMINATION = "plumtree" as const;
+
+/** How long an announced ID may stay missing before we GRAFT its announcer (Plumtree's first timer). */
+export const GRAFT_TIMEOUT_MS = 150;
+
+/** After a GRAFT, how long before asking the next announcer (Plumtree's second timer: about one round trip). */
+export const GRAFT_RETRY_MS = 100;
+
+/** Announcements for one peer are collected this long and sent as one message. */
+export const ANNOUNCE_DELAY_MS = 10;
+
+/** Lazy peers told about each item at most (all of them when fewer): a few suffice to repair the tree, and each
+ *  announcement costs bytes on every link (gossipsub's D_lazy is 6 as well). */
+export const LAZY_FANOUT = 6;
+
+/** Hops an announcement must be closer to the origin than the eager copy for the two links to swap roles. */
+export const TREE_OPTIMISATION_HOPS = 3;
+
+/** Announced IDs awaited at once; announcers remembered per ID. */
+export const TREE_MAX_PENDING = 4_096;
+export const TREE_MAX_ANNOUNCERS = 8;
+
+/** IDs in one announcement message, and announcements queued for one peer at most. */
+export const TREE_MAX_ENTRIES_PER_MESSAGE = 256;
+export const TREE_MAX_QUEUED_PER_PEER = 1_024;
+
+/** Recent items kept to answer GRAFTs: at most this many, and this many data bytes. */
+export const TREE_RECENT_MAX_ITEMS = 4_096;
+export const TREE_RECENT_MAX_BYTES = 16 << 20;
+
 // ---- Seen cache (duplicate suppression) --------------------------------------------------------------------------
 
 /** IDs remembered at most; past it the oldest is forgotten first. 100 000 × ~150 B ≈ 15 MB worst case. */

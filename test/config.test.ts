@@ -66,6 +66,7 @@ rps:
     ["hostkey: k\ngossip:\n  bootstrapper: [a:1, b:x]\n", "gossip.bootstrapper[1]", "not a number"],
     ["hostkey: k\ngossip:\n  pow_difficulty: 40\n", "gossip.pow_difficulty", "out of range"],
     ["hostkey: k\ngossip:\n  log_level: loud\n", "gossip.log_level", "expected one of"],
+    ["hostkey: k\ngossip:\n  dissemination: gossipsub\n", "gossip.dissemination", "expected plumtree or flood"],
     ["hostkey: k\nrps:\n  address: a:1\n", "rps.address", "unknown key"],
     ["gossip:\n  degree: 3\n", "hostkey", "missing"],
     ["hostkey: [1]\n", "hostkey", "expected a file path"],
@@ -77,6 +78,12 @@ rps:
     expect(e.problem).toContain(problem);
     expect(e.message).toStartWith(`${file}: ${key}: `);
   });
+});
+
+test("gossip.dissemination: plumtree by default, flood when asked (YAML and INI)", () => {
+  expect(fromYaml(file, "hostkey: k\n").dissemination).toBe("plumtree");
+  expect(fromYaml(file, "hostkey: k\ngossip:\n  dissemination: flood\n").dissemination).toBe("flood");
+  expect(fromIni(join(dir, "d.ini"), "hostkey = k\n[gossip]\ndissemination = flood\n").dissemination).toBe("flood");
 });
 
 describe("VoidPhone INI config", () => {

@@ -15,6 +15,7 @@
 import {
   DEFAULT_CACHE_SIZE,
   DEFAULT_DEGREE,
+  DEFAULT_DISSEMINATION,
   MAX_ITEM_DATA_BYTES,
   REPLAY_GRACE_MS,
   REPLAY_HOLD_MAX_ITEMS,
@@ -23,9 +24,11 @@ import {
 import { ItemCache } from "./item-cache.ts";
 import { idKey, idMatches, itemId } from "./item-id.ts";
 import type { PeerScore } from "./peer-score.ts";
-import type { Clock, GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork, Verdict } from "./ports.ts";
+import type { PlumtreeStats } from "./plumtree.ts";
+import type { Clock, GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork, TreeMessage, Verdict } from "./ports.ts";
 import { ReplayHold } from "./replay-hold.ts";
 import { SeenCache } from "./seen-cache.ts";
+import { TreeSpread, type TreeTunables } from "./tree-spread.ts";
 import { silentLogger, type Logger } from "../log.ts";
 
 /** Counters only; the broadcaster calls them, whoever exports metrics reads them. */
@@ -78,8 +81,15 @@ export interface BroadcasterOptions {
   replayWindowMs?: number;
   replayGraceMs?: number;
   replayHoldMaxItems?: number;
+  /** "plumtree": broadcast trees with peers that speak them (eager push to the others); "flood": push to up to
+   *  `degree` random peers. */
+  dissemination?: Dissemination;
+  /** Broadcast-tree parameters (defaults in src/defaults.ts). */
+  tree?: Partial<TreeTunables>;
   metrics?: BroadcasterMetrics;
 }
+
+export type Dissemination = "plumtree" | "flood";
 
 export interface BroadcasterStats extends BroadcasterMetrics {
   /** Items being validated right now. */
@@ -88,6 +98,9 @@ export interface BroadcasterStats extends BroadcasterMetrics {
   cached: number;
   /** Replayed items waiting for a subscriber. */
   held: number;
+  dissemination: Dissemination;
+  /** Broadcast-tree counters and link roles (plumtree only). */
+  tree?: PlumtreeStats & { eager: number; lazy: number; awaiting: number };
 }
 
 export class Broadcaster implements PeerEvents {
@@ -106,6 +119,7 @@ export class Broadcaster implements PeerEvents {
   /** Linked peers → when their link came up (for the replay window). */
   private readonly linkedAt = new Map<PeerId, number>();
   private outstanding = 0;
+  private readonly spread: TreeSpread | undefined;
   /** Items being validated → the peers that sent us a copy meanwhile (they need no copy from us). */
   private readonly holders = new Map<string, PeerId[]>();
 
@@ -129,6 +143,19 @@ export class Broadcaster implements PeerEvents {
       hasSubscribers: (dataType) => this.local.hasSubscribers(dataType),
       release: (from, item) => this.item(from, item, true),
     });
+    this.spread =
+      (options.dissemination ?? DEFAULT_DISSEMINATION) === "plumtree"
+        ? new TreeSpread({
+            ...options.tree,
+            seenMaxEntries: options.tree?.seenMaxEntries ?? options.seenMaxEntries,
+            network: this.network,
+            score: this.score,
+            clock: this.clock,
+            random: this.random,
+            wants: (dataType) => this.local.hasSubscribers(dataType),
+            sendItem: (peer, item) => this.send(peer, item),
+          })
+        : undefined;
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`Broadcaster: degree must be an integer ≥ 1, got ${this.degree}`);
     }
@@ -139,12 +166,13 @@ export class Broadcaster implements PeerEvents {
    * even if no local module subscribed to the type: a module may announce without subscribing.
    */
   announceLocal(announce: { ttl: number; dataType: number; data: Uint8Array }): GossipItem {
-    const item: GossipItem = { id: itemId(announce.dataType, announce.data), ...announce };
+    const item: GossipItem = { id: itemId(announce.dataType, announce.data), ...announce, hops: 0 };
     this.metrics.announced++;
     const key = idKey(item.id);
     this.seen.add(key);
     this.cache.put(item);
-    this.push(item, []);
+    this.spread?.announced(item);
+    this.forward(item, []);
     this.log.debug("item announced", { id: key, dataType: item.dataType, ttl: item.ttl });
     return item;
   }
@@ -163,6 +191,7 @@ export class Broadcaster implements PeerEvents {
       this.metrics.duplicates++;
       // A copy that arrives while the item is being validated tells us this peer has it: we will not send it there.
       this.holders.get(key)?.push(from);
+      this.spread?.received(from, item, false); // a redundant link: the tree prunes it
       return;
     }
     if (item.data.length > MAX_ITEM_DATA_BYTES) {
@@ -177,6 +206,7 @@ export class Broadcaster implements PeerEvents {
       this.violation(from, "item-id-mismatch");
       return;
     }
+    if (!released) item = { ...item, hops: (item.hops ?? 0) + 1 }; // one more link crossed to get here
     if (!this.local.hasSubscribers(item.dataType)) {
       if (!released && this.inReplayWindow(from) && this.hold.keep(key, from, item)) {
         // A module that subscribes a moment after a restart still gets the neighbours' cache replay.
@@ -184,6 +214,7 @@ export class Broadcaster implements PeerEvents {
         return;
       }
       this.seen.add(key); // later copies are then cheap duplicates
+      this.spread?.received(from, item, true);
       this.metrics.notSubscribed++;
       return;
     }
@@ -194,6 +225,7 @@ export class Broadcaster implements PeerEvents {
     }
     this.hold.forget(key);
     this.seen.add(key);
+    this.spread?.received(from, item, true);
     this.outstanding++;
     this.holders.set(key, [from]);
     void this.gate(from, item).finally(() => {
@@ -206,6 +238,7 @@ export class Broadcaster implements PeerEvents {
   linkUp(info: LinkInfo): void {
     if (this.score.isBanned(info.peer)) return;
     this.linkedAt.set(info.peer, this.clock.now());
+    this.spread?.linkUp(info);
     for (const item of this.cache.list()) {
       this.metrics.cacheReplayed++;
       this.send(info.peer, item);
@@ -216,11 +249,23 @@ export class Broadcaster implements PeerEvents {
   peers(_from: PeerId, _peers: PeerAddress[]): void {}
   linkDown(peer: PeerId, _reason: string): void {
     this.linkedAt.delete(peer);
+    this.spread?.linkDown(peer);
+  }
+
+  /** The link's role in the broadcast tree ("eager" for every link when flooding or when the peer does not speak trees). */
+  roleOf(peer: PeerId): "eager" | "lazy" {
+    return this.spread === undefined || this.spread.tree.isEager(peer) ? "eager" : "lazy";
+  }
+
+  tree(from: PeerId, message: TreeMessage): void {
+    if (this.score.isBanned(from)) return;
+    this.spread?.message(from, message);
   }
 
   /** Stops the replay hold's timer (the node or the simulated node is going away). */
   stop(): void {
     this.hold.clear();
+    this.spread?.stop();
   }
 
   stats(): BroadcasterStats {
@@ -230,6 +275,14 @@ export class Broadcaster implements PeerEvents {
       seen: this.seen.size,
       cached: this.cache.size,
       held: this.hold.size,
+      dissemination: this.spread ? "plumtree" : "flood",
+      tree: this.spread
+        ? {
+            ...this.spread.tree.stats,
+            ...this.spread.tree.roleCounts(this.network.linkedPeers().map((l) => l.peer)),
+            awaiting: this.spread.tree.awaiting,
+          }
+        : undefined,
     };
   }
 
@@ -262,11 +315,18 @@ export class Broadcaster implements PeerEvents {
     if (item.ttl === 1) return; // delivered locally (the subscribers were notified); must not travel further
     const onward: GossipItem = { ...item, ttl: item.ttl === 0 ? 0 : item.ttl - 1 };
     this.cache.put(onward);
-    this.push(onward, this.holders.get(idKey(item.id)) ?? [from]);
+    this.forward(onward, this.holders.get(idKey(item.id)) ?? [from]);
   }
 
-  /** Sends `item` to up to `degree` random linked peers other than those in `except` (which already have it). */
-  private push(item: GossipItem, except: PeerId[]): void {
+  /** Sends an item on to peers other than those in `except` (which already have it): along the broadcast tree, or
+   *  by flooding. */
+  private forward(item: GossipItem, except: PeerId[]): void {
+    if (this.spread) this.spread.forward(item, except);
+    else this.flood(item, except);
+  }
+
+  /** Sends `item` to up to `degree` random linked peers other than those in `except`. */
+  private flood(item: GossipItem, except: PeerId[]): void {
     const targets = this.network.linkedPeers().filter((l) => !except.includes(l.peer) && !this.score.isBanned(l.peer));
     pickInPlace(targets, this.degree, this.random);
     const n = Math.min(this.degree, targets.length);

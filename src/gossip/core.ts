@@ -142,6 +142,9 @@ export function fanOutEvents(sinks: readonly PeerEvents[]): PeerEvents {
     peers: (from, list) => {
       for (const s of sinks) s.peers(from, list);
     },
+    tree: (from, message) => {
+      for (const s of sinks) s.tree(from, message);
+    },
     linkDown: (peer, reason) => {
       for (const s of sinks) s.linkDown(peer, reason);
     },

@@ -13,7 +13,27 @@ export interface GossipItem {
   ttl: number;
   dataType: number;
   data: Uint8Array;
+  /** Links crossed since the origin (0 there). Peers that predate it send 0; only the broadcast trees read it. */
+  hops?: number;
 }
+
+/** One announced item in a broadcast-tree IHAVE: a prefix of its ID (src/gossip/plumtree.ts), its type (so a node
+ *  that does not subscribe to it need not ask) and the hops it had travelled at the announcer. */
+export interface TreeEntry {
+  id: Uint8Array;
+  dataType: number;
+  hops: number;
+}
+
+/** Broadcast-tree control messages between peers that both speak trees (src/gossip/plumtree.ts). */
+export type TreeMessage =
+  | { kind: "ihave"; entries: TreeEntry[] }
+  /** Send me these items, and push to me eagerly from now on (no IDs: only the latter). */
+  | { kind: "graft"; ids: Uint8Array[] }
+  /** Announce to me instead of pushing. */
+  | { kind: "prune" }
+  /** The answer to a GRAFT for items the peer does not (or no longer) hold. */
+  | { kind: "dont-have"; ids: Uint8Array[] };
 
 /** A dialable peer endpoint, with the ID we expect to find there when known. */
 export interface PeerAddress {
@@ -57,6 +77,8 @@ export interface LinkInfo {
   host: string;
   port: number;
   inbound: boolean;
+  /** The peer speaks broadcast trees (negotiated in the handshake); otherwise it is fed by eager push only. */
+  trees?: boolean;
 }
 
 /** The P2P side: authenticated, encrypted links to peers. */
@@ -76,6 +98,8 @@ export interface PeerNetwork {
    *  that cannot tell (behind NAT) leaves it out, and a dial that reaches us resolves with our own ID instead. */
   isOwnAddress?(host: string, port: number): boolean;
   disconnect(peer: PeerId, reason: string): void;
+  /** Sends a broadcast-tree message to a peer whose LinkInfo says it speaks trees (best effort, like sendItem). */
+  sendTree?(peer: PeerId, message: TreeMessage): boolean;
 }
 
 /** Events the P2P side delivers to the dissemination layer. */
@@ -84,5 +108,7 @@ export interface PeerEvents {
   item(from: PeerId, item: GossipItem): void;
   peersRequested(from: PeerId): void;
   peers(from: PeerId, peers: PeerAddress[]): void;
+  /** A broadcast-tree message from a peer (only peers that speak trees send them). */
+  tree(from: PeerId, message: TreeMessage): void;
   linkDown(peer: PeerId, reason: string): void;
 }

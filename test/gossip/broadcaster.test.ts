@@ -114,9 +114,9 @@ describe("Broadcaster over an in-memory network", () => {
     expect(notified(nodes[2]!, "x")).toBe(1);
   });
 
-  test("pushes to at most `degree` peers, chosen among all links", async () => {
+  test("flood: pushes to at most `degree` peers, chosen among all links", async () => {
     const net = new MemNetwork();
-    const hub = spawn(net, net.addNode(), { broadcaster: { degree: 3 } });
+    const hub = spawn(net, net.addNode(), { broadcaster: { degree: 3, dissemination: "flood" } });
     const leaves = Array.from({ length: 8 }, () => {
       const n = net.addNode();
       n.modules.subscribe(T);

@@ -154,6 +154,7 @@ describe("Membership over an in-memory network", () => {
       linkUp: (info) => rude.disconnect(info.peer, "go away"),
       item() {},
       peersRequested() {},
+      tree() {},
       peers() {},
       linkDown() {},
     };
@@ -254,7 +255,7 @@ describe("Membership over an in-memory network", () => {
     const others = Array.from({ length: 6 }, () => net.addNode());
     const lists: PeerAddress[][] = [];
     for (const o of others) {
-      o.events = { linkUp() {}, item() {}, peersRequested() {}, peers: (_f, l) => void lists.push(l), linkDown() {} };
+      o.events = { linkUp() {}, item() {}, peersRequested() {}, peers: (_f, l) => void lists.push(l), tree() {}, linkDown() {} };
       void net.connect(o, me);
     }
     await net.settle();

@@ -18,6 +18,7 @@ import type {
   PeerEvents,
   PeerId,
   PeerNetwork,
+  TreeMessage,
   Verdict,
 } from "../../src/gossip/ports.ts";
 
@@ -170,6 +171,10 @@ export class MemNode implements PeerNetwork {
   isBanned: (peer: PeerId) => boolean = () => false;
   /** The listen address it claims in its handshakes (a lying peer may claim someone else's); its own by default. */
   advertised: { host: string; port: number } | undefined = undefined;
+  /** Speaks broadcast trees (negotiated per link: both ends must); false plays a node that predates them. */
+  speaksTrees = true;
+  /** Tree messages this node sent, by kind (what a test can count on the wire). */
+  readonly treeSent = new Map<TreeMessage["kind"], number>();
   /** false: like a node behind NAT, it cannot tell its own address, and learns it only when a dial reaches itself. */
   knowsOwnAddress = true;
   /** Addresses sent to a dialer whose link this node refuses for lack of room (the transport's referrals). */
@@ -208,6 +213,15 @@ export class MemNode implements PeerNetwork {
     return true;
   }
 
+  sendTree(peer: PeerId, message: TreeMessage): boolean {
+    const link = this.links.get(peer);
+    if (!this.alive || link === undefined) return false;
+    if (!link.trees) throw new Error(`memnet: ${this.localId} sent a tree message to ${peer}, which does not speak trees`);
+    this.treeSent.set(message.kind, (this.treeSent.get(message.kind) ?? 0) + 1);
+    this.toPeer(peer, (to) => to.events?.tree(this.localId, message));
+    return true;
+  }
+
   requestPeers(peer: PeerId): void {
     this.toPeer(peer, (to) => to.events?.peersRequested(this.localId));
   }
@@ -232,8 +246,9 @@ export class MemNode implements PeerNetwork {
           return reject(new Error("refused: too many links"));
         }
         const claimed = this.advertised ?? this;
-        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true };
-        const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false };
+        const trees = this.speaksTrees && target.speaksTrees;
+        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true, trees };
+        const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false, trees };
         target.links.set(this.localId, theirs);
         this.links.set(target.localId, ours);
         // Either side's linkUp handler may close the link at once; the other side then sees linkUp, then linkDown.

@@ -1,0 +1,298 @@
+/**
+ * Epidemic broadcast trees (Plumtree: Leitão, Pereira, Rodrigues, SRDS 2007) as a state machine on our links. Every
+ * link to a peer that speaks trees is eager (full copies) or lazy (announcements of item IDs, batched per peer).
+ * A duplicate full copy makes that link lazy (PRUNE); an announced ID that does not arrive in time is asked for
+ * (GRAFT), which makes that link eager again and repairs the tree; when an announcement arrives much closer to the
+ * origin than the eager copy did, the two links swap roles, so the tree follows the fastest paths.
+ *
+ * This module decides roles and timers only: the broadcaster (broadcaster.ts) owns items, validation and sends.
+ * Peers that do not speak trees are always eager and are never sent tree messages (they are fed by eager push).
+ * Must never: hold more than its bounds (pending IDs, announcers per ID, queued announcements per peer), GRAFT an
+ * ID the broadcaster already holds, or read the process's clock.
+ */
+import type { Clock, PeerId, TreeEntry, TreeMessage } from "./ports.ts";
+
+export interface PlumtreeOptions {
+  clock: Clock;
+  /** [0, 1): picks which lazy peers get an announcement when there are more than `lazyFanout`. */
+  random: () => number;
+  send(peer: PeerId, message: TreeMessage): void;
+  /** The broadcaster has (or is validating) the item with this prefix key: no GRAFT for it. */
+  has(prefixKey: string): boolean;
+  /** Some local module subscribed to the type: an announcement of another type is not worth a GRAFT. */
+  wants(dataType: number): boolean;
+  /** First wait for an announced ID's eager copy before asking its announcer (Plumtree's timer 1). */
+  graftTimeoutMs: number;
+  /** Wait after a GRAFT before asking the next announcer (timer 2: about one round trip). */
+  graftRetryMs: number;
+  /** Announcements queued for a peer are sent together after this (one message for many IDs). */
+  announceDelayMs: number;
+  /** Lazy peers announced to per item, at most (all of them when fewer). */
+  lazyFanout: number;
+  /** Hops an announcement must be closer to the origin than the eager copy for the links to swap roles. */
+  optimisationThreshold: number;
+  /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
+  maxPending: number;
+  /** Announcers remembered per awaited ID. */
+  maxAnnouncers: number;
+  /** Entries in one announcement message; a longer queue is sent at once. */
+  maxEntriesPerMessage: number;
+  /** Announcements queued per peer at most (past it the oldest are dropped: they only help repair). */
+  maxQueuedPerPeer: number;
+}
+
+export class PlumtreeStats {
+  /** Links turned lazy after a duplicate (PRUNE sent). */
+  prunesSent = 0;
+  prunesReceived = 0;
+  graftsSent = 0;
+  graftsReceived = 0;
+  /** GRAFTs we could serve (item held) and could not ("don't have" sent). */
+  graftsAnswered = 0;
+  graftsMissed = 0;
+  /** Announcement messages sent and received, and the IDs they carried. */
+  ihaveSent = 0;
+  ihaveReceived = 0;
+  idsAnnounced = 0;
+  /** Role swaps by the optimisation (a faster lazy path became eager). */
+  optimisations = 0;
+  /** Announcements ignored: bounds reached, or a type nobody here wants. */
+  ignored = 0;
+}
+
+interface Pending {
+  dataType: number;
+  /** Peers that announced the ID, in the order heard; the next GRAFT goes to the first one not yet asked. */
+  announcers: PeerId[];
+  asked: number;
+  timer: unknown;
+}
+
+interface Queue {
+  entries: TreeEntry[];
+  timer: unknown;
+}
+
+export class Plumtree {
+  readonly stats = new PlumtreeStats();
+  /** Peers that speak trees → eager? (peers that do not speak trees are not in here: always eager). */
+  private readonly roles = new Map<PeerId, boolean>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly queues = new Map<PeerId, Queue>();
+  /** prefix key → who sent us the eager copy and at what hop count (for the optimisation), bounded with pending. */
+  private readonly firstFrom = new Map<string, { peer: PeerId; hops: number }>();
+
+  constructor(private readonly o: PlumtreeOptions) {}
+
+  /** A new link: eager, as in the paper (the tree is pruned to shape by duplicates). */
+  linkUp(peer: PeerId, speaksTrees: boolean): void {
+    if (speaksTrees) this.roles.set(peer, true);
+  }
+
+  /** The lost link's roles go; IDs it announced are asked of the others. */
+  linkDown(peer: PeerId): void {
+    this.roles.delete(peer);
+    const q = this.queues.get(peer);
+    if (q) this.o.clock.clearTimeout(q.timer);
+    this.queues.delete(peer);
+    for (const [key, p] of this.pending) {
+      const i = p.announcers.indexOf(peer);
+      if (i < 0) continue;
+      p.announcers.splice(i, 1);
+      if (i < p.asked) p.asked--;
+      if (p.announcers.length === 0) this.drop(key);
+    }
+  }
+
+  speaksTrees(peer: PeerId): boolean {
+    return this.roles.has(peer);
+  }
+
+  isEager(peer: PeerId): boolean {
+    return this.roles.get(peer) ?? true;
+  }
+
+  /** Splits linked peers (minus `except`) into those that get the item in full and those that get its ID. */
+  targets(linked: readonly PeerId[], except: readonly PeerId[]): { eager: PeerId[]; lazy: PeerId[] } {
+    const eager: PeerId[] = [];
+    const lazy: PeerId[] = [];
+    for (const peer of linked) {
+      if (except.includes(peer)) continue;
+      if (this.isEager(peer)) eager.push(peer);
+      else lazy.push(peer);
+    }
+    // A random subset when there are many lazy peers: each announcement costs bytes, and a few suffice to repair.
+    for (let i = 0; i < Math.min(this.o.lazyFanout, lazy.length); i++) {
+      const j = i + Math.floor(this.o.random() * (lazy.length - i));
+      [lazy[i], lazy[j]] = [lazy[j]!, lazy[i]!];
+    }
+    lazy.length = Math.min(lazy.length, this.o.lazyFanout);
+    return { eager, lazy };
+  }
+
+  /** Queues an announcement of a validated item for a lazy peer; sent batched after announceDelayMs. */
+  announce(peer: PeerId, entry: TreeEntry): void {
+    if (!this.roles.has(peer)) return;
+    let q = this.queues.get(peer);
+    if (q === undefined) {
+      q = { entries: [], timer: this.o.clock.setTimeout(() => this.flush(peer), this.o.announceDelayMs) };
+      this.queues.set(peer, q);
+    }
+    q.entries.push(entry);
+    if (q.entries.length > this.o.maxQueuedPerPeer) q.entries.shift();
+    if (q.entries.length >= this.o.maxEntriesPerMessage) this.flush(peer);
+  }
+
+  /**
+   * A full copy arrived. `first`: the first copy of this item (it goes to validation); a later copy means that
+   * link is redundant: it turns lazy (PRUNE).
+   */
+  received(from: PeerId, prefixKey: string, hops: number, first: boolean): void {
+    if (first) {
+      this.drop(prefixKey);
+      this.firstFrom.set(prefixKey, { peer: from, hops });
+      while (this.firstFrom.size > this.o.maxPending) this.firstFrom.delete(this.firstFrom.keys().next().value as string);
+      return;
+    }
+    if (this.roles.get(from) === true) {
+      this.roles.set(from, false);
+      this.stats.prunesSent++;
+      this.o.send(from, { kind: "prune" });
+    }
+  }
+
+  /** Announcements from a peer: unknown, wanted IDs are awaited (then grafted); known ones feed the optimisation. */
+  ihave(from: PeerId, entries: readonly TreeEntry[]): void {
+    this.stats.ihaveReceived++;
+    for (const e of entries) {
+      const key = prefixKeyOf(e.id);
+      if (this.o.has(key)) {
+        this.optimise(from, key, e.hops);
+        continue;
+      }
+      if (!this.o.wants(e.dataType)) {
+        this.stats.ignored++;
+        continue;
+      }
+      let p = this.pending.get(key);
+      if (p === undefined) {
+        if (this.pending.size >= this.o.maxPending) {
+          this.stats.ignored++;
+          continue;
+        }
+        p = { dataType: e.dataType, announcers: [], asked: 0, timer: undefined };
+        p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftTimeoutMs);
+        this.pending.set(key, p);
+      }
+      if (!p.announcers.includes(from) && p.announcers.length < this.o.maxAnnouncers) p.announcers.push(from);
+    }
+  }
+
+  /** A peer asks for items (and so makes our link to it eager). Returns the prefix keys it asked for. */
+  graft(from: PeerId, ids: readonly Uint8Array[]): string[] {
+    this.stats.graftsReceived++;
+    if (this.roles.has(from)) this.roles.set(from, true);
+    return ids.map(prefixKeyOf);
+  }
+
+  /** The peer made its link to us lazy: we announce to it from now on. */
+  prune(from: PeerId): void {
+    this.stats.prunesReceived++;
+    if (this.roles.has(from)) this.roles.set(from, false);
+  }
+
+  /** The peer we grafted does not hold the item (any more): ask the next announcer at once. */
+  dontHave(from: PeerId, ids: readonly Uint8Array[]): void {
+    for (const id of ids) {
+      const key = prefixKeyOf(id);
+      const p = this.pending.get(key);
+      if (p === undefined || p.announcers[p.asked - 1] !== from) continue;
+      this.o.clock.clearTimeout(p.timer);
+      this.graftNext(key);
+    }
+  }
+
+  /** How many announced IDs are awaited now. */
+  get awaiting(): number {
+    return this.pending.size;
+  }
+
+  /** Eager and lazy links among the peers that speak trees (peers that do not are eager and counted as such). */
+  roleCounts(linked: readonly PeerId[]): { eager: number; lazy: number } {
+    let lazy = 0;
+    for (const p of linked) if (!this.isEager(p)) lazy++;
+    return { eager: linked.length - lazy, lazy };
+  }
+
+  /** Cancels every timer (the node stops). */
+  clear(): void {
+    for (const key of [...this.pending.keys()]) this.drop(key);
+    for (const q of this.queues.values()) this.o.clock.clearTimeout(q.timer);
+    this.queues.clear();
+  }
+
+  private flush(peer: PeerId): void {
+    const q = this.queues.get(peer);
+    if (q === undefined) return;
+    this.o.clock.clearTimeout(q.timer);
+    this.queues.delete(peer);
+    if (q.entries.length === 0 || !this.roles.has(peer)) return;
+    this.stats.ihaveSent++;
+    this.stats.idsAnnounced += q.entries.length;
+    this.o.send(peer, { kind: "ihave", entries: q.entries });
+  }
+
+  private graftNext(key: string): void {
+    const p = this.pending.get(key);
+    if (p === undefined) return;
+    if (this.o.has(key) || p.asked >= p.announcers.length) {
+      this.drop(key);
+      return;
+    }
+    const peer = p.announcers[p.asked++]!;
+    this.roles.set(peer, true);
+    this.stats.graftsSent++;
+    this.o.send(peer, { kind: "graft", ids: [prefixBytesOf(key)] });
+    p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
+  }
+
+  /** An announcement for an item we hold: if its path is much shorter than our eager copy's, swap the two links. */
+  private optimise(from: PeerId, key: string, hops: number): void {
+    const first = this.firstFrom.get(key);
+    if (first === undefined || first.peer === from || !this.roles.has(from) || this.roles.get(from)) return;
+    if (hops + this.o.optimisationThreshold >= first.hops) return;
+    this.firstFrom.delete(key);
+    this.stats.optimisations++;
+    this.roles.set(from, true);
+    this.o.send(from, { kind: "graft", ids: [] }); // an empty GRAFT: "be eager to me", nothing to send now
+    if (this.roles.get(first.peer) === true) {
+      this.roles.set(first.peer, false);
+      this.stats.prunesSent++;
+      this.o.send(first.peer, { kind: "prune" });
+    }
+  }
+
+  private drop(key: string): void {
+    const p = this.pending.get(key);
+    if (p === undefined) return;
+    this.o.clock.clearTimeout(p.timer);
+    this.pending.delete(key);
+  }
+}
+
+/** Bytes of an item ID that announcements carry: 8 are enough to name an item among those in flight (a second
+ *  preimage of 64 bits is out of reach), and keep an announcement ~14 bytes. */
+export const ANNOUNCED_ID_BYTES = 8;
+
+export function prefixKeyOf(id: Uint8Array): string {
+  const n = Math.min(id.length, ANNOUNCED_ID_BYTES);
+  let s = "";
+  for (let i = 0; i < n; i++) s += (id[i]! < 16 ? "0" : "") + id[i]!.toString(16);
+  return s;
+}
+
+function prefixBytesOf(key: string): Uint8Array {
+  const out = new Uint8Array(key.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

@@ -1,0 +1,203 @@
+/**
+ * How validated items spread when `dissemination: plumtree`: in full on eager links, as announcements on lazy ones
+ * (src/gossip/plumtree.ts decides roles and timers), and served on GRAFT from a bounded store of recent items. The
+ * broadcaster (broadcaster.ts) calls `forward` only for items every local subscriber validated (or a local module
+ * announced), so an announcement never offers anything the validation gate has not passed.
+ *
+ * Must never: announce or serve an item that was not forwarded by the broadcaster, hold more than its bounds
+ * (recent items by count and bytes, seen prefixes), or send tree messages to a peer that does not speak trees.
+ */
+import {
+  ANNOUNCE_DELAY_MS,
+  GRAFT_RETRY_MS,
+  GRAFT_TIMEOUT_MS,
+  LAZY_FANOUT,
+  SEEN_CACHE_MAX_ENTRIES,
+  TREE_MAX_ANNOUNCERS,
+  TREE_MAX_ENTRIES_PER_MESSAGE,
+  TREE_MAX_PENDING,
+  TREE_MAX_QUEUED_PER_PEER,
+  TREE_OPTIMISATION_HOPS,
+  TREE_RECENT_MAX_BYTES,
+  TREE_RECENT_MAX_ITEMS,
+} from "../defaults.ts";
+import { Plumtree, prefixKeyOf } from "./plumtree.ts";
+import type { PeerScore } from "./peer-score.ts";
+import type { Clock, GossipItem, LinkInfo, PeerId, PeerNetwork, TreeEntry, TreeMessage } from "./ports.ts";
+
+/** What the broadcaster hands a TreeSpread. */
+export interface TreeSpreadPorts {
+  network: PeerNetwork;
+  score: PeerScore;
+  clock: Clock;
+  random: () => number;
+  /** Some local module subscribed to the type. */
+  wants(dataType: number): boolean;
+  /** Sends one item in full and counts it (the broadcaster's send). */
+  sendItem(peer: PeerId, item: GossipItem): void;
+}
+
+/** Broadcast-tree parameters; each defaults to its entry in src/defaults.ts ("Broadcast trees"). */
+export interface TreeTunables {
+  graftTimeoutMs: number;
+  graftRetryMs: number;
+  announceDelayMs: number;
+  lazyFanout: number;
+  optimisationThreshold: number;
+  maxPending: number;
+  maxAnnouncers: number;
+  maxEntriesPerMessage: number;
+  maxQueuedPerPeer: number;
+  /** Items kept to answer GRAFTs: at most this many … */
+  recentMaxItems: number;
+  /** … and this many data bytes. */
+  recentMaxBytes: number;
+  /** Prefixes of items seen (received or announced) remembered, so announcements of them are not grafted. */
+  seenMaxEntries: number;
+}
+
+const DEFAULT_TUNABLES: TreeTunables = {
+  graftTimeoutMs: GRAFT_TIMEOUT_MS,
+  graftRetryMs: GRAFT_RETRY_MS,
+  announceDelayMs: ANNOUNCE_DELAY_MS,
+  lazyFanout: LAZY_FANOUT,
+  optimisationThreshold: TREE_OPTIMISATION_HOPS,
+  maxPending: TREE_MAX_PENDING,
+  maxAnnouncers: TREE_MAX_ANNOUNCERS,
+  maxEntriesPerMessage: TREE_MAX_ENTRIES_PER_MESSAGE,
+  maxQueuedPerPeer: TREE_MAX_QUEUED_PER_PEER,
+  recentMaxItems: TREE_RECENT_MAX_ITEMS,
+  recentMaxBytes: TREE_RECENT_MAX_BYTES,
+  seenMaxEntries: SEEN_CACHE_MAX_ENTRIES,
+};
+
+export class TreeSpread {
+  readonly tree: Plumtree;
+  private readonly recent = new Map<string, GossipItem>();
+  private recentBytes = 0;
+  private readonly seen = new Set<string>();
+
+  private readonly o: TreeSpreadPorts & TreeTunables;
+
+  constructor(options: TreeSpreadPorts & Partial<TreeTunables>) {
+    const o = { ...DEFAULT_TUNABLES, ...definedOnly(options) } as TreeSpreadPorts & TreeTunables;
+    this.o = o;
+    this.tree = new Plumtree({
+      clock: o.clock,
+      random: o.random,
+      send: (peer, message) => this.sendTree(peer, message),
+      has: (key) => this.seen.has(key),
+      wants: o.wants,
+      graftTimeoutMs: o.graftTimeoutMs,
+      graftRetryMs: o.graftRetryMs,
+      announceDelayMs: o.announceDelayMs,
+      lazyFanout: o.lazyFanout,
+      optimisationThreshold: o.optimisationThreshold,
+      maxPending: o.maxPending,
+      maxAnnouncers: o.maxAnnouncers,
+      maxEntriesPerMessage: o.maxEntriesPerMessage,
+      maxQueuedPerPeer: o.maxQueuedPerPeer,
+    });
+  }
+
+  linkUp(info: LinkInfo): void {
+    this.tree.linkUp(info.peer, info.trees === true && this.o.network.sendTree !== undefined);
+  }
+
+  linkDown(peer: PeerId): void {
+    this.tree.linkDown(peer);
+  }
+
+  /** A full copy from a peer: `first` when it is the first copy we see (whatever happens to it next). */
+  received(from: PeerId, item: GossipItem, first: boolean): void {
+    const key = prefixKeyOf(item.id);
+    if (first) this.remember(key);
+    this.tree.received(from, key, item.hops ?? 0, first);
+  }
+
+  /** A local announcement: seen here (announcements of it are not grafted), then forwarded like any item. */
+  announced(item: GossipItem): void {
+    this.remember(prefixKeyOf(item.id));
+  }
+
+  /** Sends a validated item on: in full to eager peers, as an announcement to (some) lazy ones. */
+  forward(item: GossipItem, except: readonly PeerId[]): void {
+    this.keep(item);
+    const linked: PeerId[] = [];
+    for (const l of this.o.network.linkedPeers()) if (!this.o.score.isBanned(l.peer)) linked.push(l.peer);
+    const { eager, lazy } = this.tree.targets(linked, except);
+    for (const peer of eager) this.o.sendItem(peer, item);
+    if (lazy.length === 0) return;
+    const entry: TreeEntry = { id: item.id.subarray(0, 8), dataType: item.dataType, hops: item.hops ?? 0 };
+    for (const peer of lazy) this.tree.announce(peer, entry);
+  }
+
+  /** A tree message from a peer that speaks trees. */
+  message(from: PeerId, message: TreeMessage): void {
+    switch (message.kind) {
+      case "ihave":
+        this.tree.ihave(from, message.entries);
+        return;
+      case "graft": {
+        const missing: Uint8Array[] = [];
+        for (const key of this.tree.graft(from, message.ids)) {
+          const item = this.recent.get(key);
+          if (item === undefined) {
+            this.tree.stats.graftsMissed++;
+            missing.push(prefixBytes(key));
+          } else {
+            this.tree.stats.graftsAnswered++;
+            this.o.sendItem(from, item);
+          }
+        }
+        if (missing.length > 0) this.sendTree(from, { kind: "dont-have", ids: missing });
+        return;
+      }
+      case "prune":
+        this.tree.prune(from);
+        return;
+      case "dont-have":
+        this.tree.dontHave(from, message.ids);
+        return;
+    }
+  }
+
+  stop(): void {
+    this.tree.clear();
+  }
+
+  private sendTree(peer: PeerId, message: TreeMessage): void {
+    if (this.tree.speaksTrees(peer)) this.o.network.sendTree?.(peer, message);
+  }
+
+  private remember(key: string): void {
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (this.seen.size > this.o.seenMaxEntries) this.seen.delete(this.seen.values().next().value as string);
+  }
+
+  private keep(item: GossipItem): void {
+    const key = prefixKeyOf(item.id);
+    const old = this.recent.get(key);
+    if (old !== undefined) {
+      this.recent.delete(key);
+      this.recentBytes -= old.data.length;
+    }
+    this.recent.set(key, item);
+    this.recentBytes += item.data.length;
+    while (this.recent.size > this.o.recentMaxItems || this.recentBytes > this.o.recentMaxBytes) {
+      const [k, v] = this.recent.entries().next().value as [string, GossipItem];
+      this.recent.delete(k);
+      this.recentBytes -= v.data.length;
+    }
+  }
+}
+
+/** The options without keys set to undefined (so they do not override the defaults). */
+function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function prefixBytes(key: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(key, "hex"));
+}
