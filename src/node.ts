@@ -10,14 +10,14 @@ import type { Logger } from "./log.ts";
 import type { Broadcaster } from "./gossip/broadcaster.ts";
 import { createCore, systemClock, type GossipCore, type MembershipTunables } from "./gossip/core.ts";
 import type { Membership } from "./gossip/membership.ts";
-import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
+import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork, TreeMessage } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
 import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
-import type { LinkDescription } from "./p2p/link.ts";
+import { speaksTrees, type LinkDescription } from "./p2p/link.ts";
 import { PowPool } from "./p2p/pow-pool.ts";
 import type { LinkMessage } from "./p2p/proto/gossip.ts";
 import { Transport, type PowSolver, type TransportOptions } from "./p2p/transport.ts";
-import { encodeLinkMessage } from "./p2p/wire.ts";
+import { MAX_HOPS, MAX_TREE_ENTRIES, encodeLinkMessage } from "./p2p/wire.ts";
 import { networkInterfaces } from "node:os";
 import { formatHostPort, type HostPort } from "./address.ts";
 import { DialError, RpsError } from "./errors.ts";
@@ -29,7 +29,8 @@ import { VERSION, buildCommit } from "./version.ts";
 export interface NodeOptions {
   /** Share one pool between many in-process nodes (tests, testnet). */
   pow?: PowSolver;
-  /** Overrides for tests: link liveness and handshake timing. */
+  /** Overrides for tests: link liveness, handshake timing and limits; `offerTrees: false` runs a node that does not
+   *  speak broadcast trees (like one that predates them: its peers feed it by eager push only). */
   transport?: Partial<
     Pick<
       TransportOptions,
@@ -42,6 +43,7 @@ export interface NodeOptions {
       | "maxPendingPerIp"
       | "maxInboundPerIp"
       | "limitLoopback"
+      | "offerTrees"
     >
   >;
   membership?: Pick<MembershipTunables, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs">;
@@ -70,7 +72,7 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 function linkInfo(d: LinkDescription): LinkInfo {
   // Inbound peers are dialable at their observed IP and the listen port they announced in the handshake.
-  return { peer: d.peerId, host: d.remoteHost, port: d.inbound ? d.listenPort : d.remotePort, inbound: d.inbound };
+  return { peer: d.peerId, host: d.remoteHost, port: d.inbound ? d.listenPort : d.remotePort, inbound: d.inbound, trees: speaksTrees(d) };
 }
 
 function peerListMessage(peers: PeerAddress[]): LinkMessage {
@@ -221,8 +223,10 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
   const encodedPayload = (item: GossipItem): Uint8Array => {
     if (item !== lastItem) {
       lastItem = item;
+      // Hops saturate at the wire's bound; 0 is left out (what nodes that predate the field send).
+      const hops = item.hops ? Math.min(item.hops, MAX_HOPS) : undefined;
       lastEncoded = encodeLinkMessage({
-        kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data } },
+        kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data, hops } },
       });
     }
     return lastEncoded;
@@ -240,6 +244,14 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
         throw e;
       }),
     disconnect: (peer, reason) => transport.disconnect(peer, reason),
+    // IHAVE may be dropped like an item when the peer's send buffer is full (a lost announcement only leaves the repair
+    // to the other announcers); GRAFT, PRUNE and DONT-HAVE are small and steer the tree, so they are never dropped. The
+    // link itself refuses tree kinds to a peer that did not negotiate them (false).
+    sendTree: (peer, message) => {
+      let sent = true;
+      for (const m of treeLinkMessages(message)) sent = transport.send(peer, m, message.kind === "ihave") && sent;
+      return sent;
+    },
     isOwnAddress: (host, port) => port === transport.port && ownHosts.has(host),
   };
 }
@@ -319,15 +331,48 @@ async function listening(key: string, address: HostPort, start: () => Promise<vo
   }
 }
 
+/** A tree message as link messages: one, or several when it names more items than one message may carry. */
+function treeLinkMessages(message: TreeMessage): LinkMessage[] {
+  if (message.kind === "prune") return [{ kind: { $case: "prune", value: {} } }];
+  const out: LinkMessage[] = [];
+  if (message.kind === "ihave") {
+    const entries = message.entries.map((e) => ({ idPrefix: e.id, dataType: e.dataType, hops: Math.min(e.hops, MAX_HOPS) }));
+    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) {
+      out.push({ kind: { $case: "ihave", value: { entries: entries.slice(i, i + MAX_TREE_ENTRIES) } } });
+    }
+    return out;
+  }
+  const chunks: Uint8Array[][] = [];
+  for (let i = 0; i < message.ids.length; i += MAX_TREE_ENTRIES) chunks.push(message.ids.slice(i, i + MAX_TREE_ENTRIES));
+  // A GRAFT with no IDs still means "push to me"; a DONT-HAVE with none means nothing and is not sent.
+  if (chunks.length === 0 && message.kind === "graft") chunks.push([]);
+  for (const idPrefix of chunks) {
+    out.push(message.kind === "graft" ? { kind: { $case: "graft", value: { idPrefix } } } : { kind: { $case: "dontHave", value: { idPrefix } } });
+  }
+  return out;
+}
+
 function dispatch(events: PeerEvents, peer: string, message: LinkMessage): void {
   const kind = message.kind;
   switch (kind?.$case) {
     case "payload": {
       const p = kind.value;
-      const item: GossipItem = { id: p.messageId, ttl: p.ttl, dataType: p.dataType, data: p.data };
+      const item: GossipItem = { id: p.messageId, ttl: p.ttl, dataType: p.dataType, data: p.data, hops: p.hops ?? 0 };
       events.item(peer, item);
       return;
     }
+    case "ihave":
+      events.tree(peer, { kind: "ihave", entries: kind.value.entries.map((e) => ({ id: e.idPrefix, dataType: e.dataType, hops: e.hops })) });
+      return;
+    case "graft":
+      events.tree(peer, { kind: "graft", ids: kind.value.idPrefix });
+      return;
+    case "prune":
+      events.tree(peer, { kind: "prune" });
+      return;
+    case "dontHave":
+      events.tree(peer, { kind: "dont-have", ids: kind.value.idPrefix });
+      return;
     case "peerRequest":
       events.peersRequested(peer);
       return;

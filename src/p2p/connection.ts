@@ -42,6 +42,8 @@ export interface ConnectionOptions extends LinkOptions {
   listenPort: number;
   /** Frames per direction between rekeys (both ends must agree); undefined = the default. */
   rekeyInterval?: number;
+  /** Feature bits we offer (wire.ts FEATURE_*); the link gets those the peer offered too. Default none. */
+  features?: number;
   handshakeTimeoutMs: number;
   /** The peer's address as we see it (a dial: the address dialed). */
   remote: { host: string; port: number };
@@ -82,6 +84,7 @@ export class Connection {
       staticKeys: options.staticKeys,
       listenPort: options.listenPort,
       rekeyInterval: options.rekeyInterval,
+      features: options.features,
     };
     const role = options.role;
     if (role.inbound) {
@@ -207,6 +210,7 @@ export class Connection {
       listenPort: inbound ? (session.remoteListenPort ?? 0) : port,
       inbound,
       initiatorId: inbound ? peerId : this.options.identity.idHex,
+      features: (this.options.features ?? 0) & session.remoteFeatures,
     };
     const link = new Link(
       info,

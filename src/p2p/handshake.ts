@@ -46,6 +46,8 @@ export interface HandshakeResult {
   remoteIdentityKeyDer: Uint8Array;
   /** The port the peer says it accepts connections on, if it listens. */
   remoteListenPort?: number;
+  /** The feature bits the peer offered (IdentityProof.features; 0 from a node that predates them). */
+  remoteFeatures: number;
   sendCipher: TransportCipher;
   recvCipher: TransportCipher;
   /** Noise h after the last message: the same on both ends, unique to this session. */
@@ -60,6 +62,8 @@ interface CommonOptions {
   listenPort?: number;
   /** Passed to both TransportCiphers; tests lower it. */
   rekeyInterval?: number;
+  /** Feature bits we offer (wire.ts FEATURE_*), told to the peer inside the encrypted handshake; default none. */
+  features?: number;
 }
 
 export interface ResponderOptions extends CommonOptions {
@@ -121,6 +125,8 @@ function ownProof(options: CommonOptions): Uint8Array {
     identityKey: options.identity.publicKeyDer,
     signature: options.identity.sign(staticKeyProofMessage(options.staticKeys.publicKey)),
     listenPort: options.listenPort ?? 0,
+    // Left out when 0: a node offering nothing sends the very bytes a node that predates the field does.
+    features: options.features || undefined,
   });
 }
 
@@ -159,6 +165,7 @@ function finish(
     remoteIdHex: hex(remoteId),
     remoteIdentityKeyDer: Uint8Array.from(proof.identityKey),
     remoteListenPort: proof.listenPort === 0 ? undefined : proof.listenPort,
+    remoteFeatures: proof.features ?? 0,
     sendCipher: send,
     recvCipher: recv,
     handshakeHash: noise.handshakeHash,

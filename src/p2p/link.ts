@@ -12,7 +12,7 @@ import type { TransportCipher } from "./cipher.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
 import { remoteError, type CloseReason } from "./reasons.ts";
-import { decodeLinkMessage, encodeBatch, encodeLinkMessage, unpackBatch } from "./wire.ts";
+import { FEATURE_TREES, LINK_KIND_FIELD, decodeLinkMessage, encodeBatch, encodeLinkMessage, isTreeField, unpackBatch } from "./wire.ts";
 
 export interface LinkOptions {
   /** Bytes that may wait in the send queue; droppable messages past it are dropped, others close the link. */
@@ -31,6 +31,13 @@ export interface LinkDescription {
   inbound: boolean;
   /** ID of the side that dialed: decides which link survives a simultaneous open. */
   initiatorId: string;
+  /** Feature bits both sides offered in the handshake (wire.ts FEATURE_*): what this link may carry. */
+  features: number;
+}
+
+/** Whether the link carries broadcast-tree messages (both sides offered FEATURE_TREES). */
+export function speaksTrees(d: LinkDescription): boolean {
+  return (d.features & FEATURE_TREES) !== 0;
 }
 
 /** Links holding messages for the end of this event-loop turn, flushed together by one setImmediate. */
@@ -59,7 +66,12 @@ export class Link {
   /** Frames sealed and messages carried (the ratio is how much batching saves). */
   framesOut = 0;
   messagesOut = 0;
+  /** Messages queued and received, by LinkMessage field number (wire.ts LINK_KIND_FIELD; Batch entries counted one
+   *  by one, the Batch itself not). */
+  readonly sentByKind: number[] = new Array<number>(16).fill(0);
+  readonly receivedByKind: number[] = new Array<number>(16).fill(0);
   closed = false;
+  private readonly trees: boolean;
 
   constructor(
     readonly info: LinkDescription,
@@ -73,12 +85,24 @@ export class Link {
     private readonly onClose: (link: Link, reason: CloseReason) => void,
   ) {
     this.timer = setInterval(() => this.tick(), Math.min(options.pingIntervalMs, options.idleTimeoutMs));
+    this.trees = speaksTrees(info);
   }
 
-  /** Queues one message for this turn's frame. Returns false if it was dropped (link closed or, when droppable, buffer full). */
+  /** Bytes handed to this link and not yet taken by the kernel (this turn's messages included). */
+  get queuedBytes(): number {
+    return this.queue.pending + this.corkedBytes;
+  }
+
+  /**
+   * Queues one message for this turn's frame. Returns false if it was dropped: the link is closed, the message is of a
+   * kind this link did not negotiate (a broadcast-tree kind to a peer that does not speak trees would close the link
+   * there), or, when droppable, the buffer is full.
+   */
   send(message: LinkMessage | Uint8Array, droppable = false): boolean {
     if (this.closed) return false;
     const plaintext = message instanceof Uint8Array ? message : encodeLinkMessage(message);
+    const field = plaintext.length > 0 ? plaintext[0]! >> 3 : 0; // every kind has a one-byte tag
+    if (!this.trees && isTreeField(field)) return false;
     if (droppable && this.queue.pending + this.corkedBytes + plaintext.length > this.options.sendBufferBytes) {
       this.droppedMessages++;
       return false;
@@ -86,6 +110,7 @@ export class Link {
     // Messages wait for the end of this event-loop turn; then those for this peer are sealed together (one AEAD call
     // and one frame per Batch instead of per message) and leave in one write (one syscall per peer per turn).
     if (this.corked.length === 0) cork(this);
+    this.sentByKind[field & 15]!++;
     this.corked.push(plaintext);
     this.corkedBytes += plaintext.length;
     return true;
@@ -148,6 +173,13 @@ export class Link {
 
   private handle(message: LinkMessage): void {
     const kind = message.kind;
+    const field = LINK_KIND_FIELD[kind!.$case]; // decodeLinkMessage never gives a message of no kind
+    this.receivedByKind[field]!++;
+    // A kind this link did not negotiate is what a node that does not know it would see: unknown, and the end.
+    if (!this.trees && isTreeField(field)) {
+      this.close("unknown-message");
+      return;
+    }
     if (kind?.$case === "ping") {
       this.send({ kind: { $case: "pong", value: { nonce: kind.value.nonce } } });
       return;

@@ -22,6 +22,7 @@ import { generateStaticKeyPair, type Identity, type StaticKeyPair } from "./iden
 import type { Link, LinkDescription, LinkOptions } from "./link.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
 import { ownerReason, type CloseReason, type HandshakeFailure } from "./reasons.ts";
+import { SUPPORTED_FEATURES } from "./wire.ts";
 
 export type { PowSolver } from "./connection.ts";
 
@@ -60,6 +61,9 @@ export interface TransportOptions extends Partial<LinkOptions> {
    */
   maxInboundPerIp?: number;
   limitLoopback?: boolean;
+  /** Offer broadcast trees in the handshake (default true); false runs a transport that does not speak them, like a
+   *  node that predates them (features 0). */
+  offerTrees?: boolean;
 }
 
 export interface TransportStats {
@@ -246,6 +250,7 @@ export class Transport {
       staticKeys: this.staticKeys,
       listenPort: this.port,
       rekeyInterval: o.rekeyInterval,
+      features: o.offerTrees === false ? 0 : SUPPORTED_FEATURES,
       handshakeTimeoutMs: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       remote: { host: slot.host, port: slot.port },
     };

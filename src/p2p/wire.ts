@@ -8,7 +8,7 @@
  */
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { P2PProtocolError } from "../errors.ts";
-import { LinkMessage, type Batch, type MessageFns, type Payload, type PeerEntry } from "./proto/gossip.ts";
+import { LinkMessage, type Batch, type IHave, type MessageFns, type Payload, type PeerEntry } from "./proto/gossip.ts";
 
 export const MESSAGE_ID_BYTES = 32;
 export const PEER_ID_BYTES = 32;
@@ -18,6 +18,43 @@ export const MAX_TTL = 255;
 export const MAX_DATA_TYPE = 0xffff;
 /** Longest DNS name; IP literals are shorter. */
 export const MAX_HOST_LENGTH = 253;
+/** Hop counts (Payload.hops, TreeEntry.hops) at most; a sender saturates here rather than send more. */
+export const MAX_HOPS = 255;
+/** Entries in one IHave, prefixes in one Graft or DontHave at most (proto/gossip.proto). A protocol bound, not a
+ *  tunable: the gossip layer's TREE_MAX_ENTRIES_PER_MESSAGE (src/defaults.ts) must stay at or below it. */
+export const MAX_TREE_ENTRIES = 256;
+/** An item ID prefix in a tree message: 1 to 32 bytes (a whole ID at most). */
+export const MAX_ID_PREFIX_BYTES = MESSAGE_ID_BYTES;
+
+/** IdentityProof.features bits (proto/gossip.proto). A link uses a feature only when both sides set its bit. */
+export const FEATURE_TREES = 1;
+/** Every feature this implementation speaks. */
+export const SUPPORTED_FEATURES = FEATURE_TREES;
+
+/** LinkMessage kinds by their field number (proto/gossip.proto): one-byte tags, so an encoded message's first byte
+ *  names its kind (`byte >> 3`) without decoding it. */
+export const LINK_KIND_FIELD = {
+  payload: 1,
+  peerRequest: 2,
+  peerList: 3,
+  error: 4,
+  ping: 5,
+  pong: 6,
+  batch: 7,
+  ihave: 8,
+  graft: 9,
+  prune: 10,
+  dontHave: 11,
+} as const satisfies Record<NonNullable<LinkMessage["kind"]>["$case"], number>;
+export type LinkKind = keyof typeof LINK_KIND_FIELD;
+/** Field numbers of the broadcast-tree kinds (IHave 8 … DontHave 11). */
+const TREE_FIELDS_FROM = LINK_KIND_FIELD.ihave;
+const TREE_FIELDS_TO = LINK_KIND_FIELD.dontHave;
+
+/** Whether an encoded LinkMessage (its first byte) is one of the broadcast-tree kinds. */
+export function isTreeField(field: number): boolean {
+  return field >= TREE_FIELDS_FROM && field <= TREE_FIELDS_TO;
+}
 
 export function encodeMessage<T>(codec: MessageFns<T>, message: T): Uint8Array {
   return codec.encode(message).finish();
@@ -38,8 +75,9 @@ export function decodeMessage<T>(codec: MessageFns<T>, bytes: Uint8Array, what: 
 
 /** Field number → the nesting of the message in that field, for fields that hold messages (proto/gossip.proto). */
 export type Nesting = { readonly [field: number]: Nesting };
-// Batch (7) holds its messages as bytes: each is walked when it is decoded on its own.
-const LINK_MESSAGE_NESTING: Nesting = { 1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {}, 7: {} };
+// Batch (7) holds its messages as bytes: each is walked when it is decoded on its own. IHave (8) holds TreeEntry
+// messages; Graft (9) and DontHave (11) hold bytes.
+const LINK_MESSAGE_NESTING: Nesting = { 1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {}, 7: {}, 8: { 1: {} }, 9: {}, 10: {}, 11: {} };
 
 /**
  * Refuses what ts-proto would silently cut short instead of failing: a zero tag or an end-group stops its decode
@@ -102,8 +140,23 @@ export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
   const message = decodeMessage(LinkMessage, bytes, "LinkMessage", LINK_MESSAGE_NESTING);
   const kind = message.kind;
   if (kind === undefined) throw new P2PProtocolError("unknown-message", "LinkMessage of no known kind");
-  if (kind.$case === "payload") checkPayload(kind.value);
-  else if (kind.$case === "peerList") kind.value.peers.forEach(checkPeerEntry);
+  switch (kind.$case) {
+    case "payload":
+      checkPayload(kind.value);
+      break;
+    case "peerList":
+      kind.value.peers.forEach(checkPeerEntry);
+      break;
+    case "ihave":
+      checkIHave(kind.value);
+      break;
+    case "graft":
+      checkPrefixes("Graft", kind.value.idPrefix, 0);
+      break;
+    case "dontHave":
+      checkPrefixes("DontHave", kind.value.idPrefix, 1);
+      break;
+  }
   return message;
 }
 
@@ -130,6 +183,27 @@ function checkPayload(p: Payload): void {
   if (p.messageId.length !== MESSAGE_ID_BYTES) throw malformed(`Payload.message_id has ${p.messageId.length} bytes`);
   if (p.ttl > MAX_TTL) throw malformed(`Payload.ttl ${p.ttl} > ${MAX_TTL}`);
   if (p.dataType > MAX_DATA_TYPE) throw malformed(`Payload.data_type ${p.dataType} > ${MAX_DATA_TYPE}`);
+  if (p.hops !== undefined && p.hops > MAX_HOPS) throw malformed(`Payload.hops ${p.hops} > ${MAX_HOPS}`);
+}
+
+function checkIHave(m: IHave): void {
+  const n = m.entries.length;
+  if (n === 0 || n > MAX_TREE_ENTRIES) throw malformed(`IHave with ${n} entries`);
+  for (const e of m.entries) {
+    checkPrefix("IHave", e.idPrefix);
+    if (e.dataType > MAX_DATA_TYPE) throw malformed(`TreeEntry.data_type ${e.dataType} > ${MAX_DATA_TYPE}`);
+    if (e.hops > MAX_HOPS) throw malformed(`TreeEntry.hops ${e.hops} > ${MAX_HOPS}`);
+  }
+}
+
+/** Graft may name no item (it then only asks for full copies from now on); DontHave names at least one. */
+function checkPrefixes(what: string, prefixes: Uint8Array[], min: number): void {
+  if (prefixes.length < min || prefixes.length > MAX_TREE_ENTRIES) throw malformed(`${what} with ${prefixes.length} prefixes`);
+  for (const p of prefixes) checkPrefix(what, p);
+}
+
+function checkPrefix(what: string, prefix: Uint8Array): void {
+  if (prefix.length < 1 || prefix.length > MAX_ID_PREFIX_BYTES) throw malformed(`${what}: an ID prefix of ${prefix.length} bytes`);
 }
 
 function checkPeerEntry(e: PeerEntry): void {

@@ -192,6 +192,13 @@ const linkExamples: LinkMessage[] = [
   { kind: { $case: "error", value: { code: LinkErrorCode.TOO_MANY_LINKS, message: "full" } } },
   { kind: { $case: "ping", value: { nonce: 0xffffffffffffffffn } } },
   { kind: { $case: "pong", value: { nonce: 1n } } },
+  // Broadcast trees (each kind small enough for a one-byte length, which linkStopTags relies on).
+  { kind: { $case: "payload", value: { messageId: id, ttl: 0, dataType: 7, data: Uint8Array.of(1), hops: 9 } } },
+  { kind: { $case: "ihave", value: { entries: [{ idPrefix: id.subarray(0, 8), dataType: 1337, hops: 2 }, { idPrefix: id.subarray(0, 1), dataType: 0, hops: 255 }] } } },
+  { kind: { $case: "graft", value: { idPrefix: [id.subarray(0, 8), id] } } },
+  { kind: { $case: "graft", value: { idPrefix: [] } } },
+  { kind: { $case: "prune", value: {} } },
+  { kind: { $case: "dontHave", value: { idPrefix: [id.subarray(0, 8)] } } },
 ];
 /** Protobuf-shaped noise: fields with any number and wire type, varints of any length, lengths true or not. */
 const protobufNoise = fc
@@ -220,6 +227,61 @@ const linkAnyBytes = named(
     if (batch !== undefined) only(P2PProtocolError, () => void unpackBatch(batch));
     const again = decodeLinkMessage(encodeLinkMessage(message));
     if (hex(encodeLinkMessage(again)) !== hex(encodeLinkMessage(message))) throw new Error("re-encoding changed an accepted message");
+  }),
+);
+
+/** What wire.ts promises of every accepted message, checked independently of its own checks. */
+function withinBounds(m: LinkMessage): string | undefined {
+  const prefixOk = (p: Uint8Array) => p.length >= 1 && p.length <= 32;
+  const k = m.kind!;
+  switch (k.$case) {
+    case "payload":
+      return (k.value.hops ?? 0) <= 255 && k.value.messageId.length === 32 ? undefined : "payload";
+    case "ihave": {
+      const e = k.value.entries;
+      const ok = e.length >= 1 && e.length <= 256 && e.every((x) => prefixOk(x.idPrefix) && x.dataType <= 0xffff && x.hops <= 255);
+      return ok ? undefined : "ihave";
+    }
+    case "graft":
+      return k.value.idPrefix.length <= 256 && k.value.idPrefix.every(prefixOk) ? undefined : "graft";
+    case "dontHave":
+      return k.value.idPrefix.length >= 1 && k.value.idPrefix.length <= 256 && k.value.idPrefix.every(prefixOk) ? undefined : "dontHave";
+  }
+  return undefined;
+}
+
+/** Field values on both sides of every bound (encoded honestly: the decoder's range checks alone decide). */
+const edgePrefix = fc.integer({ min: 0, max: 40 }).map((n) => new Uint8Array(n).fill(7));
+const edgeEntries = fc.oneof(fc.nat({ max: 3 }), fc.integer({ min: 254, max: 258 }));
+const edgeTree = fc.oneof(
+  fc
+    .tuple(edgeEntries, fc.record({ idPrefix: edgePrefix, dataType: fc.integer({ min: 65530, max: 65540 }), hops: fc.integer({ min: 250, max: 260 }) }))
+    .map(([n, e]): LinkMessage => ({ kind: { $case: "ihave", value: { entries: Array(n).fill(e) } } })),
+  fc.tuple(edgeEntries, edgePrefix).map(([n, p]): LinkMessage => ({ kind: { $case: "graft", value: { idPrefix: Array(n).fill(p) } } })),
+  fc.tuple(edgeEntries, edgePrefix).map(([n, p]): LinkMessage => ({ kind: { $case: "dontHave", value: { idPrefix: Array(n).fill(p) } } })),
+  fc.integer({ min: 250, max: 260 }).map((hops): LinkMessage => ({ kind: { $case: "payload", value: { messageId: id, ttl: 1, dataType: 1, data: id, hops } } })),
+);
+
+/** Tree kinds (fields 8–11) at their bounds, around protobuf noise, or mutated: reaches every bound check. */
+const treeBytes = fc.oneof(
+  edgeTree.map(encodeLinkMessage),
+  mutated(linkExamples.filter((m) => ["payload", "ihave", "graft", "dontHave"].includes(m.kind!.$case)).map(encodeLinkMessage)),
+  fc.tuple(fc.integer({ min: 8, max: 11 }), protobufNoise).map(([field, inner]) => Uint8Array.from([(field << 3) | 2, inner.length, ...inner])),
+  // An IHave whose entries are noise (field 1 of IHave, each a TreeEntry).
+  fc.array(protobufNoise, { minLength: 1, maxLength: 3 }).map((entries) => {
+    const body = entries.flatMap((e) => [0x0a, e.length, ...e]);
+    return Uint8Array.from([0x42, body.length, ...body]);
+  }),
+);
+
+const linkTreeBounds = named(
+  "link messages: a tree kind or Payload that is accepted holds to its bounds (entries, prefix lengths, data types, hops)",
+  fc.property(treeBytes, (bytes) => {
+    let message: LinkMessage | undefined;
+    only(P2PProtocolError, () => void (message = decodeLinkMessage(bytes)));
+    if (message === undefined) return;
+    const broken = withinBounds(message);
+    if (broken !== undefined) throw new Error(`accepted a ${broken} out of bounds`);
   }),
 );
 
@@ -268,4 +330,4 @@ const handshakeAnyBytes = named(
   }),
 );
 
-export const properties: NamedProperty[] = [apiAnyBytes, apiChunking, framesAnyBytes, linkAnyBytes, linkStopTags, handshakeAnyBytes];
+export const properties: NamedProperty[] = [apiAnyBytes, apiChunking, framesAnyBytes, linkAnyBytes, linkTreeBounds, linkStopTags, handshakeAnyBytes];

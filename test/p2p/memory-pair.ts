@@ -12,7 +12,7 @@ import { generateEd25519Pem, generateStaticKeyPair, loadIdentity, type Identity 
 import type { Link } from "../../src/p2p/link.ts";
 import type { LinkMessage } from "../../src/p2p/proto/gossip.ts";
 import type { CloseReason, HandshakeFailure } from "../../src/p2p/reasons.ts";
-import { encodeLinkMessage } from "../../src/p2p/wire.ts";
+import { SUPPORTED_FEATURES, encodeLinkMessage } from "../../src/p2p/wire.ts";
 import { inlineSolver } from "./solve-pow.ts";
 
 export class MemoryPipe implements ByteSink {
@@ -89,6 +89,7 @@ export function memoryPair(o: PairOptions = {}): { dialer: Side; listener: Side 
     identity,
     staticKeys: generateStaticKeyPair(),
     listenPort,
+    features: SUPPORTED_FEATURES, // what a Transport offers unless told not to
     handshakeTimeoutMs: 5_000,
     remote,
     sendBufferBytes: LINK_SEND_BUFFER_BYTES,

@@ -7,11 +7,36 @@ import { join } from "node:path";
 import { PROTO_OUT_DIR, REPO_ROOT, generateProto } from "../../scripts/gen-proto.ts";
 import { P2PProtocolError } from "../../src/errors.ts";
 import { HandshakeInit, LinkErrorCode, LinkMessage } from "../../src/p2p/proto/gossip.ts";
-import { decodeCanonical, decodeLinkMessage, encodeBatch, encodeLinkMessage, encodeMessage, unpackBatch } from "../../src/p2p/wire.ts";
+import {
+  MAX_TREE_ENTRIES,
+  decodeCanonical,
+  decodeLinkMessage,
+  encodeBatch,
+  encodeLinkMessage,
+  encodeMessage,
+  unpackBatch,
+} from "../../src/p2p/wire.ts";
 import { codeOf } from "./error-code.ts";
 
 
 const id = new Uint8Array(32).fill(0xab);
+const prefix = (n: number, fill = 0xcd) => new Uint8Array(n).fill(fill);
+/** Every broadcast-tree kind, at the edges of its bounds. */
+const treeExamples: LinkMessage[] = [
+  { kind: { $case: "ihave", value: { entries: [{ idPrefix: prefix(8), dataType: 1337, hops: 3 }] } } },
+  {
+    kind: {
+      $case: "ihave",
+      value: { entries: Array.from({ length: MAX_TREE_ENTRIES }, (_, i) => ({ idPrefix: prefix(1 + (i % 32), i), dataType: i === 0 ? 65535 : i, hops: i % 256 })) },
+    },
+  },
+  { kind: { $case: "graft", value: { idPrefix: [prefix(8), prefix(1), prefix(32)] } } },
+  { kind: { $case: "graft", value: { idPrefix: [] } } },
+  { kind: { $case: "graft", value: { idPrefix: Array.from({ length: MAX_TREE_ENTRIES }, (_, i) => prefix(8, i)) } } },
+  { kind: { $case: "prune", value: {} } },
+  { kind: { $case: "dontHave", value: { idPrefix: [prefix(8)] } } },
+  { kind: { $case: "dontHave", value: { idPrefix: Array.from({ length: MAX_TREE_ENTRIES }, (_, i) => prefix(32, i)) } } },
+];
 
 test("the committed generated code is what proto/ generates now", async () => {
   const base = mkdtempSync(join(tmpdir(), "gossip-proto-"));
@@ -43,6 +68,8 @@ describe("link messages", () => {
     { kind: { $case: "error", value: { code: LinkErrorCode.TOO_MANY_LINKS, message: "full" } } },
     { kind: { $case: "ping", value: { nonce: 0xffffffffffffffffn } } },
     { kind: { $case: "pong", value: { nonce: 1n } } },
+    ...treeExamples,
+    { kind: { $case: "payload", value: { messageId: id, ttl: 0, dataType: 7, data: new Uint8Array(1), hops: 255 } } },
   ];
 
   test("every kind round-trips", () => {
@@ -56,8 +83,8 @@ describe("link messages", () => {
 
   test("no kind, or a kind we do not know, is unknown-message", () => {
     expect(codeOf(() => decodeLinkMessage(encodeLinkMessage({})))).toBe("unknown-message");
-    // Field 9 (a future kind), length-delimited, empty.
-    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x4a, 0x00])))).toBe("unknown-message");
+    // Field 15 (a future kind), length-delimited, empty.
+    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x7a, 0x00])))).toBe("unknown-message");
   });
 
   test("unknown fields inside a known kind are ignored", () => {
@@ -80,6 +107,40 @@ describe("link messages", () => {
     expect(codeOf(() => decodeLinkMessage(peers("h", 65536, id)))).toBe("malformed");
     expect(codeOf(() => decodeLinkMessage(peers("h", 1, id.subarray(2))))).toBe("malformed");
     expect(codeOf(() => decodeLinkMessage(peers("h".repeat(254), 1, id)))).toBe("malformed");
+  });
+
+  test("broadcast-tree kinds out of range are malformed: entry counts, prefix lengths, data types, hops", () => {
+    const ihave = (entries: { idPrefix: Uint8Array; dataType: number; hops: number }[]) =>
+      encodeLinkMessage({ kind: { $case: "ihave", value: { entries } } });
+    const entry = { idPrefix: prefix(8), dataType: 1, hops: 1 };
+    const rejected: [string, Uint8Array][] = [
+      ["an IHave of no entries", ihave([])],
+      ["an IHave of 257 entries", ihave(Array(MAX_TREE_ENTRIES + 1).fill(entry))],
+      ["an empty prefix", ihave([{ ...entry, idPrefix: prefix(0) }])],
+      ["a 33-byte prefix", ihave([entry, { ...entry, idPrefix: prefix(33) }])],
+      ["data type 65536", ihave([{ ...entry, dataType: 65536 }])],
+      ["hops 256", ihave([{ ...entry, hops: 256 }])],
+      ["a Graft of 257 prefixes", encodeLinkMessage({ kind: { $case: "graft", value: { idPrefix: Array(MAX_TREE_ENTRIES + 1).fill(prefix(8)) } } })],
+      ["a Graft with an empty prefix", encodeLinkMessage({ kind: { $case: "graft", value: { idPrefix: [prefix(8), prefix(0)] } } })],
+      ["a Graft with a 33-byte prefix", encodeLinkMessage({ kind: { $case: "graft", value: { idPrefix: [prefix(33)] } } })],
+      ["a DontHave of no prefixes", encodeLinkMessage({ kind: { $case: "dontHave", value: { idPrefix: [] } } })],
+      ["a DontHave of 257 prefixes", encodeLinkMessage({ kind: { $case: "dontHave", value: { idPrefix: Array(MAX_TREE_ENTRIES + 1).fill(prefix(8)) } } })],
+      ["a DontHave with a 33-byte prefix", encodeLinkMessage({ kind: { $case: "dontHave", value: { idPrefix: [prefix(33)] } } })],
+      ["a Payload of hops 256", encodeLinkMessage({ kind: { $case: "payload", value: { messageId: id, ttl: 1, dataType: 1, data: id, hops: 256 } } })],
+    ];
+    for (const [what, bytes] of rejected) expect([what, codeOf(() => decodeLinkMessage(bytes))]).toEqual([what, "malformed"]);
+    // The same bounds hold for a tree message inside a Batch.
+    const batch = decodeLinkMessage(encodeBatch([encodeLinkMessage(examples[0]!), ihave([{ ...entry, hops: 256 }])]));
+    expect(codeOf(() => batch.kind?.$case === "batch" && unpackBatch(batch.kind.value))).toBe("malformed");
+  });
+
+  test("a zero tag inside an IHave's entry, or a Prune's body, is undecodable (not read as the end)", () => {
+    // IHave (field 8) { entries (1) { id_prefix (1) = 1 byte, then a zero tag } }.
+    expect(codeOf(() => decodeLinkMessage(Uint8Array.from([0x42, 0x06, 0x0a, 0x04, 0x0a, 0x01, 0xcd, 0x00])))).toBe("undecodable");
+    // Prune (field 10) { a zero tag }.
+    expect(codeOf(() => decodeLinkMessage(Uint8Array.from([0x52, 0x01, 0x00])))).toBe("undecodable");
+    // A Graft's prefix whose length runs past the message.
+    expect(codeOf(() => decodeLinkMessage(Uint8Array.from([0x4a, 0x03, 0x0a, 0x08, 0xcd])))).toBe("undecodable");
   });
 
   test("a Batch carries several messages in order; one message is sent bare; nested, empty or bad entries are refused", () => {

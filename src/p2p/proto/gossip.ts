@@ -20,7 +20,7 @@ export const protobufFileName = "gossip.proto";
  *
  * Evolution rules: never reuse or renumber a field; new fields get new numbers (unknown fields are ignored by
  * older nodes); a new LinkMessage kind is a new oneof member (older nodes close the link on it, so bump
- * Hello.version or negotiate before sending one).
+ * Hello.version or negotiate before sending one: a feature bit in IdentityProof.features).
  */
 
 /** Why the sender is about to close the link. */
@@ -85,6 +85,12 @@ export interface IdentityProof {
   signature: Uint8Array;
   /** TCP port the sender accepts peer connections on (same host as the connection); 0 = does not listen. */
   listenPort: number;
+  /**
+   * Protocol features the sender speaks, one bit each; a link uses a feature only when both sides set its bit.
+   * Bit 0 (1): broadcast trees (LinkMessage kinds IHave, Graft, Prune, DontHave). Unknown bits are ignored; nodes
+   * that predate the field send none (0).
+   */
+  features?: number | undefined;
 }
 
 /** One gossiped data item. */
@@ -96,6 +102,11 @@ export interface Payload {
   /** VoidPhone data type, at most 65535. */
   dataType: number;
   data: Uint8Array;
+  /**
+   * Links the item had crossed when the sender had it (0 at its origin), at most 255 (a sender saturates there).
+   * Absent (nodes that predate the field, and senders that omit 0) = 0; only broadcast trees read it.
+   */
+  hops?: number | undefined;
 }
 
 /** Asks the peer for addresses of other peers it knows. */
@@ -140,6 +151,37 @@ export interface Batch {
   messages: Uint8Array[];
 }
 
+/** One item the sender holds, validated, and offers. */
+export interface TreeEntry {
+  idPrefix: Uint8Array;
+  /** VoidPhone data type, at most 65535 (a node that does not subscribe to it need not ask). */
+  dataType: number;
+  /** Links the item had crossed at the sender, at most 255. */
+  hops: number;
+}
+
+/** Announcements of items (Plumtree's IHAVE): 1 to 256 entries. */
+export interface IHave {
+  entries: TreeEntry[];
+}
+
+/**
+ * "Send me these items, and push to me in full from now on" (Plumtree's GRAFT): 0 to 256 prefixes (none: only the
+ * latter).
+ */
+export interface Graft {
+  idPrefix: Uint8Array[];
+}
+
+/** "Announce to me instead of pushing" (Plumtree's PRUNE). */
+export interface Prune {
+}
+
+/** The answer to a Graft for items the sender does not (or no longer) hold: 1 to 256 prefixes. */
+export interface DontHave {
+  idPrefix: Uint8Array[];
+}
+
 /** The plaintext of every transport frame. A frame whose kind is unset or unknown closes the link. */
 export interface LinkMessage {
   kind?:
@@ -150,6 +192,10 @@ export interface LinkMessage {
     | { $case: "ping"; value: Ping }
     | { $case: "pong"; value: Pong }
     | { $case: "batch"; value: Batch }
+    | { $case: "ihave"; value: IHave }
+    | { $case: "graft"; value: Graft }
+    | { $case: "prune"; value: Prune }
+    | { $case: "dontHave"; value: DontHave }
     | undefined;
 }
 
@@ -393,7 +439,7 @@ export const HandshakeFinal: MessageFns<HandshakeFinal> = {
 };
 
 function createBaseIdentityProof(): IdentityProof {
-  return { identityKey: new Uint8Array(0), signature: new Uint8Array(0), listenPort: 0 };
+  return { identityKey: new Uint8Array(0), signature: new Uint8Array(0), listenPort: 0, features: undefined };
 }
 
 export const IdentityProof: MessageFns<IdentityProof> = {
@@ -406,6 +452,9 @@ export const IdentityProof: MessageFns<IdentityProof> = {
     }
     if (message.listenPort !== 0) {
       writer.uint32(24).uint32(message.listenPort);
+    }
+    if (message.features !== undefined) {
+      writer.uint32(32).uint32(message.features);
     }
     return writer;
   },
@@ -447,6 +496,14 @@ export const IdentityProof: MessageFns<IdentityProof> = {
             message.listenPort = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.features = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -461,7 +518,7 @@ export const IdentityProof: MessageFns<IdentityProof> = {
 };
 
 function createBasePayload(): Payload {
-  return { messageId: new Uint8Array(0), ttl: 0, dataType: 0, data: new Uint8Array(0) };
+  return { messageId: new Uint8Array(0), ttl: 0, dataType: 0, data: new Uint8Array(0), hops: undefined };
 }
 
 export const Payload: MessageFns<Payload> = {
@@ -477,6 +534,9 @@ export const Payload: MessageFns<Payload> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(34).bytes(message.data);
+    }
+    if (message.hops !== undefined) {
+      writer.uint32(40).uint32(message.hops);
     }
     return writer;
   },
@@ -524,6 +584,14 @@ export const Payload: MessageFns<Payload> = {
             }
 
             message.data = reader.bytes();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.hops = reader.uint32();
             continue;
           }
         }
@@ -889,6 +957,247 @@ export const Batch: MessageFns<Batch> = {
   },
 };
 
+function createBaseTreeEntry(): TreeEntry {
+  return { idPrefix: new Uint8Array(0), dataType: 0, hops: 0 };
+}
+
+export const TreeEntry: MessageFns<TreeEntry> = {
+  encode(message: TreeEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.idPrefix.length !== 0) {
+      writer.uint32(10).bytes(message.idPrefix);
+    }
+    if (message.dataType !== 0) {
+      writer.uint32(16).uint32(message.dataType);
+    }
+    if (message.hops !== 0) {
+      writer.uint32(24).uint32(message.hops);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TreeEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTreeEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.idPrefix = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dataType = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hops = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseIHave(): IHave {
+  return { entries: [] };
+}
+
+export const IHave: MessageFns<IHave> = {
+  encode(message: IHave, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      TreeEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IHave {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIHave();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(TreeEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGraft(): Graft {
+  return { idPrefix: [] };
+}
+
+export const Graft: MessageFns<Graft> = {
+  encode(message: Graft, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.idPrefix) {
+      writer.uint32(10).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Graft {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGraft();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.idPrefix.push(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePrune(): Prune {
+  return {};
+}
+
+export const Prune: MessageFns<Prune> = {
+  encode(_: Prune, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Prune {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrune();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDontHave(): DontHave {
+  return { idPrefix: [] };
+}
+
+export const DontHave: MessageFns<DontHave> = {
+  encode(message: DontHave, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.idPrefix) {
+      writer.uint32(10).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DontHave {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDontHave();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.idPrefix.push(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseLinkMessage(): LinkMessage {
   return { kind: undefined };
 }
@@ -916,6 +1225,18 @@ export const LinkMessage: MessageFns<LinkMessage> = {
         break;
       case "batch":
         Batch.encode(message.kind.value, writer.uint32(58).fork()).join();
+        break;
+      case "ihave":
+        IHave.encode(message.kind.value, writer.uint32(66).fork()).join();
+        break;
+      case "graft":
+        Graft.encode(message.kind.value, writer.uint32(74).fork()).join();
+        break;
+      case "prune":
+        Prune.encode(message.kind.value, writer.uint32(82).fork()).join();
+        break;
+      case "dontHave":
+        DontHave.encode(message.kind.value, writer.uint32(90).fork()).join();
         break;
     }
     return writer;
@@ -988,6 +1309,38 @@ export const LinkMessage: MessageFns<LinkMessage> = {
             }
 
             message.kind = { $case: "batch", value: Batch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.kind = { $case: "ihave", value: IHave.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.kind = { $case: "graft", value: Graft.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.kind = { $case: "prune", value: Prune.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.kind = { $case: "dontHave", value: DontHave.decode(reader, reader.uint32()) };
             continue;
           }
         }
