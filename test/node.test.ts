@@ -3,7 +3,7 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { GossipNode } from "../src/node.ts";
-import { waitFor } from "./api/client.ts";
+import { waitFor } from "./wait-for.ts";
 import { createHarness } from "./net-harness.ts";
 
 const harness = createHarness();
