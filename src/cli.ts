@@ -5,6 +5,7 @@
  * Exit codes: 0 ok, 1 runtime failure (cannot connect, cannot listen…), 2 usage or config error.
  */
 import { COMMANDS, type Command } from "./cli/common.ts";
+import { EXEC_CONCURRENCY, EXEC_TIMEOUT_MS } from "./defaults.ts";
 import { ConfigError, ToolFailure, UsageError } from "./errors.ts";
 
 const USAGE = `usage:
@@ -14,13 +15,19 @@ const USAGE = `usage:
   gossip id [--config FILE]        print this node's peer ID
   gossip announce [--api HOST:PORT] --type N [--ttl T] DATA|--file F|-
                                    announce DATA (text), a file's bytes, or standard input (-); TTL 0 = unlimited
-  gossip subscribe [--api HOST:PORT] --type N [--type N…] [--reject-if REGEX] [--json] [--count N]
-                                   print each notification and answer it: valid unless REGEX matches the data
+  gossip subscribe [--api HOST:PORT] --type N [--type N…] [--reject-if REGEX | --exec CMD] [--json] [--count N]
+                   [--exec-concurrency K] [--exec-timeout MS]
+                                   print each notification and answer it: valid unless REGEX matches the data, or
+                                   with --exec, valid if CMD (data on stdin, GOSSIP_DATA_TYPE and GOSSIP_SIZE set)
+                                   exits 0 within MS (default ${EXEC_TIMEOUT_MS}), at most K (default ${EXEC_CONCURRENCY}) at once
   gossip status [--control HOST:PORT] [--json]
                                    the node's links, subscriptions and cache, from its control_address
-  gossip testnet --nodes N [--announce-rate R] [--base-port P]
-                                   N local nodes in one process; prints their API ports and a live summary
+  gossip testnet --nodes N [--announce-rate R] [--base-port P] [--control-base-port C]
+                                   N local nodes in one process; prints their API ports (and dashboards with
+                                   --control-base-port) and a live summary
                                    (see gossip testnet --help)
+  gossip simulate --nodes N [--scenario S] [--json FILE] [--report DIR]
+                                   simulate N nodes on virtual time (see gossip simulate --help)
   gossip --version                 print version and build commit
   gossip --help                    this text
 
@@ -39,6 +46,7 @@ const COMMAND_RUNNERS: Record<Command | "run", () => Promise<Run>> = {
   subscribe: async () => (await import("./cli/tools.ts")).subscribeCommand,
   status: async () => (await import("./cli/tools.ts")).statusCommand,
   testnet: async () => (await import("./cli/testnet.ts")).testnetCommand,
+  simulate: async () => (await import("./cli/simulate.ts")).simulateCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

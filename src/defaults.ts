@@ -314,6 +314,12 @@ export const SIM_BOOTSTRAPPERS = 3;
 /** Nodes joining per simulated second while the network forms. */
 export const SIM_JOIN_RATE_PER_S = 1_000;
 
+/** topology dials:K — membership starts this long after the testnet-like dials (which take a few RTTs and a PoW). */
+export const SIM_DIALS_SETTLE_MS = 5_000;
+
+/** Round trip assumed for a dial to an address no simulated node ever had (adversary hearsay). */
+export const SIM_UNKNOWN_ADDRESS_RTT_MS = 100;
+
 /** Warm-up after the last join: at least MIN seconds, then until SETTLED_SHARE of nodes hold `degree` links and no
  *  node is without one, at most MAX seconds. */
 export const SIM_WARMUP_MIN_S = 10;
@@ -322,6 +328,8 @@ export const SIM_SETTLED_SHARE = 0.99;
 
 /** After the last item is published, the run ends once every item reached every expected node, or after this. */
 export const SIM_DRAIN_MAX_S = 30;
+/** … or once no item has been delivered anywhere for this long (flood leaves a few nodes without an item for good). */
+export const SIM_QUIET_S = 5;
 
 /** Items, their size and their publication rate (per simulated second) unless the command line says otherwise. */
 export const SIM_ITEMS = 100;

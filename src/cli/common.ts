@@ -8,7 +8,7 @@ import { defaultConfig, loadConfigFile, type NodeConfig } from "../config.ts";
 import { UsageError } from "../errors.ts";
 
 /** Every command but `run` (which has no name on the command line): src/cli.ts dispatches on these. */
-export const COMMANDS = ["keygen", "id", "announce", "subscribe", "status", "testnet"] as const;
+export const COMMANDS = ["keygen", "id", "announce", "subscribe", "status", "testnet", "simulate"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;

@@ -1,0 +1,183 @@
+/**
+ * `gossip simulate` (also `bun run sim`): parses its flags, runs the discrete-event simulator (src/sim/simulator.ts)
+ * once or once per value of `--sweep`, prints a progress line on stderr and a summary table on stdout, and writes the
+ * JSON (`--json FILE`) and the Markdown/SVG report (`--report DIR`). `--inputs a.json,b.json` builds a report from
+ * earlier results without running anything. Holds no simulation logic.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { reportFiles, TABLE_HEADER, TABLE_RULE, tableRow } from "../sim/report.ts";
+import { DISSEMINATIONS, simulate, type Dissemination, type Progress, type SimOptions, type SimResult } from "../sim/simulator.ts";
+import { parseOptions } from "./common.ts";
+
+const SIMULATE_USAGE = `usage: gossip simulate [--nodes N] [--degree D] [--dissemination flood] [--scenario S] [--items K]
+                       [--size BYTES] [--rate PER_S] [--seed N] [--latency MODEL] [--uplink MBIT]
+                       [--json FILE|-] [--report DIR] [--sweep KEY=V1,V2,…] [--inputs A.json,B.json,…]
+  A deterministic simulation of N nodes (default 1000, degree 6) running the real gossip core on virtual time.
+  Scenarios: steady (default), failure:F[:S], churn[:R], partition[:F], attack:BEHAVIOUR:RATIO (censor, invalid).
+  Latency: coordinates (default: RTTs ~10–290 ms, median ~100) or fixed:MS (one-way). docs/simulation.md has it all.
+  More: --jitter F --loss P --pow-difficulty B --hash-rate H --validation-ms MS --invalid-nodes F --reject-rate P
+        --dead-ends F --bootstrappers K --join-rate R --topology join|dials:K --crash reset|silent --warmup-min S --warmup-max S --drain S --quiet-after S
+        --quiet (no progress line) --strict-drain (check that every promise continuation ran in its event; slow)
+  --sweep runs once per value of one option (nodes, degree, scenario, items, size, rate, seed, latency, uplink),
+  e.g. --sweep scenario=steady,failure:0.2,failure:0.5; with --json FILE the results go to FILE as a JSON array.`;
+
+const FLAGS = {
+  nodes: { type: "string" },
+  degree: { type: "string" },
+  dissemination: { type: "string" },
+  scenario: { type: "string" },
+  items: { type: "string" },
+  size: { type: "string" },
+  rate: { type: "string" },
+  seed: { type: "string" },
+  latency: { type: "string" },
+  uplink: { type: "string" },
+  jitter: { type: "string" },
+  loss: { type: "string" },
+  "pow-difficulty": { type: "string" },
+  "hash-rate": { type: "string" },
+  "validation-ms": { type: "string" },
+  "invalid-nodes": { type: "string" },
+  "reject-rate": { type: "string" },
+  "dead-ends": { type: "string" },
+  bootstrappers: { type: "string" },
+  "join-rate": { type: "string" },
+  topology: { type: "string" },
+  crash: { type: "string" },
+  "warmup-min": { type: "string" },
+  "warmup-max": { type: "string" },
+  drain: { type: "string" },
+  "quiet-after": { type: "string" },
+  json: { type: "string" },
+  report: { type: "string" },
+  sweep: { type: "string" },
+  inputs: { type: "string" },
+  quiet: { type: "boolean" },
+  "strict-drain": { type: "boolean" },
+} as const;
+
+const SWEEPABLE = ["nodes", "degree", "scenario", "items", "size", "rate", "seed", "latency", "uplink"];
+
+type Values = Record<string, string | boolean | undefined>;
+
+function num(values: Values, flag: string, min: number, max: number, integer = false): number | undefined {
+  const text = values[flag];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (typeof text !== "string" || text.trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${flag}: expected ${integer ? "an integer" : "a number"} ${min}–${max}, got "${String(text)}"`);
+  }
+  return n;
+}
+
+export function optionsFrom(values: Values): SimOptions {
+  const dissemination = (values.dissemination as string | undefined) ?? "flood";
+  if (!(DISSEMINATIONS as readonly string[]).includes(dissemination)) {
+    throw new UsageError(`--dissemination: only ${DISSEMINATIONS.join(", ")} for now, got "${dissemination}"`);
+  }
+  const crash = values.crash as string | undefined;
+  if (crash !== undefined && crash !== "reset" && crash !== "silent") throw new UsageError(`--crash: expected reset or silent`);
+  return {
+    nodes: num(values, "nodes", 2, 1_000_000, true) ?? 1000,
+    degree: num(values, "degree", 1, 1000, true) ?? 6,
+    dissemination: dissemination as Dissemination,
+    scenario: (values.scenario as string | undefined) ?? "steady",
+    items: num(values, "items", 0, 1_000_000, true),
+    size: num(values, "size", 4, 65_527, true),
+    rate: num(values, "rate", 0.001, 1_000_000),
+    seed: num(values, "seed", 0, 2 ** 32 - 1, true),
+    latency: values.latency as string | undefined,
+    uplinkMbit: num(values, "uplink", 0.001, 1_000_000),
+    jitter: num(values, "jitter", 0, 10),
+    loss: num(values, "loss", 0, 1),
+    powDifficulty: num(values, "pow-difficulty", 0, 40, true),
+    hashRate: num(values, "hash-rate", 1, 1e15),
+    validationDelayMs: num(values, "validation-ms", 0, 60_000),
+    invalidNodes: num(values, "invalid-nodes", 0, 1),
+    rejectRate: num(values, "reject-rate", 0, 1),
+    deadEnds: num(values, "dead-ends", 0, 1),
+    bootstrappers: num(values, "bootstrappers", 1, 1000, true),
+    joinRate: num(values, "join-rate", 0.001, 1e9),
+    topology: values.topology as string | undefined,
+    crash: crash as "reset" | "silent" | undefined,
+    warmupMinS: num(values, "warmup-min", 0, 86_400),
+    warmupMaxS: num(values, "warmup-max", 0, 86_400),
+    drainMaxS: num(values, "drain", 0, 86_400),
+    quietS: num(values, "quiet-after", 0, 86_400),
+    strictDrain: values["strict-drain"] === true,
+  };
+}
+
+function progressLine(p: Progress): string {
+  const rate = p.wallSeconds > 0 ? p.events / p.wallSeconds : 0;
+  const perSimSecond = p.simSeconds > 0 ? p.wallSeconds / p.simSeconds : 0;
+  const eta = Math.round(p.simSecondsLeft * perSimSecond);
+  return `sim ${p.simSeconds.toFixed(1)} s  ${p.phase}  items ${p.published}/${p.items}  events ${(p.events / 1e6).toFixed(2)} M (${Math.round(rate / 1000)}k/s)  wall ${Math.round(p.wallSeconds)} s  ETA ≤ ${eta} s`;
+}
+
+export async function simulateCommand(argv: string[]): Promise<number | "help"> {
+  let values: Values;
+  let runs: { options: SimOptions; command: string }[];
+  try {
+    const parsed = parseOptions(argv, FLAGS);
+    values = parsed.values as Values;
+    if (values.help) {
+      process.stdout.write(SIMULATE_USAGE + "\n");
+      return 0;
+    }
+    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+    runs = planRuns(argv, values);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`gossip simulate: ${e.message}\n${SIMULATE_USAGE}\n`);
+    return 2;
+  }
+  const results: SimResult[] = [];
+  if (values.inputs !== undefined) {
+    for (const file of (values.inputs as string).split(",")) {
+      const parsed = JSON.parse(readFileSync(file, "utf8")) as SimResult | SimResult[];
+      results.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+    }
+  } else {
+    process.stdout.write(`${TABLE_HEADER}\n${TABLE_RULE}\n`);
+    for (const run of runs) {
+      const tty = process.stderr.isTTY;
+      const progress = values.quiet ? undefined : (p: Progress) => process.stderr.write(tty ? `\r${progressLine(p)}\x1b[K` : `${progressLine(p)}\n`);
+      const result = await simulate({ ...run.options, progress });
+      if (progress && tty) process.stderr.write("\n");
+      results.push(result);
+      process.stdout.write(tableRow(result) + "\n");
+    }
+  }
+  const json = values.json as string | undefined;
+  if (json !== undefined) {
+    const text = JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n";
+    if (json === "-") process.stdout.write(text);
+    else writeFileSync(json, text);
+  }
+  const dir = values.report as string | undefined;
+  if (dir !== undefined) {
+    mkdirSync(dir, { recursive: true });
+    const files = reportFiles(results, values.inputs === undefined ? runs.map((r) => r.command) : []);
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  }
+  return 0;
+}
+
+/** One run, or one per --sweep value (the command line of each, for the report). */
+function planRuns(argv: string[], values: Values): { options: SimOptions; command: string }[] {
+  const base = optionsFrom(values);
+  const plain = argv.filter((a, i) => !["--sweep", "--json", "--report", "--quiet"].includes(a) && !["--sweep", "--json", "--report"].includes(argv[i - 1] ?? ""));
+  const sweep = values.sweep as string | undefined;
+  if (sweep === undefined) return [{ options: base, command: ["gossip simulate", ...plain].join(" ") }];
+  const m = /^([a-z-]+)=(.+)$/.exec(sweep);
+  if (!m || !SWEEPABLE.includes(m[1]!)) throw new UsageError(`--sweep: expected KEY=V1,V2,… with KEY one of ${SWEEPABLE.join(", ")}`);
+  const key = m[1]!;
+  return m[2]!.split(",").map((v) => {
+    const options = optionsFrom({ ...values, [key]: v });
+    const args = plain.filter((a, i) => a !== `--${key}` && plain[i - 1] !== `--${key}`);
+    return { options, command: ["gossip simulate", ...args, `--${key}`, v].join(" ") };
+  });
+}

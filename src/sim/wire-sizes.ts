@@ -1,0 +1,120 @@
+/**
+ * Bytes on the wire of what simulated nodes send, from the real encoders (src/p2p/wire.ts and the generated protobuf
+ * code): every link message is a LinkMessage, sealed in a frame of 4 length bytes + ciphertext + 16 AEAD tag bytes;
+ * the handshake's four cleartext frames are sized from their real messages with keys and proofs of the real lengths.
+ *
+ * Batching (src/p2p/link.ts seals the messages a link queued in one event-loop turn into one Batch frame of at most
+ * BATCH_MAX_BYTES) is approximated per link and simulator event: the first message of a turn pays the frame and tag;
+ * the second pays the Batch wrapper (its own and the first message's entry header, the outer tag and length); each
+ * further one only its entry header. Exact to within a byte or two of varint growth. Pure apart from a one-entry cache.
+ */
+import { BATCH_MAX_BYTES } from "../defaults.ts";
+import type { GossipItem, PeerAddress } from "../gossip/ports.ts";
+import { HandshakeFinal, HandshakeInit, HandshakeResponse, Hello, IdentityProof, type LinkMessage } from "../p2p/proto/gossip.ts";
+import { encodeLinkMessage, encodeMessage } from "../p2p/wire.ts";
+
+/** Frame length prefix + Poly1305 tag: what one sealed frame adds to its plaintext. */
+export const FRAME_OVERHEAD_BYTES = 4 + 16;
+
+/** Message kinds the simulator counts messages and bytes of. */
+export type MessageKind = "payload" | "peer_request" | "peer_list" | "link_error" | "ping" | "pong" | "handshake";
+export const MESSAGE_KINDS: readonly MessageKind[] = ["payload", "peer_request", "peer_list", "link_error", "ping", "pong", "handshake"];
+
+export function varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+const zeros = (n: number) => new Uint8Array(n);
+const ED25519_SPKI_BYTES = 44;
+const ED25519_SIGNATURE_BYTES = 64;
+const AEAD_TAG = 16;
+const PEER_ID = zeros(32);
+
+function encodedLength(message: LinkMessage): number {
+  return encodeLinkMessage(message).length;
+}
+
+/** The four handshake frames (Hello, M1, M2, M3) for a responder demanding `difficulty`, framed. */
+export function handshakeFrameBytes(difficulty: number, listenPort: number): [number, number, number, number] {
+  const proof = encodeMessage(IdentityProof, {
+    identityKey: zeros(ED25519_SPKI_BYTES),
+    signature: zeros(ED25519_SIGNATURE_BYTES),
+    listenPort,
+  }).length;
+  const hello = encodeMessage(Hello, { version: 1, difficulty, challenge: zeros(32), responderId: zeros(32) }).length;
+  const init = encodeMessage(HandshakeInit, { ephemeral: zeros(32), initiatorId: zeros(32), powNonce: zeros(8) }).length;
+  // Noise XX: M2 = e ‖ enc(s) ‖ enc(proof); M3 = enc(s) ‖ enc(proof).
+  const response = encodeMessage(HandshakeResponse, { noise: zeros(32 + 32 + AEAD_TAG + proof + AEAD_TAG) }).length;
+  const final = encodeMessage(HandshakeFinal, { noise: zeros(32 + AEAD_TAG + proof + AEAD_TAG) }).length;
+  return [hello + 4, init + 4, response + 4, final + 4];
+}
+
+export const PEER_REQUEST_BYTES = encodedLength({ kind: { $case: "peerRequest", value: {} } });
+export const PING_BYTES = encodedLength({ kind: { $case: "ping", value: { nonce: 1000n } } });
+export const PONG_BYTES = PING_BYTES;
+
+export function linkErrorBytes(reason: string): number {
+  return encodedLength({ kind: { $case: "error", value: { code: 16, message: reason } } });
+}
+
+export function peerListBytes(peers: readonly PeerAddress[]): number {
+  const entries = peers.map((p) => ({ host: p.host, port: p.port, id: p.id === undefined ? zeros(0) : PEER_ID }));
+  return encodedLength({ kind: { $case: "peerList", value: { peers: entries } } });
+}
+
+/** Encoded Payload sizes; the broadcaster pushes one item object to several peers in a row, so one entry is enough. */
+export class PayloadSizer {
+  private last: GossipItem | undefined;
+  private lastBytes = 0;
+  /** Encodings actually computed (cache misses). */
+  encodes = 0;
+
+  bytes(item: GossipItem): number {
+    if (item !== this.last) {
+      this.last = item;
+      this.encodes++;
+      this.lastBytes = encodedLength({
+        kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data } },
+      });
+    }
+    return this.lastBytes;
+  }
+}
+
+/** A link direction's batch of the current turn (see the header). */
+export interface TurnBatch {
+  /** The simulator event the batch belongs to (-1: none yet). */
+  turn: number;
+  /** Plaintext bytes so far and the first message's size (it gets an entry header once a second one joins). */
+  bytes: number;
+  firstBytes: number;
+  count: number;
+}
+
+export function newTurnBatch(): TurnBatch {
+  return { turn: -1, bytes: 0, firstBytes: 0, count: 0 };
+}
+
+/**
+ * Wire bytes that one more message of `plain` bytes adds on a direction in turn `turn`, and whether it rides in the
+ * frame already started this turn.
+ */
+export function addToTurn(batch: TurnBatch, turn: number, plain: number): { bytes: number; sameFrame: boolean } {
+  if (batch.turn === turn && batch.bytes + plain <= BATCH_MAX_BYTES) {
+    let bytes = 1 + varintBytes(plain) + plain;
+    if (batch.count === 1) bytes += 1 + varintBytes(batch.firstBytes) + 1 + varintBytes(batch.bytes + plain);
+    batch.bytes += plain;
+    batch.count++;
+    return { bytes, sameFrame: true };
+  }
+  batch.turn = turn;
+  batch.bytes = plain;
+  batch.firstBytes = plain;
+  batch.count = 1;
+  return { bytes: plain + FRAME_OVERHEAD_BYTES, sameFrame: false };
+}
