@@ -26,6 +26,8 @@ export interface RawPeerOptions {
   rekeyInterval?: number;
   /** The listen port the handshake claims (0: none); a lying peer may claim the node's own. */
   listenPort?: number;
+  /** Feature bits offered in the handshake (src/p2p/wire.ts FEATURE_*); default none, like a node that predates them. */
+  features?: number;
 }
 
 export function newIdentity(): Identity {
@@ -138,6 +140,7 @@ export class RawPeer {
           staticKeys: this.staticKeys,
           listenPort: this.options.listenPort ?? 0,
           rekeyInterval: this.options.rekeyInterval,
+          features: this.options.features,
           handshakeTimeoutMs: 60_000,
           remote: { host: "127.0.0.1", port: this.socket.remotePort },
           sendBufferBytes: 1 << 30,

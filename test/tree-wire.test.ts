@@ -1,0 +1,128 @@
+/**
+ * Broadcast-tree messages between whole nodes (startNode) on 127.0.0.1: the node's PeerNetwork sends what the
+ * gossip core's tree asks for (sendTree), the peer's transport decodes it and its node hands it to its core
+ * (events.tree), and the broadcasters' tree counters on both ends agree. A triangle of tree nodes prunes its redundant
+ * link, announces on it, and grafts across it once an eager link is cut; a node that does not speak trees (offerTrees:
+ * false, like one that predates them) takes part in a mixed triangle and never sends or receives a tree message.
+ */
+import { afterAll, afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import type { PlumtreeStats } from "../src/gossip/plumtree.ts";
+import type { GossipNode } from "../src/node.ts";
+import type { Link } from "../src/p2p/link.ts";
+import { LINK_KIND_FIELD } from "../src/p2p/wire.ts";
+import { waitFor } from "./wait-for.ts";
+import { RawPeer, payload } from "./hostile/raw-peer.ts";
+import { createHarness, type NodeSpec } from "./net-harness.ts";
+
+const { node, subscriber, announce, cleanup, close } = createHarness();
+setDefaultTimeout(20_000);
+afterEach(() => cleanup());
+afterAll(() => close());
+
+const TYPE = 4242;
+const TREE_FIELDS = [LINK_KIND_FIELD.ihave, LINK_KIND_FIELD.graft, LINK_KIND_FIELD.prune, LINK_KIND_FIELD.dontHave];
+type TreeCounter = keyof PlumtreeStats;
+
+/** Three nodes linked to each other by hand (membership stopped, so nothing adds or replaces a link). */
+async function triangle(specs: NodeSpec[] = [{}, {}, {}]): Promise<GossipNode[]> {
+  const ns: GossipNode[] = [];
+  for (const spec of specs) {
+    const n = await node(spec);
+    n.membership.stop();
+    ns.push(n);
+  }
+  for (const [i, j] of [[1, 0], [2, 0], [2, 1]] as const) {
+    await ns[i]!.transport.dial("127.0.0.1", ns[j]!.transport.port, ns[j]!.identity.idHex);
+  }
+  await waitFor(() => ns.every((n) => n.transport.linked().length === 2), 5000, "the triangle's links");
+  return ns;
+}
+
+const treeStats = (n: GossipNode) => n.broadcaster.stats().tree!;
+const total = (ns: GossipNode[], counter: TreeCounter) => ns.reduce((sum, n) => sum + treeStats(n)[counter], 0);
+/** Tree messages a link sent and received, counted by the link itself. */
+const treeMessagesOn = (l: Link) => TREE_FIELDS.reduce((s, f) => s + l.sentByKind[f]! + l.receivedByKind[f]!, 0);
+const peerOf = (n: GossipNode, other: GossipNode) => n.transport.linked().find((l) => l.info.peerId === other.identity.idHex)!;
+
+async function announceAndDeliver(ns: GossipNode[], subs: { received: string[] }[], from: GossipNode, texts: string[]): Promise<void> {
+  for (const t of texts) await announce(from, TYPE, t);
+  const others = subs.filter((_, i) => ns[i] !== from);
+  await waitFor(() => others.every((s) => texts.every((t) => s.received.includes(t))), 5000, `delivery of ${texts.length} items`);
+}
+
+test("tree nodes: PRUNE, IHAVE and GRAFT cross the wire and reach the peer's core; every item arrives once", async () => {
+  const ns = await triangle();
+  const subs = await Promise.all(ns.map((n) => subscriber(n, TYPE)));
+  for (const n of ns) for (const l of n.transport.linked()) expect(n.broadcaster.roleOf(l.info.peerId)).toBe("eager");
+
+  // The first items reach each node twice: the redundant link turns lazy, and what is PRUNEd on one end arrives on the
+  // other. Later items are announced on the lazy link.
+  await announceAndDeliver(ns, subs, ns[0]!, ["one", "two", "three"]);
+  await waitFor(() => total(ns, "prunesSent") > 0 && total(ns, "prunesReceived") === total(ns, "prunesSent"), 5000, "prunes delivered");
+  await announceAndDeliver(ns, subs, ns[0]!, ["four", "five"]);
+  await waitFor(() => total(ns, "ihaveSent") > 0 && total(ns, "ihaveReceived") === total(ns, "ihaveSent"), 5000, "announcements delivered");
+
+  // Cut a link that is eager on both ends: the node beyond the lazy link then hears of the next item first by IHAVE
+  // and GRAFTs it across the wire; the announcer answers with the item.
+  const [x, y] = [[0, 1], [0, 2], [1, 2]]
+    .map(([i, j]) => [ns[i]!, ns[j]!] as const)
+    .find(([a, b]) => a.broadcaster.roleOf(b.identity.idHex) === "eager" && b.broadcaster.roleOf(a.identity.idHex) === "eager")!;
+  x.transport.disconnect(y.identity.idHex, "test-cut");
+  await waitFor(() => x.transport.linked().length === 1 && y.transport.linked().length === 1, 3000, "the cut");
+  await announceAndDeliver(ns, subs, ns[0]!, ["six"]);
+  await waitFor(() => total(ns, "graftsSent") > 0 && total(ns, "graftsReceived") === total(ns, "graftsSent"), 5000, "grafts delivered");
+  expect(total(ns, "graftsAnswered")).toBe(total(ns, "graftsReceived"));
+  for (const s of subs.slice(1)) expect(s.received.toSorted()).toEqual(["five", "four", "one", "six", "three", "two"]);
+});
+
+test("a GRAFT for an item the peer never had is answered with DONT-HAVE, across the wire both ways", async () => {
+  const [a, b] = await triangle();
+  const linkAB = peerOf(a, b!);
+  const before = treeStats(b!).graftsMissed;
+  // Sent by a's transport as its PeerNetwork would (the same LinkMessage kind sendTree makes).
+  expect(a!.transport.send(b!.identity.idHex, { kind: { $case: "graft", value: { idPrefix: [new Uint8Array(8).fill(0xee)] } } })).toBe(true);
+  await waitFor(() => linkAB.receivedByKind[LINK_KIND_FIELD.dontHave] === 1, 3000, "the DONT-HAVE at a");
+  expect(treeStats(b!).graftsMissed).toBe(before + 1);
+  expect(treeStats(b!).graftsReceived).toBeGreaterThanOrEqual(1);
+});
+
+test("a node that does not speak trees links with tree nodes; no tree message to or from it, and every item arrives", async () => {
+  const ns = await triangle([{ transport: { offerTrees: false } }, {}, {}]);
+  const [older, b, c] = ns as [GossipNode, GossipNode, GossipNode];
+  for (const l of older.transport.linked()) expect(l.info.features).toBe(0);
+  expect(peerOf(b, c).info.features).toBe(1);
+  const subs = await Promise.all(ns.map((n) => subscriber(n, TYPE)));
+  await announceAndDeliver(ns, subs, older, ["from the older 1", "from the older 2"]);
+  await announceAndDeliver(ns, subs, b, ["from b 1", "from b 2", "from b 3"]);
+  await announceAndDeliver(ns, subs, c, ["from c 1"]);
+  // The tree nodes still prune and announce between themselves; the older one is fed in full by both.
+  await waitFor(() => total([b, c], "prunesReceived") === total([b, c], "prunesSent"), 3000, "prunes settled");
+  // Counted by the links at both ends of each link to the older node.
+  expect([treeMessagesOn(peerOf(older, b)), treeMessagesOn(peerOf(older, c)), treeMessagesOn(peerOf(b, older)), treeMessagesOn(peerOf(c, older))]).toEqual([0, 0, 0, 0]);
+  expect([b.broadcaster.roleOf(older.identity.idHex), c.broadcaster.roleOf(older.identity.idHex)]).toEqual(["eager", "eager"]);
+  const st = treeStats(older);
+  expect([st.prunesSent, st.ihaveSent, st.graftsSent, st.prunesReceived, st.ihaveReceived, st.graftsReceived]).toEqual([0, 0, 0, 0, 0, 0]);
+  for (const s of subs) expect(new Set(s.received).size).toBe(s.received.length); // no duplicate deliveries
+  expect(older.transport.linked().every((l) => !l.closed)).toBe(true);
+});
+
+test("hops travel in Payloads: a node forwards what arrived with hops 5 as hops 6, and its own items with none (0)", async () => {
+  const n = await node();
+  const sub = await subscriber(n, TYPE);
+  const [from, to] = [await RawPeer.connect(n.transport.port), await RawPeer.connect(n.transport.port)];
+  try {
+    await Promise.all([from.handshake(), to.handshake()]);
+    await waitFor(() => n.transport.linked().length === 2, 3000, "both raw peers linked");
+    const item = payload(TYPE, "five hops out");
+    if (item.kind?.$case === "payload") item.kind.value.hops = 5;
+    from.send(item);
+    await announce(n, TYPE, "ours");
+    await waitFor(() => to.payloads(TYPE).length === 2, 3000, "both items at the other peer");
+    const hopsOf = (text: string) => to.payloads(TYPE).find((p) => new TextDecoder().decode(p.data) === text)?.hops;
+    expect([hopsOf("five hops out"), hopsOf("ours")]).toEqual([6, undefined]);
+    expect(sub.received.toSorted()).toEqual(["five hops out", "ours"]);
+  } finally {
+    from.close();
+    to.close();
+  }
+});
