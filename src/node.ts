@@ -127,6 +127,8 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     port: config.apiAddress.port,
     log: log.child({ part: "api" }),
     validationTimeoutMs: config.validationTimeoutMs,
+    // Local announcers wait while a link's send queue is above its high-water mark, instead of losing items there.
+    outgoingQueues: () => transport.linked().map((l) => [l.info.peerId, l.queuedBytes] as const),
     ...options.api,
   });
   const storePath = options.peerStorePath === undefined ? (config.hostkeyPath ? peerStorePathFor(config.hostkeyPath) : null) : options.peerStorePath;

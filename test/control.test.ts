@@ -265,8 +265,8 @@ test("/status has the documented shape: peer ID, listen addresses, links, subscr
   expect(res.headers.get("content-type")).toContain("application/json");
   const s = (await res.json()) as NodeStatus;
   expect(Object.keys(s).sort()).toEqual(
-    ["api_connections", "cache", "commit", "handshakes", "links", "listen", "membership", "peer_id", "subscriptions",
-      "uptime_seconds", "validations_outstanding", "version"].sort(),
+    ["api_connections", "cache", "commit", "handshakes", "items", "link_bytes", "links", "listen", "membership", "peer_id",
+      "subscriptions", "uptime_seconds", "validation", "validations_outstanding", "version"].sort(),
   );
   expect(s.peer_id).toBe(a.identity.idHex);
   expect(s.listen).toEqual({
@@ -301,9 +301,81 @@ test("/status has the documented shape: peer ID, listen addresses, links, subscr
   await waitFor(async () => (await later()) > s.uptime_seconds, 5000, "uptime to grow", 20);
 }, NODE_TEST_TIMEOUT);
 
+test("/status items, validation and link bytes are the /metrics figures (the dashboard's rates come from them)", async () => {
+  const { a, b } = await linkedPair();
+  await validSubscriber(b, 21);
+  const announcer = await ApiClient.connect(a.api.port);
+  clients.push(announcer);
+  for (const text of ["one", "two"]) announcer.announce(21, new TextEncoder().encode(text));
+  await waitFor(() => b.broadcaster.stats().valid === 2, 5000, "validated at b");
+  const m = parseExposition(await (await get(b, "/metrics")).text());
+  const s = (await (await get(b, "/status")).json()) as NodeStatus;
+  expect(s.items).toMatchObject({
+    received: value(m, "gossip_items_received_total"),
+    valid: 2,
+    duplicate: value(m, "gossip_items_duplicate_total"),
+    invalid: 0,
+    forwarded: value(m, "gossip_items_forwarded_total"),
+    announced: 0,
+  });
+  expect(s.validation.count).toBe(value(m, "gossip_validation_duration_seconds_count"));
+  expect(s.validation.sum_seconds).toBeCloseTo(value(m, "gossip_validation_duration_seconds_sum"), 9);
+  const buckets = m.get("gossip_validation_duration_seconds")!.samples.filter((x) => x.name.endsWith("_bucket"));
+  expect(s.validation.buckets.map((x) => [String(x.le), x.count])).toEqual(buckets.map((x) => [x.labels.le!, x.value]));
+  expect(s.link_bytes.received).toBeGreaterThanOrEqual(s.links.reduce((n, l) => n + l.bytes_in, 0));
+}, NODE_TEST_TIMEOUT);
+
+test("GET / is the dashboard: one HTML page with no external asset, a strict CSP, reading ./status", async () => {
+  const a = await node();
+  const res = await get(a, "/");
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+  const csp = res.headers.get("content-security-policy")!;
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).toContain("connect-src 'self'");
+  expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'/);
+  const html = await res.text();
+  expect(html).toStartWith("<!doctype html>");
+  // Every reference is relative to the node or inline data; the only absolute URL is the SVG namespace name.
+  const refs = [...html.matchAll(/(?:src|href)="([^"]*)"/g)].map((r) => r[1]);
+  expect([...new Set(refs)].sort()).toEqual(["data:,", "metrics", "status"]);
+  expect(html.replaceAll("http://www.w3.org/2000/svg", "")).not.toMatch(/https?:|\/\/[a-z]/i);
+  expect(html).toContain('fetch("status"');
+  // The hashes in the CSP are those of the inline style and script, or the browser would refuse to run them.
+  const hash = (t: string) => `'sha256-${new Bun.CryptoHasher("sha256").update(t).digest("base64")}'`;
+  expect(csp).toContain(hash(/<script>([\s\S]*)<\/script>/.exec(html)![1]!));
+  expect(csp).toContain(hash(/<style>([\s\S]*)<\/style>/.exec(html)![1]!));
+}, NODE_TEST_TIMEOUT);
+
+test("docs/grafana-dashboard.json queries only metrics that /metrics serves, with suffixes that fit their types", async () => {
+  const a = await node();
+  const served = parseExposition(await (await get(a, "/metrics")).text());
+  const dashboard = JSON.parse(await Bun.file(new URL("../docs/grafana-dashboard.json", import.meta.url)).text());
+  const exprs: string[] = [dashboard.templating.list.map((v: { definition: string }) => v.definition)].flat();
+  for (const p of dashboard.panels) for (const t of p.targets ?? []) exprs.push(t.expr);
+  expect(exprs.length).toBeGreaterThan(30);
+  const queried = new Set<string>();
+  for (const e of exprs) {
+    for (const [name] of e.matchAll(/\bgossip_[a-z0-9_]+/g)) {
+      const family = served.get(name) ?? served.get(name.replace(/_(bucket|sum|count)$/, ""));
+      expect({ name, served: family !== undefined }).toEqual({ name, served: true });
+      if (family!.name !== name) expect({ name, type: family!.type }).toEqual({ name, type: "histogram" });
+      if (family!.type === "histogram") expect({ name, suffixed: family!.name !== name }).toEqual({ name, suffixed: true });
+      queried.add(family!.name);
+    }
+    // rate() and increase() only over counters and histogram series, never over a gauge.
+    for (const [, inner] of e.matchAll(/\b(?:rate|increase)\((gossip_[a-z0-9_]+)/g)) {
+      const family = served.get(inner!) ?? served.get(inner!.replace(/_(bucket|sum|count)$/, ""));
+      expect({ inner, type: family!.type }).not.toEqual({ inner, type: "gauge" });
+    }
+  }
+  // Every family of the metrics reference has a panel.
+  expect([...served.keys()].filter((n) => !queried.has(n))).toEqual([]);
+}, NODE_TEST_TIMEOUT);
+
 test("unknown paths are 404, other methods 405; without control_address nothing listens", async () => {
   const a = await node();
-  expect((await get(a, "/")).status).toBe(404);
+  expect((await get(a, "/x")).status).toBe(404);
   expect((await get(a, "/metrics/x")).status).toBe(404);
   const post = await get(a, "/status", { method: "POST", body: "x" });
   expect(post.status).toBe(405);

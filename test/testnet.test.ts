@@ -78,6 +78,22 @@ describe("startTestnet", () => {
   }, 30_000);
 });
 
+/** Two consecutive free loopback ports (checked by binding them; another process could still take them after). */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const first = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const second = Bun.listen({ hostname: "127.0.0.1", port: first.port + 1, socket: { data() {} } });
+      second.stop(true);
+      return first.port;
+    } catch {
+      // taken: try another pair
+    } finally {
+      first.stop(true);
+    }
+  }
+}
+
 describe("gossip testnet (through the gossip CLI)", () => {
   const spawn = (args: string[]) =>
     Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli.ts"), "testnet", ...args], { stdout: "pipe", stderr: "pipe" });
@@ -107,6 +123,33 @@ describe("gossip testnet (through the gossip CLI)", () => {
     expect(Number.isFinite(copies) && copies > 1 && copies <= 4).toBe(true);
     expect(Number.isFinite(bytes) && bytes >= copies * 64).toBe(true);
     expect(out).toContain("testnet stopped");
+  }, 30_000);
+
+  test("--control-base-port C: node i serves its dashboard, /status and /metrics on C+i, printed beside its ports", async () => {
+    const base = await freePortPair();
+    const proc = spawn(["--nodes", "2", "--base-port", "0", "--control-base-port", String(base), "--difficulty", "4"]);
+    let out = "";
+    const reader = (async () => {
+      for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
+    })();
+    try {
+      await waitFor(() => /^t=/m.test(out), 20_000, "the first summary line");
+      for (let i = 0; i < 2; i++) {
+        const line = new RegExp(`^node ${i}: api \\S+  p2p \\S+  id ([0-9a-f]{16})…  dashboard http://127\\.0\\.0\\.1:${base + i}/$`, "m").exec(out);
+        expect(line).not.toBeNull();
+        const page = await fetch(`http://127.0.0.1:${base + i}/`);
+        expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+        expect(await page.text()).toContain('fetch("status"');
+        const status = (await (await fetch(`http://127.0.0.1:${base + i}/status`)).json()) as { peer_id: string; links: unknown[] };
+        expect(status.peer_id.slice(0, 16)).toBe(line![1]!);
+        expect(status.links).toHaveLength(1);
+        expect(await (await fetch(`http://127.0.0.1:${base + i}/metrics`)).text()).toContain("gossip_links{direction=");
+      }
+    } finally {
+      proc.kill("SIGINT");
+    }
+    expect(await proc.exited).toBe(0);
+    await reader;
   }, 30_000);
 
   test("copies and bytes per delivery: traffic since the base reading over deliveries since then, '-' before any", () => {

@@ -4,7 +4,7 @@
  * failure with one clear line, 2 usage or config error.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bootstrapAt, testConfig } from "./net-harness.ts";
@@ -12,6 +12,8 @@ import { silentLogger } from "../src/log.ts";
 import { startNode, type GossipNode } from "../src/node.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
+import { ApiClient } from "../src/client/api-client.ts";
+import { ExecValidator } from "../src/tools/exec-validator.ts";
 import { renderStatus } from "../src/tools/status.ts";
 import { formatNotification, showData } from "../src/tools/data-format.ts";
 import { waitFor } from "./wait-for.ts";
@@ -30,8 +32,12 @@ afterEach(async () => {
 });
 afterAll(() => pow.close());
 
-async function node(opts: { bootstrapPort?: number } = {}): Promise<GossipNode> {
-  const config = testConfig({ bootstrappers: bootstrapAt(opts.bootstrapPort), controlAddress: { host: "127.0.0.1", port: 0 } });
+async function node(opts: { bootstrapPort?: number; degree?: number } = {}): Promise<GossipNode> {
+  const config = testConfig({
+    bootstrappers: bootstrapAt(opts.bootstrapPort),
+    controlAddress: { host: "127.0.0.1", port: 0 },
+    ...(opts.degree ? { degree: opts.degree } : {}),
+  });
   const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow, membership: { tickMs: 100, backoffInitialMs: 50 } });
   nodes.push(n);
   return n;
@@ -104,6 +110,64 @@ test("--reject-if answers invalid for matching data (the node counts it), valid 
   expect(b.broadcaster.stats().invalid).toBe(1);
 }, TOOL_TEST_TIMEOUT);
 
+/** A validator in shell: rejects data starting "reject" (exit 3), hangs on "hang", checks its environment. */
+const VALIDATOR = [
+  "data=$(cat)",
+  'case "$data" in reject*) exit 3 ;; hang*) exec sleep 29.5 ;; esac',
+  '[ "$GOSSIP_DATA_TYPE" = 77 ] && [ "$GOSSIP_SIZE" = "$(printf %s "$data" | wc -c | tr -d " ")" ] || exit 4',
+].join("\n");
+
+test("--exec: exit 0 passes an item on, a rejected one and a hanging one (timeout) stop at the node", async () => {
+  // A line a — b — c: b's only subscriber is the --exec validator, so only what it passes can reach c.
+  const a = await node({ degree: 1 });
+  const b = await node({ bootstrapPort: a.transport.port, degree: 2 });
+  const c = await node({ bootstrapPort: b.transport.port, degree: 1 });
+  await waitFor(() => a.transport.linked().length === 1 && b.transport.linked().length === 2 && c.transport.linked().length === 1, 4000, "a line of three");
+  for (const n of [a, b, c]) n.membership.stop(); // no more dials: peer exchange would link a to c
+  writeFileSync(join(dir, "validator.sh"), VALIDATOR);
+  const onC = await ApiClient.connect(c.api.port);
+  const receivedOnC: string[] = [];
+  onC.answerNotifications((n) => void receivedOnC.push(new TextDecoder().decode(n.data)));
+  onC.subscribe(77);
+  const sub = spawn(["subscribe", "--api", `127.0.0.1:${b.api.port}`, "-t", "77", "--exec", "sh validator.sh", "--exec-timeout", "1000", "-n", "3"]);
+  await waitFor(() => b.api.hasSubscribers(77) && c.api.hasSubscribers(77), 4000, "subscribers on b and c");
+  for (const text of ["reject me", "hang on", "fine item"]) {
+    expect((await gossip("announce", "--api", `127.0.0.1:${a.api.port}`, "--type", "77", text)).code).toBe(0);
+  }
+  const { out, err, code } = await sub.result;
+  expect(code).toBe(0);
+  expect(out.split("\n").sort()).toEqual(["", 'type=77 size=7 rejected text="hang on"', 'type=77 size=9 rejected text="reject me"', 'type=77 size=9 valid text="fine item"']);
+  expect(err).toContain("--exec rejected type=77 size=9: exit 3");
+  expect(err).toContain("--exec rejected type=77 size=7: timeout 1000 ms");
+  // The node took both rejections as verdicts (not as unanswered), and passed on only the item the command accepted.
+  await waitFor(() => receivedOnC.includes("fine item"), 4000, "the accepted item on c");
+  await waitFor(() => b.broadcaster.stats().invalid === 2, 4000, "two rejections counted on b");
+  expect(b.broadcaster.stats()).toMatchObject({ valid: 1, invalid: 2, unanswered: 0 });
+  expect(c.transport.linked().map((l) => l.info.peerId)).toEqual([b.identity.idHex]); // still a line: c hears only b
+  expect(receivedOnC).toEqual(["fine item"]);
+  // The hanging command was killed with its process group, not left behind.
+  expect(Bun.spawnSync(["pgrep", "-f", "sleep 29.5"]).exitCode).toBe(1);
+  onC.close();
+}, TOOL_TEST_TIMEOUT);
+
+test("ExecValidator runs at most `concurrency` commands at once; the rest wait in order; environment and stdin reach them", async () => {
+  const work = mkdtempSync(join(dir, "exec-"));
+  const command = `cat > "${work}/in-$GOSSIP_SIZE"; touch "${work}/started-$GOSSIP_SIZE"; while [ ! -e "${work}/go" ]; do sleep 0.02; done`;
+  const v = new ExecValidator({ command, concurrency: 2, timeoutMs: 15_000 });
+  const verdicts = [1, 2, 3, 4, 5].map((n) => v.validate(9, new Uint8Array(n).fill(0x61)));
+  const started = () => readdirSync(work).filter((f) => f.startsWith("started-")).sort();
+  await waitFor(() => started().length === 2, 5000, "two commands started");
+  expect(v.stats()).toMatchObject({ running: 2, queued: 3 });
+  expect(started()).toEqual(["started-1", "started-2"]); // the first two, in arrival order
+  expect(readFileSync(join(work, "in-2"), "utf8")).toBe("aa");
+  writeFileSync(join(work, "go"), "");
+  expect(await Promise.all(verdicts)).toEqual([1, 2, 3, 4, 5].map(() => ({ valid: true })));
+  expect(v.stats()).toEqual({ running: 0, queued: 0, runs: 5 });
+  // A command that cannot run is a rejection with a reason, never a throw.
+  const broken = new ExecValidator({ command: "exit 7", concurrency: 1, timeoutMs: 5000 });
+  expect(await broken.validate(1, new Uint8Array(0))).toEqual({ valid: false, reason: "exit 7" });
+}, TOOL_TEST_TIMEOUT);
+
 test("status prints a readable table from --control, from --config, and JSON with --json", async () => {
   const { a, b } = await linkedPair();
   const control = `127.0.0.1:${b.control!.port}`;
@@ -155,6 +219,9 @@ test("usage mistakes are exit 2 with the problem named", async () => {
     [["subscribe", "--type", "1", "--reject-if", "("], "--reject-if:"],
     [["subscribe"], "subscribe needs --type N"],
     [["subscribe", "--type", "1", "--frobnicate"], "Unknown option '--frobnicate'"],
+    [["subscribe", "--type", "1", "--exec", "true", "--reject-if", "x"], "--exec and --reject-if"],
+    [["subscribe", "--type", "1", "--exec-timeout", "5"], "need --exec CMD"],
+    [["subscribe", "--type", "1", "--exec", "true", "--exec-concurrency", "0"], "--exec-concurrency: 0 is out of range"],
     [["status", "--control", "nonsense"], "--control:"],
   ];
   for (const [args, message] of cases) {
@@ -208,6 +275,9 @@ test("the status table renders every part of a status document", () => {
     cache: { items: 4, capacity: 50, seen_ids: 12 },
     membership: { candidates: 5, dialing: 1 },
     handshakes: { completed: 7, failed: { "connect-failed": 2, "handshake-timeout": 1 }, pending: 0 },
+    items: { announced: 1, received: 9, duplicate: 4, valid: 5, invalid: 0, unanswered: 0, not_subscribed: 0, dropped_busy: 0, id_mismatch: 0, forwarded: 12, send_failed: 0 },
+    validation: { count: 5, sum_seconds: 0.01, buckets: [{ le: 0.005, count: 5 }, { le: "+Inf", count: 5 }] },
+    link_bytes: { received: 2048, sent: 100 },
   });
   expect(text).toContain("uptime         1h 02m 05s\n");
   expect(text).toContain("subscriptions  1337 (2)\n");

@@ -3,87 +3,27 @@
  * VALIDATIONs. The dissemination layer uses it through `onAnnounce` and the LocalModules port (src/gossip/ports.ts,
  * matched structurally): `hasSubscribers`, `canValidate`, `validate`.
  *
- * Bytes ⇄ messages is codec.ts/reader.ts, message IDs and rounds are validation-table.ts; this file is the socket
- * I/O, the subscription table and the limits. Must never: let one connection's bytes or slowness affect another
- * connection (a violation or an unbounded output queue closes that connection only), notify anyone for an item it has
- * no room to validate, or let validate() reject or hang past its timeout.
+ * Bytes ⇄ messages is codec.ts/reader.ts, message IDs, rounds and fair shares are validation-table.ts, subscriptions
+ * subscriptions.ts, when announcers wait announce-backpressure.ts; this file is the socket I/O and the limits.
+ * Must never: let one connection's bytes or slowness affect another connection (a violation or an unbounded output
+ * queue closes that connection only), notify anyone for an item it has no room to validate, let validate() reject or
+ * hang past its timeout, or hold more than one socket read of a connection it stopped reading.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import {
-  API_CLOSE_LINGER_MS,
-  API_LATE_ANSWER_MEMORY,
-  API_MAX_CONNECTIONS,
-  API_MAX_OUTSTANDING_NOTIFICATIONS,
-  API_MAX_PENDING_OUTPUT_BYTES,
-  API_PARTIAL_MESSAGE_TIMEOUT_MS,
-  VALIDATION_TIMEOUT_MS,
-} from "../defaults.ts";
+import { API_ANNOUNCE_POLL_MS } from "../defaults.ts";
 import { ApiProtocolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { SendQueue } from "../net/send-queue.ts";
+import { AnnounceBackpressure } from "./announce-backpressure.ts";
 import { type ApiMessage, MAX_DATA_SIZE, decodeMessage, encodeNotification } from "./codec.ts";
-import { MessageReader } from "./reader.ts";
+import { ApiConnection } from "./connection.ts";
+import { type AnnouncedData, type ApiServerOptions, type ApiServerStats, type ResolvedApiOptions, resolveApiOptions } from "./server-options.ts";
+import { SubscriptionTable } from "./subscriptions.ts";
 import { ValidationTable, type ValidationRound, type ValidationVerdict } from "./validation-table.ts";
 
 export type { ValidationVerdict } from "./validation-table.ts";
+export type { AnnouncedData, ApiLimits, ApiServerOptions, ApiServerStats } from "./server-options.ts";
 
-/** The API server's limits; a node passes them through NodeOptions.api (tests shrink them). Defaults: src/defaults.ts. */
-export type ApiLimits = Pick<
-  ApiServerOptions,
-  | "maxConnections"
-  | "validationTimeoutMs"
-  | "maxOutstanding"
-  | "maxPendingOutputBytes"
-  | "partialMessageTimeoutMs"
-  | "lateAnswerMemory"
-  | "closeLingerMs"
->;
-
-export interface ApiServerOptions {
-  host: string;
-  port: number;
-  log: Logger;
-  /** Sockets beyond this are closed at once. */
-  maxConnections?: number;
-  /** How long a NOTIFICATION waits for its VALIDATION; a missing answer counts as not valid. */
-  validationTimeoutMs?: number;
-  /** Node-wide bound on NOTIFICATIONs awaiting an answer (≤ 65535: message IDs are 16 bits). */
-  maxOutstanding?: number;
-  /** A connection whose unsent output passes this is closed ("slow-reader"). */
-  maxPendingOutputBytes?: number;
-  /** A message whose first byte arrived must be complete within this, or the connection is closed. */
-  partialMessageTimeoutMs?: number;
-  /** Timed-out IDs a connection may still answer late without that being a violation. */
-  lateAnswerMemory?: number;
-  /** After we end() a violating connection, how long its module gets to close before we drop the socket. */
-  closeLingerMs?: number;
-}
-
-export interface AnnouncedData {
-  ttl: number;
-  dataType: number;
-  data: Uint8Array;
-}
-
-export interface ApiServerStats {
-  connections: number;
-  subscriptions: number;
-  outstanding: number;
-}
-
-interface Conn {
-  socket: Socket<Conn | undefined>;
-  remote: string;
-  reader: MessageReader;
-  subscriptions: Set<number>;
-  /** Output the kernel has not taken yet, bounded by maxPendingOutputBytes (past it: "slow-reader"). */
-  queue: SendQueue;
-  partialTimer: Timer | undefined;
-  /** We stopped serving it (violation, slow reader, its close, our stop). */
-  closed: boolean;
-  /** Bun reported the socket closed: nothing left to end or terminate. */
-  socketGone: boolean;
-}
+type Conn = ApiConnection;
 
 export class ApiServer {
   /** Called after every ANNOUNCE from a local module, with data the callee owns. */
@@ -92,27 +32,36 @@ export class ApiServer {
   onValidationSettled: ((verdict: ValidationVerdict, ms: number) => void) | undefined;
 
   private readonly log: Logger;
-  private readonly maxConnections: number;
-  private readonly maxPendingOutputBytes: number;
-  private readonly partialMessageTimeoutMs: number;
-  private readonly closeLingerMs: number;
+  private readonly opts: ResolvedApiOptions;
 
   private listener: TCPSocketListener<Conn | undefined> | undefined;
   private liveSockets = 0;
   private readonly conns = new Set<Conn>();
-  private readonly subscribers = new Map<number, Set<Conn>>();
+  /** Connections we stopped serving whose module has not closed yet (closeLingerMs): first to go at the cap. */
+  private readonly lingering = new Set<Conn>();
+  private readonly subscriptions: SubscriptionTable<Conn>;
   private readonly table: ValidationTable<Conn>;
+  private idleEvicted = 0;
 
-  constructor(private readonly opts: ApiServerOptions) {
+  private readonly backpressure: AnnounceBackpressure;
+  /** Connections holding an ANNOUNCE until the peer queues drain, in the order they were stopped (served in turn). */
+  private readonly paused = new Set<Conn>();
+  private announcersWait = false;
+  private pollTimer: Timer | undefined;
+
+  constructor(options: ApiServerOptions) {
+    const opts = (this.opts = resolveApiOptions(options));
     this.log = opts.log;
-    this.maxConnections = opts.maxConnections ?? API_MAX_CONNECTIONS;
-    this.maxPendingOutputBytes = opts.maxPendingOutputBytes ?? API_MAX_PENDING_OUTPUT_BYTES;
-    this.partialMessageTimeoutMs = opts.partialMessageTimeoutMs ?? API_PARTIAL_MESSAGE_TIMEOUT_MS;
-    this.closeLingerMs = opts.closeLingerMs ?? API_CLOSE_LINGER_MS;
+    this.subscriptions = new SubscriptionTable<Conn>({ maxPerConnection: opts.maxSubscriptionsPerConnection, maxTotal: opts.maxSubscriptions });
     this.table = new ValidationTable<Conn>({
-      maxOutstanding: opts.maxOutstanding ?? API_MAX_OUTSTANDING_NOTIFICATIONS,
-      timeoutMs: opts.validationTimeoutMs ?? VALIDATION_TIMEOUT_MS,
-      lateAnswerMemory: opts.lateAnswerMemory ?? API_LATE_ANSWER_MEMORY,
+      maxOutstanding: opts.maxOutstanding,
+      timeoutMs: opts.validationTimeoutMs,
+      lateAnswerMemory: opts.lateAnswerMemory,
+    });
+    this.backpressure = new AnnounceBackpressure({
+      highWaterBytes: opts.announceHighWaterBytes,
+      lowWaterBytes: opts.announceLowWaterBytes,
+      stuckAfterMs: opts.announceStuckMs,
     });
   }
 
@@ -138,6 +87,7 @@ export class ApiServer {
           this.liveSockets--;
           if (socket.data === undefined) return;
           socket.data.socketGone = true;
+          this.lingering.delete(socket.data);
           this.closeConn(socket.data, undefined);
         },
         error: (socket, error) => {
@@ -148,32 +98,52 @@ export class ApiServer {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
     for (const conn of [...this.conns]) this.closeConn(conn, undefined);
     this.listener?.stop(true);
     this.listener = undefined;
   }
 
   hasSubscribers(dataType: number): boolean {
-    return (this.subscribers.get(dataType)?.size ?? 0) > 0;
+    return this.subscriptions.count(dataType) > 0;
   }
 
   /** Subscribed connections per data type, for the status page. */
   subscriptionsByType(): Map<number, number> {
-    const counts = new Map<number, number>();
-    for (const [dataType, conns] of this.subscribers) counts.set(dataType, conns.size);
-    return counts;
+    return this.subscriptions.countsByType();
   }
 
   stats(): ApiServerStats {
-    let subscriptions = 0;
-    for (const conns of this.subscribers.values()) subscriptions += conns.size;
-    return { connections: this.conns.size, subscriptions, outstanding: this.table.outstanding };
+    let heldBytes = 0;
+    let stalledSubscribers = 0;
+    for (const conn of this.paused) heldBytes += conn.heldBytes;
+    for (const conn of this.conns) if (this.table.isStalled(conn)) stalledSubscribers++;
+    return {
+      connections: this.conns.size,
+      subscriptions: this.subscriptions.size,
+      outstanding: this.table.outstanding,
+      pausedAnnouncers: this.paused.size,
+      heldBytes,
+      idleEvicted: this.idleEvicted,
+      stalledSubscribers,
+    };
   }
 
-  /** Whether validate() would notify every current subscriber of the type now (the node-wide bound counts
-   *  NOTIFICATIONs, so an item costs one per subscriber). */
+  /** Whether validate() would notify every current subscriber of the type now: room under the node-wide bound for
+   *  one NOTIFICATION each, and each subscriber within its fair share (validation-table.ts). */
   canValidate(dataType: number): boolean {
-    return this.table.hasRoom(this.subscribers.get(dataType)?.size ?? 0);
+    return this.table.hasRoomFor(this.subscriptions.subscribers(dataType));
+  }
+
+  /**
+   * Why canValidate() says no: "room" (it does not), "stalled" (a subscriber of the type let a NOTIFICATION time out
+   * and has not answered since: waiting for it is pointless) or "busy" (the subscribers answer, but hold their share).
+   */
+  validationRoom(dataType: number): "room" | "busy" | "stalled" {
+    const subs = this.subscriptions.subscribers(dataType);
+    if (this.table.hasRoomFor(subs)) return "room";
+    return subs.some((c) => this.table.isStalled(c)) ? "stalled" : "busy";
   }
 
   /**
@@ -182,9 +152,9 @@ export class ApiServer {
    * notified). Only "invalid" is the sending peer's fault. Never rejects.
    */
   validate(dataType: number, data: Uint8Array): Promise<ValidationVerdict> {
-    const subs = [...(this.subscribers.get(dataType) ?? [])];
+    const subs = this.subscriptions.subscribers(dataType);
     if (subs.length === 0 || data.length > MAX_DATA_SIZE) return Promise.resolve("unanswered");
-    if (!this.table.hasRoom(subs.length)) {
+    if (!this.table.hasRoomFor(subs)) {
       // The caller asks canValidate() first; this only guards against one that does not.
       this.log.warn("api validation skipped", { reason: "outstanding-full", dataType });
       return Promise.resolve("unanswered");
@@ -198,41 +168,92 @@ export class ApiServer {
     });
   }
 
+  /**
+   * On: connections are not read past their next ANNOUNCE (each is paused there, holding what it sent after it).
+   * Off: the held connections are served again, in the order they were stopped. Driven by the peer queues through
+   * `outgoingQueues`; callable directly too.
+   */
+  setAnnounceBackpressure(on: boolean): void {
+    if (on === this.announcersWait) return;
+    this.announcersWait = on;
+    if (on) {
+      this.pollTimer ??= setInterval(() => this.checkQueues(), API_ANNOUNCE_POLL_MS);
+      return;
+    }
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    for (const conn of this.paused) {
+      if (this.announcersWait) return; // the released announcements filled a queue again: the rest wait their turn
+      this.paused.delete(conn);
+      const held = conn.takeHeld();
+      this.guarded(conn, () => this.handleAll(conn, held));
+      if (!conn.closed && !conn.isHolding) conn.resume();
+    }
+  }
+
+  private checkQueues(): void {
+    if (this.opts.outgoingQueues === undefined) return;
+    this.setAnnounceBackpressure(this.backpressure.update(this.opts.outgoingQueues(), performance.now()));
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Connections
 
   private opened(socket: Socket<Conn | undefined>): void {
     this.liveSockets++;
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    if (this.liveSockets > this.maxConnections) {
-      this.log.warn("api connection refused", { reason: "too-many-connections", remote });
+    if (this.liveSockets > this.opts.maxConnections && !this.evictOne()) {
+      this.log.warn("api connection refused", { reason: "too-many-connections", remote: `${socket.remoteAddress}:${socket.remotePort}` });
       socket.terminate();
       return;
     }
-    const conn: Conn = {
-      socket,
-      remote,
-      reader: new MessageReader(),
-      subscriptions: new Set(),
-      queue: new SendQueue(socket as Socket<unknown>, this.maxPendingOutputBytes),
-      partialTimer: undefined,
-      closed: false,
-      socketGone: false,
-    };
+    const conn = new ApiConnection(socket, this.opts.maxPendingOutputBytes, this.opts.partialMessageTimeoutMs, (c) => this.closeConn(c, "partial-timeout"));
     socket.data = conn;
     this.conns.add(conn);
-    this.log.debug("api connection opened", { remote });
+    this.log.debug("api connection opened", { remote: conn.remote });
+  }
+
+  /**
+   * Frees a slot for a new socket: a lingering one we already stopped serving, else the longest-idle connection that
+   * holds nothing (no subscription, nothing awaited from it or queued for it, not paused), those that never sent a
+   * whole message first. False: every connection holds something, and the new one is refused.
+   */
+  private evictOne(): boolean {
+    for (const conn of this.lingering) {
+      this.lingering.delete(conn);
+      if (conn.socketGone) continue;
+      conn.socket.terminate();
+      return true;
+    }
+    let victim: Conn | undefined;
+    for (const conn of this.conns) {
+      if (this.subscriptions.has(conn) || this.table.awaitedFrom(conn) > 0 || conn.queuedBytes > 0 || conn.isHolding) continue;
+      if (victim === undefined || (victim.spoke && !conn.spoke) || (victim.spoke === conn.spoke && conn.lastActiveAt < victim.lastActiveAt)) {
+        victim = conn;
+      }
+    }
+    if (victim === undefined) return false;
+    this.idleEvicted++;
+    this.closeConn(victim, "idle-evicted");
+    return true;
   }
 
   private received(conn: Conn, chunk: Uint8Array): void {
     if (conn.closed) return; // bytes still arriving after we ended a violating connection
-    try {
-      const messages = conn.reader.push(chunk);
-      for (const bytes of messages) {
-        this.handle(conn, decodeMessage(bytes));
-        if (conn.closed) return;
+    this.guarded(conn, () => {
+      const messages = conn.read(chunk);
+      if (conn.isHolding) {
+        this.hold(conn, messages); // read before the pause took effect: kept behind the held ANNOUNCE, in order
+        return;
       }
-      this.armPartialDeadline(conn, messages.length > 0);
+      this.handleAll(conn, messages);
+      if (!conn.closed) conn.armPartialDeadline(messages.length > 0);
+    });
+  }
+
+  /** Runs `step` for the connection; a protocol violation (or our own bug) closes that connection only. */
+  private guarded(conn: Conn, step: () => void): void {
+    try {
+      step();
     } catch (error) {
       if (error instanceof ApiProtocolError) {
         this.closeConn(conn, error.code);
@@ -243,15 +264,23 @@ export class ApiServer {
     }
   }
 
-  /** A started message must complete within the deadline; a new message restarts it, more bytes do not. */
-  private armPartialDeadline(conn: Conn, completedAny: boolean): void {
-    if (conn.reader.pendingBytes === 0 || completedAny) {
-      clearTimeout(conn.partialTimer);
-      conn.partialTimer = undefined;
+  /** Handles messages in order; at an ANNOUNCE while announcers wait, holds it and the rest and stops reading. */
+  private handleAll(conn: Conn, messages: Uint8Array[]): void {
+    for (let i = 0; i < messages.length; i++) {
+      const message = decodeMessage(messages[i]!);
+      conn.spoke = true;
+      if (message.kind === "announce" && this.announcersWait) {
+        this.hold(conn, messages.slice(i));
+        return;
+      }
+      this.handle(conn, message);
+      if (conn.closed) return;
     }
-    if (conn.reader.pendingBytes > 0 && conn.partialTimer === undefined) {
-      conn.partialTimer = setTimeout(() => this.closeConn(conn, "partial-timeout"), this.partialMessageTimeoutMs);
-    }
+  }
+
+  private hold(conn: Conn, messages: Uint8Array[]): void {
+    conn.hold(messages);
+    this.paused.add(conn);
   }
 
   private handle(conn: Conn, message: ApiMessage): void {
@@ -271,15 +300,16 @@ export class ApiServer {
   }
 
   private subscribe(conn: Conn, dataType: number): void {
-    conn.subscriptions.add(dataType);
-    let conns = this.subscribers.get(dataType);
-    if (conns === undefined) this.subscribers.set(dataType, (conns = new Set()));
-    conns.add(conn);
+    const outcome = this.subscriptions.subscribe(conn, dataType);
+    if (outcome === "too-many-subscriptions" || outcome === "subscription-table-full") {
+      throw new ApiProtocolError(outcome, `NOTIFY for type ${dataType} past the subscription bound`);
+    }
+    this.table.setSharers(this.subscriptions.connections);
   }
 
   private announced(from: Conn, ttl: number, dataType: number, data: Uint8Array): void {
     // Local copies are best effort: their answers are matched and consumed, but nothing waits for them.
-    const others = [...(this.subscribers.get(dataType) ?? [])].filter((c) => c !== from);
+    const others = this.subscriptions.subscribers(dataType).filter((c) => c !== from);
     if (others.length > 0) this.notifyAll(this.table.open(), others, dataType, data);
     try {
       // A copy: `data` may view a socket chunk (Buffer#slice would not copy).
@@ -287,6 +317,7 @@ export class ApiServer {
     } catch (error) {
       this.log.error("api announce handler failed", { error });
     }
+    this.checkQueues(); // the item went into the peer queues: the next ANNOUNCE may have to wait
   }
 
   private answered(conn: Conn, messageId: number, valid: boolean): void {
@@ -297,39 +328,39 @@ export class ApiServer {
     }
   }
 
-  /** Idempotent. `reason` set: a violation or slow reader, logged; unset: the socket closed or we are stopping. */
+  /** Idempotent. `reason` set: a violation, slow reader or eviction, logged; unset: the socket closed or we stop. */
   private closeConn(conn: Conn, reason: string | undefined): void {
     if (conn.closed) return;
-    conn.closed = true;
+    const queuedBytes = conn.queuedBytes;
+    conn.dispose();
     this.conns.delete(conn);
-    clearTimeout(conn.partialTimer);
-    for (const dataType of conn.subscriptions) {
-      const conns = this.subscribers.get(dataType);
-      conns?.delete(conn);
-      if (conns?.size === 0) this.subscribers.delete(dataType);
+    this.paused.delete(conn);
+    if (this.subscriptions.has(conn)) {
+      this.subscriptions.remove(conn);
+      this.table.setSharers(this.subscriptions.connections);
     }
-    const queuedBytes = conn.queue.pending;
     this.table.forget(conn); // its pending validations count as not valid
-    conn.queue.discard();
-    // Drop a half-received message (up to 64 KiB) now: the linger timer below keeps `conn` for a while.
-    conn.reader = new MessageReader();
     if (reason === undefined) {
       this.log.debug("api connection closed", { reason: conn.socketGone ? "closed-by-module" : "shutting-down", remote: conn.remote });
     } else if (reason === "slow-reader") {
       // What it had not read when the next message would have passed the bound: the bound at work, for operators.
-      this.log.warn("api connection closed", { reason, remote: conn.remote, queuedBytes, limit: this.maxPendingOutputBytes });
+      this.log.warn("api connection closed", { reason, remote: conn.remote, queuedBytes, limit: this.opts.maxPendingOutputBytes });
+    } else if (reason === "idle-evicted") {
+      this.log.warn("api connection closed", { reason, remote: conn.remote, limit: this.opts.maxConnections });
     } else {
       this.log.warn("api connection closed", { reason, remote: conn.remote });
     }
     if (conn.socketGone) return;
-    if (reason === undefined || reason === "slow-reader") {
-      conn.socket.terminate(); // stopping, or it does not read: a graceful end would never complete
+    if (reason === undefined || reason === "slow-reader" || reason === "idle-evicted") {
+      conn.socket.terminate(); // stopping, it does not read, or its slot is needed now: no graceful end
     } else {
+      this.lingering.add(conn); // first: end() may run the close handler at once
       conn.socket.end();
       // A peer that never closes its side must not keep the socket (and a slot under the cap) forever.
       setTimeout(() => {
+        this.lingering.delete(conn);
         if (!conn.socketGone) conn.socket.terminate();
-      }, this.closeLingerMs).unref();
+      }, this.opts.closeLingerMs).unref();
     }
   }
 
@@ -337,24 +368,24 @@ export class ApiServer {
   // Output: one write per message while the kernel keeps up, a bounded queue when it does not
 
   private send(conn: Conn, bytes: Uint8Array): void {
-    if (!conn.closed && !conn.queue.write(bytes)) this.closeConn(conn, "slow-reader");
+    if (!conn.closed && !conn.send(bytes)) this.closeConn(conn, "slow-reader");
   }
 
   private flush(conn: Conn): void {
-    if (!conn.closed) conn.queue.flush();
+    if (!conn.closed) conn.flush();
   }
 
   // -------------------------------------------------------------------------------------------------------------
-  // NOTIFICATIONs (IDs and rounds: validation-table.ts)
+  // NOTIFICATIONs (IDs, rounds and shares: validation-table.ts)
 
   /** One round's NOTIFICATIONs, as many as there is room for; then the round is sealed. */
   private notifyAll(round: ValidationRound, conns: Conn[], dataType: number, data: Uint8Array): void {
     for (const conn of conns) {
       if (round.settled) break; // a send closed a slow subscriber and that decided the item
       if (conn.closed) continue; // never register an ID nobody will answer
-      if (!this.table.hasRoom(1)) {
-        // Only a local announcement gets here (validate() checks room for all first): its other copies are skipped.
-        this.log.warn("api notification skipped", { reason: "outstanding-full", dataType, remote: conn.remote });
+      if (!this.table.hasRoomFor([conn])) {
+        // Only a local announcement gets here (validate() checks room for all first): that copy is skipped.
+        this.log.debug("api notification skipped", { reason: "outstanding-full", dataType, remote: conn.remote });
         continue;
       }
       const messageId = this.table.issue(round, conn);

@@ -1,11 +1,14 @@
 /**
  * The table of outstanding NOTIFICATIONs: 16-bit message IDs handed to connections, grouped in rounds (one item's
  * NOTIFICATIONs to all its subscribers), each round settled once, with one verdict, by its answers or its timeout.
+ * The table is shared fairly: each of the `sharers` subscribed connections may hold an equal share of it, so a module
+ * that stops answering costs the items of other modules nothing (docs/decisions.md, "Validation fairness"). One that
+ * let a NOTIFICATION time out is "stalled" until it answers anything again: waiting for it is pointless.
  *
  * No sockets: the server tells it what it sent and what came back; time only through the injected timers.
- * Must never: hand out an ID still outstanding on this node, hold more than `maxOutstanding` IDs, apply an answer to
- * an ID other than the one it names or from a connection it was not given to, settle a round twice, or remember more
- * than `lateAnswerMemory` late IDs per connection.
+ * Must never: hand out an ID still outstanding on this node, hold more than `maxOutstanding` IDs or give a connection
+ * more than its share, apply an answer to an ID other than the one it names or from a connection it was not given
+ * to, settle a round twice, or remember more than `lateAnswerMemory` late IDs per connection.
  */
 
 /** Every subscriber said valid; one said invalid; or no verdict (timeout, a subscriber went away, no room). */
@@ -62,6 +65,8 @@ interface ConnState {
   awaiting: Set<number>;
   /** IDs given to it that timed out or stopped mattering; oldest first. */
   late: Set<number>;
+  /** One of its IDs timed out and it has not answered anything since. */
+  stalled: boolean;
 }
 
 export class ValidationTable<C> {
@@ -72,6 +77,7 @@ export class ValidationTable<C> {
   private readonly entries = new Map<number, { conn: C; round: Round }>();
   private readonly conns = new Map<C, ConnState>();
   private nextId = 0;
+  private sharers = 1;
 
   constructor(options: ValidationTableOptions) {
     this.maxOutstanding = Math.max(0, Math.min(options.maxOutstanding, 0xffff));
@@ -85,9 +91,37 @@ export class ValidationTable<C> {
     return this.entries.size;
   }
 
-  /** Whether `n` more IDs fit under the bound now. */
+  /** Whether `n` more IDs fit under the node-wide bound now (shares aside). */
   hasRoom(n: number): boolean {
     return this.entries.size + n <= this.maxOutstanding;
+  }
+
+  /** How many connections share the table (the server's subscribed connections); each gets 1/n of it. */
+  setSharers(n: number): void {
+    this.sharers = Math.max(1, n);
+  }
+
+  /** The IDs one connection may hold at once: an equal share of the bound. */
+  get share(): number {
+    return Math.max(1, Math.floor(this.maxOutstanding / this.sharers));
+  }
+
+  /** IDs awaiting an answer from `conn`. */
+  awaitedFrom(conn: C): number {
+    return this.conns.get(conn)?.awaiting.size ?? 0;
+  }
+
+  /** Whether `conn` let a NOTIFICATION time out and has not answered since. */
+  isStalled(conn: C): boolean {
+    return this.conns.get(conn)?.stalled ?? false;
+  }
+
+  /** Whether one more ID for each of `conns` fits now: under the bound, and each within its share. */
+  hasRoomFor(conns: readonly C[]): boolean {
+    if (!this.hasRoom(conns.length)) return false;
+    const share = this.share;
+    for (const conn of conns) if (this.awaitedFrom(conn) >= share) return false;
+    return true;
   }
 
   /** A new round; `listener` set = an item whose verdict someone awaits. Issue its IDs, then seal() it. */
@@ -100,18 +134,18 @@ export class ValidationTable<C> {
       sealed: false,
       startedAt: this.timers.now(),
     };
-    round.timer = this.timers.setTimeout(() => this.settle(round, "unanswered"), this.timeoutMs);
+    round.timer = this.timers.setTimeout(() => this.settle(round, "unanswered", true), this.timeoutMs);
     return round;
   }
 
   /**
    * The next free ID, now awaited from `conn` in `round`. Sequential, skipping outstanding IDs, so an ID comes back
-   * as late as possible. The caller has checked hasRoom(1) and that the round is not settled.
+   * as late as possible. The caller has checked hasRoomFor([conn]) and that the round is not settled.
    */
   issue(handle: ValidationRound, conn: C): number {
     const round = handle as Round;
     if (round.settled || round.sealed) throw new Error("ValidationTable: issue() on a settled or sealed round");
-    if (!this.hasRoom(1)) throw new Error("ValidationTable: issue() without room");
+    if (!this.hasRoomFor([conn])) throw new Error("ValidationTable: issue() without room");
     let id = this.nextId;
     while (this.entries.has(id)) id = (id + 1) & 0xffff;
     this.nextId = (id + 1) & 0xffff;
@@ -132,11 +166,17 @@ export class ValidationTable<C> {
 
   /** A VALIDATION from `conn`. "unknown": the ID was never given to it, or already answered (a violation). */
   answer(conn: C, id: number, valid: boolean): AnswerOutcome {
+    const state = this.conns.get(conn);
     if (this.entries.get(id)?.conn === conn) {
+      state!.stalled = false; // it answers again
       this.resolve(id, valid ? "valid" : "invalid");
       return "applied";
     }
-    return this.conns.get(conn)?.late.delete(id) ? "late" : "unknown";
+    if (state?.late.delete(id)) {
+      state.stalled = false;
+      return "late";
+    }
+    return "unknown";
   }
 
   /** The connection is gone: what it still owed counts as "unanswered", and its late IDs are forgotten. */
@@ -149,7 +189,7 @@ export class ValidationTable<C> {
 
   private stateOf(conn: C): ConnState {
     let state = this.conns.get(conn);
-    if (state === undefined) this.conns.set(conn, (state = { awaiting: new Set(), late: new Set() }));
+    if (state === undefined) this.conns.set(conn, (state = { awaiting: new Set(), late: new Set(), stalled: false }));
     return state;
   }
 
@@ -165,8 +205,9 @@ export class ValidationTable<C> {
     else if (round.ids.size === 0 && round.sealed) this.settle(round, "valid");
   }
 
-  /** Ends a round; its IDs still awaited stop being outstanding, and their late answers will be ignored. */
-  private settle(round: Round, verdict: ValidationVerdict): void {
+  /** Ends a round; its IDs still awaited stop being outstanding, and their late answers will be ignored. `timedOut`:
+   *  the connections that still owed an answer are stalled. */
+  private settle(round: Round, verdict: ValidationVerdict, timedOut = false): void {
     if (round.settled) return;
     round.settled = true;
     this.timers.clearTimeout(round.timer);
@@ -177,6 +218,7 @@ export class ValidationTable<C> {
       const state = this.conns.get(entry.conn);
       if (state === undefined) continue; // forgotten: nobody will answer
       state.awaiting.delete(id);
+      if (timedOut) state.stalled = true;
       state.late.add(id);
       if (state.late.size > this.lateAnswerMemory) state.late.delete(state.late.values().next().value!);
     }

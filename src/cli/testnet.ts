@@ -18,10 +18,12 @@ import { PROBE_DATA_TYPE, PROBE_HEADER_BYTES, ProbeTracker, encodeProbe, percent
 import { seededRandom } from "../util/random.ts";
 import { parseOptions } from "./common.ts";
 
-const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--difficulty D]
-                      [--degree D] [--types T1,T2,…] [--dir DIR] [--seconds S]
+const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--control-base-port C]
+                      [--difficulty D] [--degree D] [--types T1,T2,…] [--dir DIR] [--seconds S]
   Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default ${TESTNET_BASE_PORT}; 0 = any free
-  port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. Every node runs a module that subscribes
+  port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. With --control-base-port C,
+  node i also serves its control server on C+i (0 = any free port): its dashboard at http://127.0.0.1:C+i/, and
+  /metrics and /status. Every node runs a module that subscribes
   to the probe type ${PROBE_DATA_TYPE} and to --types (answering valid), so items of those types from your own module
   propagate. --announce-rate R announces R probe items per second from random nodes. Prints one summary line per
   second until Ctrl-C (or for S seconds): links, items delivered to the testnet's modules, copies/delivery (item
@@ -33,6 +35,7 @@ interface TestnetRun {
   rate: number;
   size: number;
   basePort: number;
+  controlBasePort: number | undefined;
   difficulty: number;
   degree: number;
   seconds: number;
@@ -63,6 +66,7 @@ function parse(argv: string[]): TestnetRun | "help" {
     "announce-rate": { type: "string" },
     size: { type: "string" },
     "base-port": { type: "string" },
+    "control-base-port": { type: "string" },
     difficulty: { type: "string" },
     degree: { type: "string" },
     types: { type: "string" },
@@ -84,6 +88,7 @@ function parse(argv: string[]): TestnetRun | "help" {
     rate: num("announce-rate", 0, 0, 100_000),
     size: num("size", TESTNET_PROBE_BYTES, PROBE_HEADER_BYTES, 65_000),
     basePort: num("base-port", TESTNET_BASE_PORT, 0, 65535 - 1000 - nodes),
+    controlBasePort: text("control-base-port") === undefined ? undefined : num("control-base-port", 0, 0, 65535 - nodes),
     difficulty: num("difficulty", TESTNET_POW_DIFFICULTY, 0, 24),
     degree: num("degree", TESTNET_DEGREE, 1, 1000),
     seconds: num("seconds", Infinity, 0, Infinity),
@@ -109,6 +114,7 @@ async function runTestnet(o: TestnetRun): Promise<number> {
     net = await startTestnet({
       nodes: o.nodes,
       basePort: o.basePort,
+      controlBasePort: o.controlBasePort,
       dir: o.dir,
       powDifficulty: o.difficulty,
       degree: o.degree,
@@ -125,7 +131,10 @@ async function runTestnet(o: TestnetRun): Promise<number> {
     return 1;
   }
   out(`testnet: ${o.nodes} nodes, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}`);
-  for (const t of net.nodes) out(`node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…`);
+  for (const t of net.nodes) {
+    const dashboard = t.controlPort === undefined ? "" : `  dashboard http://127.0.0.1:${t.controlPort}/`;
+    out(`node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…${dashboard}`);
+  }
 
   // Traffic is counted from here: the handshakes and first exchanges of setting up are not the protocol's cost per item.
   const base = net.stats();

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { MAX_DATA_SIZE } from "../api/codec.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { DEFAULTS } from "../config.ts";
+import { EXEC_CONCURRENCY, EXEC_TIMEOUT_MS } from "../defaults.ts";
 import { announce } from "../tools/announce.ts";
 import { subscribe } from "../tools/subscribe.ts";
 import { DEFAULT_CONTROL_ADDRESS, fetchStatus, renderStatus } from "../tools/status.ts";
@@ -56,6 +57,9 @@ export async function subscribeCommand(args: string[]): Promise<number | "help">
     config: { type: "string", short: "c" },
     type: { type: "string", short: "t", multiple: true },
     "reject-if": { type: "string" },
+    exec: { type: "string" },
+    "exec-concurrency": { type: "string" },
+    "exec-timeout": { type: "string" },
     json: { type: "boolean" },
     count: { type: "string", short: "n" },
   });
@@ -72,6 +76,17 @@ export async function subscribeCommand(args: string[]): Promise<number | "help">
       throw new UsageError(`--reject-if: ${(e as Error).message}`);
     }
   }
+  const command = values.exec as string | undefined;
+  if (command !== undefined && rejectIf !== undefined) throw new UsageError("--exec and --reject-if: give one way to decide, not both");
+  if (command === undefined && (values["exec-concurrency"] !== undefined || values["exec-timeout"] !== undefined)) {
+    throw new UsageError("--exec-concurrency and --exec-timeout need --exec CMD");
+  }
+  if (command !== undefined && command.trim() === "") throw new UsageError("--exec: the command is empty");
+  const exec = command === undefined ? undefined : {
+    command,
+    concurrency: values["exec-concurrency"] === undefined ? EXEC_CONCURRENCY : intOption("--exec-concurrency", values["exec-concurrency"] as string, 1, 1024),
+    timeoutMs: values["exec-timeout"] === undefined ? EXEC_TIMEOUT_MS : intOption("--exec-timeout", values["exec-timeout"] as string, 1, 3_600_000),
+  };
   const count = values.count === undefined ? undefined : intOption("--count", values.count as string, 1, Number.MAX_SAFE_INTEGER);
   const api = apiAddress(values.api as string | undefined, values.config as string | undefined);
 
@@ -84,6 +99,7 @@ export async function subscribeCommand(args: string[]): Promise<number | "help">
       api,
       dataTypes,
       rejectIf,
+      exec,
       json: values.json === true,
       count,
       print: (line) => process.stdout.write(line + "\n"),

@@ -111,6 +111,14 @@ export class Histogram {
     return this.count;
   }
 
+  /** The same figures as the exposition, for JSON readers: cumulative counts per upper bound (the last is +Inf). */
+  snapshot(): { count: number; sum: number; buckets: { le: number | "+Inf"; count: number }[] } {
+    let cumulative = 0;
+    const buckets: { le: number | "+Inf"; count: number }[] = this.bounds.map((le, i) => ({ le, count: (cumulative += this.counts[i]!) }));
+    buckets.push({ le: "+Inf", count: this.count });
+    return { count: this.count, sum: this.sum, buckets };
+  }
+
   family(name: string, help: string): MetricFamily {
     const samples: Sample[] = [];
     let cumulative = 0;

@@ -1,11 +1,12 @@
 /**
- * The control HTTP server on `control_address` (off unless configured): GET /metrics (Prometheus text 0.0.4) and
- * GET /status (JSON). Read-only: it never changes node state, and a failure while rendering answers 500 for that
+ * The control HTTP server on `control_address` (off unless configured): GET / (the live dashboard, one
+ * self-contained page: src/control/dashboard.ts), GET /metrics (Prometheus text 0.0.4) and GET /status (JSON). Read-only: it never changes node state, and a failure while rendering answers 500 for that
  * request only. Anyone who can reach the address can read the node's peers, so bind it to loopback unless the
  * network in between is trusted.
  */
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
+import { DASHBOARD_CSP, DASHBOARD_HTML } from "./dashboard.ts";
 import { nodeMetrics } from "./metrics.ts";
 import { CONTENT_TYPE, renderExposition } from "./prometheus.ts";
 import type { ControlSource } from "./source.ts";
@@ -18,7 +19,7 @@ export interface ControlServerOptions {
   log: Logger;
 }
 
-const ROUTES = ["/metrics", "/status"];
+const ROUTES = ["/", "/metrics", "/status"];
 
 export class ControlServer {
   private server: Server<undefined> | undefined;
@@ -49,9 +50,14 @@ export class ControlServer {
 
   private handle(req: Request): Response {
     const path = new URL(req.url).pathname;
-    if (!ROUTES.includes(path)) return new Response("not found: try /metrics or /status\n", { status: 404 });
+    if (!ROUTES.includes(path)) return new Response("not found: try /, /metrics or /status\n", { status: 404 });
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    if (path === "/") {
+      return new Response(DASHBOARD_HTML, {
+        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": DASHBOARD_CSP, "cache-control": "no-store" },
+      });
     }
     if (path === "/metrics") {
       return new Response(renderExposition(nodeMetrics(this.opts.source)), { headers: { "content-type": CONTENT_TYPE } });

@@ -43,7 +43,8 @@ export interface ControlSource {
   cacheCapacity: number;
   transport: { stats(): TransportStats; linked(): readonly LinkView[] };
   api: { stats(): ApiServerStats; subscriptionsByType(): Map<number, number> };
-  broadcaster: { stats(): BroadcasterStats };
+  /** roleOf: the link's broadcast-tree role, where the dissemination layer has one (shown in /status when present). */
+  broadcaster: { stats(): BroadcasterStats; roleOf?(peer: string): "eager" | "lazy" };
   membership: { stats(): MembershipStats };
   observations: NodeObservations;
 }

@@ -4,6 +4,7 @@
  * add fields freely, never rename or remove one (scripts read it).
  */
 import { formatHostPort } from "../address.ts";
+import { linkTotals } from "./metrics.ts";
 import type { ControlSource } from "./source.ts";
 
 export interface LinkStatus {
@@ -16,6 +17,23 @@ export interface LinkStatus {
   bytes_in: number;
   bytes_out: number;
   dropped: number;
+  /** The link's role in the broadcast tree, when the dissemination layer has trees. */
+  role?: "eager" | "lazy";
+}
+
+/** Item counters since the node started (the same figures as the gossip_items_* metrics). */
+export interface ItemCounters {
+  announced: number;
+  received: number;
+  duplicate: number;
+  valid: number;
+  invalid: number;
+  unanswered: number;
+  not_subscribed: number;
+  dropped_busy: number;
+  id_mismatch: number;
+  forwarded: number;
+  send_failed: number;
 }
 
 export interface NodeStatus {
@@ -32,6 +50,11 @@ export interface NodeStatus {
   cache: { items: number; capacity: number; seen_ids: number };
   membership: { candidates: number; dialing: number };
   handshakes: { completed: number; failed: Record<string, number>; pending: number };
+  items: ItemCounters;
+  /** gossip_validation_duration_seconds: NOTIFICATION to verdict, cumulative counts per upper bound in seconds. */
+  validation: { count: number; sum_seconds: number; buckets: { le: number | "+Inf"; count: number }[] };
+  /** Framed bytes over every link since the start (closed links included). */
+  link_bytes: { received: number; sent: number };
 }
 
 export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStatus {
@@ -39,6 +62,8 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
   const b = s.broadcaster.stats();
   const m = s.membership.stats();
   const t = s.transport.stats();
+  const validation = s.observations.validation.snapshot();
+  const bytes = linkTotals(s.transport);
   const links: LinkStatus[] = s.transport
     .linked()
     .map((l) => ({
@@ -50,6 +75,7 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
       bytes_in: l.bytesIn,
       bytes_out: l.bytesOut,
       dropped: l.droppedMessages,
+      ...(s.broadcaster.roleOf ? { role: s.broadcaster.roleOf(l.info.peerId) } : {}),
     }))
     .sort((x, y) => (x.peer_id < y.peer_id ? -1 : 1));
   return {
@@ -67,6 +93,21 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
     cache: { items: b.cached, capacity: s.cacheCapacity, seen_ids: b.seen },
     membership: { candidates: m.candidates, dialing: m.dialing },
     handshakes: { completed: t.handshakesOk, failed: Object.fromEntries(t.handshakesFailed), pending: t.pendingHandshakes },
+    items: {
+      announced: b.announced,
+      received: b.received,
+      duplicate: b.duplicates,
+      valid: b.valid,
+      invalid: b.invalid,
+      unanswered: b.unanswered,
+      not_subscribed: b.notSubscribed,
+      dropped_busy: b.droppedBusy,
+      id_mismatch: b.idMismatch,
+      forwarded: b.forwarded,
+      send_failed: b.sendFailed,
+    },
+    validation: { count: validation.count, sum_seconds: validation.sum, buckets: validation.buckets },
+    link_bytes: { received: bytes.bytesIn, sent: bytes.bytesOut },
   };
 }
 

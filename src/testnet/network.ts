@@ -34,6 +34,9 @@ export interface TestnetOptions {
   nodes: number;
   /** Node i listens for peers on basePort + i and serves the API on basePort + 1000 + i; 0 or unset: ephemeral. */
   basePort?: number;
+  /** Node i serves its control server (dashboard, /metrics, /status) on controlBasePort + i; 0: ephemeral ports;
+   *  unset: no control servers. */
+  controlBasePort?: number;
   host?: string;
   /** Shared directory for the hostkeys (node-<i>.pem, created if missing); default a new temp dir, removed on stop. */
   dir?: string;
@@ -64,6 +67,8 @@ export interface TestnetNode {
   p2pPort: number;
   /** The node's own testnet module (subscribed to PROBE_DATA_TYPE and `dataTypes`). */
   module: ApiClient;
+  /** The control server's port, when the testnet was started with controlBasePort. */
+  controlPort?: number;
 }
 
 /** Traffic over the whole network since it started, for figures such as copies per delivery. */
@@ -127,6 +132,7 @@ export async function startTestnet(options: TestnetOptions): Promise<Testnet> {
         maxPowDifficulty: Math.max(difficulty, TESTNET_POW_DIFFICULTY),
         validationTimeoutMs: options.validationTimeoutMs ?? DEFAULTS.validationTimeoutMs,
         logLevel: "error",
+        controlAddress: options.controlBasePort === undefined ? undefined : { host, port: options.controlBasePort ? options.controlBasePort + i : 0 },
       };
       const node = await startNode(config, loadIdentity(readFileSync(keyPath, "utf8")), log.child({ node: i }), { pow });
       node.membership.stop(); // until the random dials are made: they, not early peer exchange, shape the graph
@@ -136,7 +142,7 @@ export async function startTestnet(options: TestnetOptions): Promise<Testnet> {
       });
       module.answerNotifications((n) => verdict(i, n.dataType, n.data));
       for (const t of dataTypes) module.subscribe(t);
-      nodes.push({ index: i, node, apiPort: node.api.port, p2pPort: node.transport.port, module });
+      nodes.push({ index: i, node, apiPort: node.api.port, p2pPort: node.transport.port, module, controlPort: node.control?.port });
     }
     await connect(nodes, host, options.dialsPerNode ?? TESTNET_DIALS_PER_NODE, seededRandom(options.seed ?? 1));
     if (options.membership !== false) for (const t of nodes) t.node.membership.start();

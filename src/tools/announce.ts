@@ -19,8 +19,8 @@ export interface AnnounceOptions {
 export async function announce(opts: AnnounceOptions): Promise<string> {
   if (opts.data.length > MAX_DATA_SIZE) throw new RangeError(`data is ${opts.data.length} bytes; at most ${MAX_DATA_SIZE} fit one ANNOUNCE`);
   const conn = await connectToNode(opts.api);
-  conn.announce(opts.dataType, opts.data, opts.ttl);
-  await conn.end();
+  conn.announce(opts.dataType, opts.data, { ttl: opts.ttl });
+  await conn.close();
   const id = idKey(itemId(opts.dataType, opts.data));
   return `announced ${opts.data.length} bytes, type ${opts.dataType}, ttl ${opts.ttl}, item ${id} via ${formatHostPort(opts.api)}`;
 }

@@ -286,8 +286,9 @@ describe("validate()", () => {
     await nextNotification(a); // a's answer no longer matters, but it got the notification
   });
 
-  test("canValidate counts NOTIFICATIONs (items × subscribers); without room nobody is notified", async () => {
-    const { server, log } = await startServer({ validationTimeoutMs: 5000, maxOutstanding: 5 });
+  test("canValidate counts NOTIFICATIONs per subscriber: each holds at most its share; without room nobody is notified", async () => {
+    // 6 outstanding at most, three subscribed connections: a share of 2 each.
+    const { server, log } = await startServer({ validationTimeoutMs: 5000, maxOutstanding: 6 });
     const a = await subscriber(server, 7);
     const b = await subscriber(server, 7);
     const lone = await subscriber(server, 8);
@@ -295,11 +296,13 @@ describe("validate()", () => {
     const first = server.validate(7, bytes("one"));
     const second = server.validate(7, bytes("two"));
     expect(server.stats().outstanding).toBe(4);
-    // One slot is left: enough for type 8's one subscriber, not for type 7's two.
-    expect([server.canValidate(7), server.canValidate(8)]).toEqual([false, true]);
+    // a and b hold their shares; type 8's subscriber does not wait for them.
+    expect([server.canValidate(7), server.canValidate(8), server.validationRoom(7)]).toEqual([false, true, "busy"]);
     expect(await server.validate(7, bytes("no room"))).toBe("unanswered");
     expect(log.entries.filter((e) => e.event === "api validation skipped").map((e) => e.fields.reason)).toEqual(["outstanding-full"]);
     expect(server.stats().outstanding).toBe(4);
+    const lonely = [server.validate(8, bytes("l1")), server.validate(8, bytes("l2"))];
+    expect([server.canValidate(8), server.canValidate(7)]).toEqual([false, false]);
     const ids = new Set<number>();
     for (const c of [a, b]) {
       for (const want of ["one", "two"]) {
@@ -311,10 +314,35 @@ describe("validate()", () => {
     expect(ids.size).toBe(4);
     expect(await first).toBe("valid");
     expect(await second).toBe("valid");
-    expect(server.canValidate(7)).toBe(true);
-    const third = server.validate(8, bytes("three"));
-    await answerNext(lone, true);
-    expect(await third).toBe("valid");
+    expect([server.canValidate(7), server.canValidate(8)]).toEqual([true, false]);
+    for (const want of ["l1", "l2"]) expect(text((await answerNext(lone, true)).data)).toBe(want);
+    expect(await Promise.all(lonely)).toEqual(["valid", "valid"]);
+    expect(server.canValidate(8)).toBe(true);
+  });
+
+  test("a subscriber that never answers holds only its share: another type's items keep being validated", async () => {
+    const { server } = await startServer({ validationTimeoutMs: 150, maxOutstanding: 8 });
+    const silent = await subscriber(server, 7); // reads, never answers
+    const honest = await subscriber(server, 8);
+    // Share 4 each: the silent one fills its own.
+    const stuck = Array.from({ length: 4 }, (_, i) => server.validate(7, bytes(`t${i}`)));
+    expect([server.canValidate(7), server.validationRoom(7)]).toEqual([false, "busy"]);
+    for (let i = 0; i < 20; i++) {
+      expect(server.canValidate(8)).toBe(true);
+      const verdict = server.validate(8, bytes(`u${i}`));
+      await answerNext(honest, true);
+      expect(await verdict).toBe("valid");
+    }
+    expect(await Promise.all(stuck)).toEqual(Array(4).fill("unanswered"));
+    // It let them time out: stalled until it answers anything, and said so to the caller.
+    expect(server.stats().stalledSubscribers).toBe(1);
+    const again = Array.from({ length: 4 }, (_, i) => server.validate(7, bytes(`t${4 + i}`)));
+    expect(server.validationRoom(7)).toBe("stalled");
+    const late = await nextNotification(silent); // t0, answered long after its timeout
+    silent.send(encodeValidation({ messageId: late.messageId, valid: true }));
+    await waitFor(() => server.stats().stalledSubscribers === 0, 3000, "not stalled once it answers");
+    expect(server.validationRoom(7)).toBe("busy");
+    await Promise.all(again);
   });
 
   test("a local announcement beyond the bound notifies as many subscribers as fit and logs the rest", async () => {
@@ -366,4 +394,104 @@ describe("output bound", () => {
       await nextNotification(reader);
     }
   }, 20_000);
+});
+
+describe("connection cap: the longest-idle connection that holds nothing makes room", () => {
+  test("silent ones first, then the longest idle; subscribed ones never; refused once all hold something", async () => {
+    const { server, log, announced } = await startServer({ maxConnections: 3 });
+    const evicted = () => log.entries.filter((e) => e.fields.reason === "idle-evicted").length;
+    const a = await subscriber(server, 1);
+    const b = await connect(server);
+    b.send(encodeAnnounce({ ttl: 1, dataType: 2, data: bytes("b spoke") }));
+    await waitFor(() => announced.length === 1, 3000, "b's announcement");
+    const c = await connect(server); // never says anything
+    await waitFor(() => server.stats().connections === 3, 3000, "three open");
+    const d = await connect(server);
+    await c.waitClosed(); // silent, though younger than b
+    expect([evicted(), b.isClosed]).toEqual([1, false]);
+    d.send(encodeAnnounce({ ttl: 1, dataType: 2, data: bytes("d spoke") }));
+    await waitFor(() => announced.length === 2, 3000, "d's announcement");
+    const e = await connect(server);
+    await b.waitClosed(); // b and d both spoke; b is idle longer
+    expect([evicted(), d.isClosed, a.isClosed]).toEqual([2, false, false]);
+    for (const x of [d, e]) x.send(encodeNotify({ dataType: 1 }));
+    await waitFor(() => server.stats().subscriptions === 3, 3000, "all three subscribed");
+    const f = await connect(server);
+    await f.waitClosed();
+    expect(log.entries.filter((x) => x.event === "api connection refused").map((x) => x.fields.reason)).toEqual(["too-many-connections"]);
+    await roundTrip(d, e, 1, "the subscribed ones are kept");
+    expect(closedReasons(log)).toEqual(["idle-evicted", "idle-evicted"]);
+  });
+});
+
+describe("subscription bounds", () => {
+  test("past the per-connection or the node-wide bound the NOTIFY closes its connection; others are kept", async () => {
+    const { server, log } = await startServer({ maxSubscriptionsPerConnection: 3, maxSubscriptions: 6 });
+    const notify = (c: ApiTestClient, types: number[]) => c.send(Buffer.concat(types.map((dataType) => encodeNotify({ dataType }))));
+    const first = await connect(server);
+    notify(first, [1, 2, 3, 3]); // the repeat costs nothing
+    await waitFor(() => server.stats().subscriptions === 3, 3000, "three subscriptions");
+    const second = await connect(server);
+    notify(second, [1, 2, 3, 4]);
+    await second.waitClosed();
+    expect([closedReasons(log), server.stats().subscriptions]).toEqual([["too-many-subscriptions"], 3]);
+    const third = await connect(server);
+    notify(third, [4, 5]);
+    const fourth = await connect(server);
+    notify(fourth, [6]);
+    await waitFor(() => server.stats().subscriptions === 6, 3000, "six in all");
+    notify(fourth, [7]);
+    await fourth.waitClosed();
+    expect(closedReasons(log)).toEqual(["too-many-subscriptions", "subscription-table-full"]);
+    expect([server.stats().subscriptions, server.hasSubscribers(6), server.hasSubscribers(7)]).toEqual([5, false, false]);
+    const announcer = await connect(server);
+    await roundTrip(announcer, first, 2, "the first is still served");
+    await roundTrip(announcer, third, 5, "the third too");
+  });
+});
+
+describe("announce backpressure", () => {
+  test("while a peer queue is above its high-water mark, a connection is not read past its next ANNOUNCE", async () => {
+    let queued = 0;
+    const { server, log, announced } = await startServer({
+      partialMessageTimeoutMs: 150,
+      outgoingQueues: () => [["peer", queued]],
+      announceHighWaterBytes: 1000,
+      announceLowWaterBytes: 100,
+      announceStuckMs: 60_000,
+    });
+    const sub = await subscriber(server, 5);
+    const announcer = await connect(server);
+    const ann = (t: string) => encodeAnnounce({ ttl: 1, dataType: 5, data: bytes(t) });
+    announcer.send(ann("a"));
+    await waitFor(() => announced.length === 1, 3000, "a");
+    queued = 5000; // the next announcement fills a link past its high-water mark
+    announcer.send(ann("b"));
+    await waitFor(() => announced.length === 2, 3000, "b");
+    // c waits, and so does everything after it; half of e is in the socket, unread.
+    const e = ann("e");
+    announcer.send(Buffer.concat([ann("c"), encodeNotify({ dataType: 6 }), ann("d"), e.subarray(0, 6)]));
+    await waitFor(() => server.stats().pausedAnnouncers === 1, 3000, "the announcer held");
+    expect(server.stats().heldBytes).toBeGreaterThanOrEqual(ann("c").length);
+    expect(announced.map((x) => text(x.data))).toEqual(["a", "b"]);
+    expect(server.hasSubscribers(6)).toBe(false); // the NOTIFY behind the held ANNOUNCE waits too
+    // Another connection's partial message is cut at its deadline; the held one's is not (we are not reading it).
+    const partial = await connect(server);
+    partial.send(ann("partial").subarray(0, 6));
+    await partial.waitClosed();
+    expect([announcer.isClosed, closedReasons(log)]).toEqual([false, ["partial-timeout"]]);
+    // A connection that does not announce is read as usual.
+    await subscriber(server, 7);
+    queued = 50; // drained: the held messages go, in order, and reading resumes
+    await waitFor(() => announced.length === 4, 3000, "c and d");
+    announcer.send(e.subarray(6));
+    await waitFor(() => announced.length === 5, 3000, "e completed");
+    expect(announced.map((x) => text(x.data))).toEqual(["a", "b", "c", "d", "e"]);
+    expect(server.hasSubscribers(6)).toBe(true);
+    expect(server.stats()).toMatchObject({ pausedAnnouncers: 0, heldBytes: 0 });
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) got.push(text((await nextNotification(sub)).data));
+    expect(got).toEqual(["a", "b", "c", "d", "e"]);
+    expect(closedReasons(log)).toEqual(["partial-timeout"]);
+  });
 });

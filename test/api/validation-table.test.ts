@@ -199,3 +199,51 @@ describe("message IDs and the bound", () => {
     expect(table.answer("a", ids[2]!, true)).toBe("late");
   });
 });
+
+describe("fair shares", () => {
+  test("each of n sharers holds at most bound/n; one at its share leaves the others their room", () => {
+    const { table, round } = setup({ maxOutstanding: 12 });
+    table.setSharers(3);
+    expect(table.share).toBe(4);
+    for (let i = 0; i < 4; i++) round("silent");
+    expect([table.hasRoomFor(["silent"]), table.hasRoomFor(["a"]), table.hasRoomFor(["a", "b"])]).toEqual([false, true, true]);
+    expect(table.hasRoomFor(["a", "silent"])).toBe(false); // an item needs room with every subscriber
+    expect(() => table.issue(table.open(), "silent")).toThrow();
+    for (let i = 0; i < 4; i++) {
+      const { ids } = round("a", "b");
+      table.answer("a", ids[0]!, true);
+      table.answer("b", ids[1]!, true);
+    }
+    expect(table.outstanding).toBe(4);
+    // Fewer sharers, larger shares.
+    table.setSharers(2);
+    expect([table.share, table.hasRoomFor(["silent"])]).toEqual([6, true]);
+  });
+
+  test("a share is at least 1 and never passes the node-wide bound", () => {
+    const { table, round } = setup({ maxOutstanding: 4 });
+    table.setSharers(10);
+    expect(table.share).toBe(1);
+    round("a");
+    round("b");
+    round("c");
+    round("d");
+    expect([table.hasRoomFor(["e"]), table.hasRoom(1)]).toEqual([false, false]); // the bound, not e's share
+  });
+
+  test("a connection that lets an ID time out is stalled until it answers anything, even late", () => {
+    const { clock, table, round } = setup({ timeoutMs: 100 });
+    const { ids } = round("a", "b");
+    table.answer("b", ids[1]!, true);
+    expect([table.isStalled("a"), table.isStalled("b")]).toEqual([false, false]);
+    clock.advance(100);
+    expect([table.isStalled("a"), table.isStalled("b")]).toEqual([true, false]);
+    expect(table.answer("a", ids[0]!, true)).toBe("late");
+    expect(table.isStalled("a")).toBe(false);
+    // A round decided by another's "invalid" stalls nobody: the slow one had no time to be late.
+    const second = round("a", "b");
+    table.answer("b", second.ids[1]!, false);
+    clock.advance(100);
+    expect(table.isStalled("a")).toBe(false);
+  });
+});
