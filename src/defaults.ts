@@ -176,6 +176,13 @@ export const RPS_QUERIES_PER_TICK = 3;
  *  no such connection it is closed as soon as it opens ("too-many-connections"). */
 export const API_MAX_CONNECTIONS = 1024;
 
+/** Data types one API connection may subscribe to; a NOTIFY past it closes the connection ("too-many-subscriptions"). */
+export const API_MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024;
+
+/** (connection, data type) subscriptions on the node, ~150 B each; a NOTIFY past it closes its connection
+ *  ("subscription-table-full"). */
+export const API_MAX_SUBSCRIPTIONS = 65_536;
+
 /** A message whose first byte arrived must be complete within this, or its connection is closed ("partial-timeout").
  *  An idle connection between messages is never closed. */
 export const API_PARTIAL_MESSAGE_TIMEOUT_MS = 10_000;
@@ -189,6 +196,16 @@ export const API_MAX_PENDING_OUTPUT_BYTES = 1024 * 1024;
  *  answering costs other modules' items nothing (docs/decisions.md, "Validation fairness"). An item from a peer
  *  without room for all its subscribers is dropped unvalidated ("dropped busy", not marked seen). */
 export const API_MAX_OUTSTANDING_NOTIFICATIONS = 1024;
+
+/** A peer link's unsent bytes above this stop the API reading local modules at their next ANNOUNCE … */
+export const API_ANNOUNCE_HIGH_WATER_BYTES = 256 * 1024;
+/** … until every such link is back at or below this. */
+export const API_ANNOUNCE_LOW_WATER_BYTES = 64 * 1024;
+/** A link above the high-water mark this long is a peer that does not keep up: it stops holding announcers back (its
+ *  items are dropped at its 1 MiB bound) until it drains. A peer slower than ~192 KiB/s thus slows nobody. */
+export const API_ANNOUNCE_STUCK_MS = 1_000;
+/** While announcers wait, the link queues are checked this often. */
+export const API_ANNOUNCE_POLL_MS = 2;
 
 /** `validation_timeout_ms`: how long the subscribers have to answer a NOTIFICATION; no answer counts as not valid. */
 export const VALIDATION_TIMEOUT_MS = 5_000;
@@ -207,13 +224,6 @@ export const RPS_QUERY_TIMEOUT_MS = 2_000;
 // ---- API client (the CLI tools, the testnet's modules, the tests: src/client/api-client.ts) -------------------------
 
 /** How long connecting to a node's API may take before the client gives up ("connect-timeout"). */
-/** Data types one API connection may subscribe to; a NOTIFY past it closes the connection ("too-many-subscriptions"). */
-export const API_MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024;
-
-/** (connection, data type) subscriptions on the node, ~150 B each; a NOTIFY past it closes its connection
- *  ("subscription-table-full"). */
-export const API_MAX_SUBSCRIPTIONS = 65_536;
-
 export const API_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 
 /** How long end() waits for the node to close its side after ours, once everything queued was sent. */
@@ -228,16 +238,6 @@ export const TESTNET_DIALS_PER_NODE = 4;
 export const TESTNET_MODULE_SEND_LIMIT_BYTES = 64 << 20;
 
 /** Retries of a refused testnet dial (a responder admits only a few pending handshakes per IP) … */
-/** A peer link's unsent bytes above this stop the API reading local modules at their next ANNOUNCE … */
-export const API_ANNOUNCE_HIGH_WATER_BYTES = 256 * 1024;
-/** … until every such link is back at or below this. */
-export const API_ANNOUNCE_LOW_WATER_BYTES = 64 * 1024;
-/** A link above the high-water mark this long is a peer that does not keep up: it stops holding announcers back (its
- *  items are dropped at its 1 MiB bound) until it drains. A peer slower than ~192 KiB/s thus slows nobody. */
-export const API_ANNOUNCE_STUCK_MS = 1_000;
-/** While announcers wait, the link queues are checked this often. */
-export const API_ANNOUNCE_POLL_MS = 2;
-
 export const TESTNET_DIAL_RETRIES = 5;
 /** … the first after this long, doubling each time. */
 export const TESTNET_DIAL_RETRY_MS = 20;
