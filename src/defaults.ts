@@ -149,6 +149,35 @@ export const PEER_EXCHANGE_INTERVAL_MS = 5_000;
  *  (for example the two sides of a healed partition) keep mixing instead of staying apart. */
 export const LINK_ROTATION_INTERVAL_MS = 60_000;
 
+// ---- Membership views (HyParView, src/gossip/hyparview.ts; DSN 2007, §4 and §5) ------------------------------------
+
+/** Passive view size: addresses kept besides the links. The paper uses log(n)+c active and k(log(n)+c) passive;
+ *  six times the active view (at least 30, the paper's value for 10,000 nodes) keeps enough live entries after mass
+ *  failure to refill the active view. */
+export function passiveViewSize(degree: number): number {
+  return Math.max(30, 6 * degree);
+}
+
+/** Active random walk length (ARWL): hops a FORWARD_JOIN and a SHUFFLE travel (paper: 6). */
+export const VIEW_ACTIVE_WALK = 6;
+
+/** Passive random walk length (PRWL): the hop at which a FORWARD_JOIN's newcomer enters the passive view (paper: 3). */
+export const VIEW_PASSIVE_WALK = 3;
+
+/** Active and passive entries one SHUFFLE carries (paper: ka = 3, kp = 4), plus the origin itself. */
+export const VIEW_SHUFFLE_ACTIVE = 3;
+export const VIEW_SHUFFLE_PASSIVE = 4;
+
+/** How often a node starts a shuffle (first one at a random point within the first interval). */
+export const VIEW_SHUFFLE_INTERVAL_MS = 10_000;
+
+/** An inbound link that speaks views but says neither JOIN nor NEIGHBOR within this is a low-priority neighbour. */
+export const VIEW_NEIGHBOR_GRACE_MS = 2_000;
+
+/** Shuffle walks relayed (and own shuffles awaited) at once, and how long a relay remembers the way back. */
+export const VIEW_WALK_MEMORY = 1_024;
+export const VIEW_WALK_MEMORY_MS = 10_000;
+
 /** Inbound links are refused once there are INBOUND_CAP_FACTOR × degree of them. Outbound dials are not subject to
  *  that cap, which is how slots stay reserved for the neighbours this node picks itself. */
 export const INBOUND_CAP_FACTOR = 2;
@@ -228,6 +257,16 @@ export const API_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 
 /** How long end() waits for the node to close its side after ours, once everything queued was sent. */
 export const API_CLIENT_END_TIMEOUT_MS = 2_000;
+
+// ---- Tools (`gossip subscribe --exec`: src/tools/exec-validator.ts) -------------------------------------------------
+
+/** Validator commands running at once; further notifications wait for a free slot, in order. */
+export const EXEC_CONCURRENCY = 4;
+
+/** A notification's command must exit within this from the notification's arrival (waiting for a slot included), or
+ *  it is killed and the item answered invalid. Below the node's default validation_timeout_ms (5 s), so the answer
+ *  still counts there. */
+export const EXEC_TIMEOUT_MS = 4_000;
 
 // ---- Testnet (`gossip testnet`, bench net: src/testnet/) ------------------------------------------------------------
 

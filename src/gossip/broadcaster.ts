@@ -257,6 +257,8 @@ export class Broadcaster implements PeerEvents {
     return this.spread === undefined || this.spread.tree.isEager(peer) ? "eager" : "lazy";
   }
 
+  views(): void {}
+
   tree(from: PeerId, message: TreeMessage): void {
     if (this.score.isBanned(from)) return;
     this.spread?.message(from, message);

@@ -9,6 +9,7 @@
  * clock or Math.random, or be patched after construction.
  */
 import { Broadcaster, type BroadcasterOptions, type BroadcasterStats } from "./broadcaster.ts";
+import { HyParView, type HyParViewOptions } from "./hyparview.ts";
 import { Membership, type MembershipOptions, type MembershipStats } from "./membership.ts";
 import { PeerScore, type PeerScoreOptions } from "./peer-score.ts";
 import type { Clock, GossipItem, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
@@ -16,10 +17,24 @@ import { silentLogger, type Logger } from "../log.ts";
 
 /** Broadcaster parameters a caller may set (the ports, clock and randomness come from CoreOptions). */
 export type BroadcasterTunables = Partial<Omit<BroadcasterOptions, "network" | "local" | "score" | "clock" | "random" | "log" | "degree" | "cacheSize">>;
-/** Membership parameters a caller may set. */
+/** Membership parameters a caller may set (those of either overlay; each takes what it knows). */
 export type MembershipTunables = Partial<
-  Omit<MembershipOptions, "network" | "score" | "clock" | "random" | "log" | "degree" | "bootstrappers" | "rps">
+  Omit<MembershipOptions & HyParViewOptions, "network" | "score" | "clock" | "random" | "log" | "degree" | "bootstrappers" | "rps">
 >;
+
+/** Which membership keeps the links: HyParView's active and passive views, or the classic candidate table with peer
+ *  exchange (src/gossip/membership.ts). */
+export type Overlay = "hyparview" | "classic";
+
+/** What the core needs of a membership, whichever overlay it is. */
+export interface MembershipPart extends PeerEvents {
+  start(): void;
+  stop(): void;
+  acceptInbound(): boolean;
+  referrals(peer: PeerId): PeerAddress[];
+  addKnownAddresses(addresses: PeerAddress[]): void;
+  stats(): MembershipStats;
+}
 
 export interface CoreOptions {
   network: PeerNetwork;
@@ -42,6 +57,8 @@ export interface CoreOptions {
   broadcaster?: BroadcasterTunables;
   /** false: no membership (tests that link nodes by hand). */
   membership?: MembershipTunables | false;
+  /** The membership overlay (default: classic). */
+  overlay?: Overlay;
   score?: Omit<PeerScoreOptions, "now">;
 }
 
@@ -55,7 +72,7 @@ export interface GossipCore {
   /** What the network reports: links up and down, items, peer exchange. */
   readonly events: PeerEvents;
   readonly broadcaster: Broadcaster;
-  readonly membership: Membership | undefined;
+  readonly membership: MembershipPart | undefined;
   readonly score: PeerScore;
   /** A local module's ANNOUNCE (the API server has already notified the other local subscribers). */
   announce(announce: { ttl: number; dataType: number; data: Uint8Array }): GossipItem;
@@ -87,20 +104,22 @@ export function createCore(options: CoreOptions): GossipCore {
     degree: options.degree,
     cacheSize: options.cacheSize,
   });
-  const membership =
+  const parts = {
+    network: options.network,
+    score,
+    clock,
+    random: options.random,
+    log: log.child({ part: "membership" }),
+    degree: options.degree,
+    bootstrappers: options.bootstrappers,
+    rps: options.rps,
+  };
+  const membership: MembershipPart | undefined =
     options.membership === false
       ? undefined
-      : new Membership({
-          ...options.membership,
-          network: options.network,
-          score,
-          clock,
-          random: options.random,
-          log: log.child({ part: "membership" }),
-          degree: options.degree,
-          bootstrappers: options.bootstrappers,
-          rps: options.rps,
-        });
+      : options.overlay === "hyparview"
+        ? new HyParView({ ...options.membership, ...parts })
+        : new Membership({ ...options.membership, ...parts });
   if (membership && options.knownAddresses && options.knownAddresses.length > 0) {
     membership.addKnownAddresses(options.knownAddresses);
   }
@@ -144,6 +163,9 @@ export function fanOutEvents(sinks: readonly PeerEvents[]): PeerEvents {
     },
     tree: (from, message) => {
       for (const s of sinks) s.tree(from, message);
+    },
+    views: (from, message) => {
+      for (const s of sinks) s.views(from, message);
     },
     linkDown: (peer, reason) => {
       for (const s of sinks) s.linkDown(peer, reason);

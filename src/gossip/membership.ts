@@ -190,6 +190,7 @@ export class Membership implements PeerEvents {
 
   item(_from: PeerId, _item: GossipItem): void {}
   tree(): void {}
+  views(): void {}
 
   /**
    * Answers with up to peerExchangeSize(degree) linked peers' addresses (alive right now), never the requester's own.

@@ -79,7 +79,24 @@ export interface LinkInfo {
   inbound: boolean;
   /** The peer speaks broadcast trees (negotiated in the handshake); otherwise it is fed by eager push only. */
   trees?: boolean;
+  /** The peer speaks membership views (HyParView, negotiated in the handshake): joins, shuffles, neighbor requests. */
+  views?: boolean;
 }
+
+/** Membership-view messages between peers that both speak views (src/gossip/hyparview.ts). */
+export type ViewMessage =
+  /** A newcomer's first message to its contact: spread me over the network. */
+  | { kind: "join" }
+  /** A random walk carrying a newcomer's address: whoever ends it links to the newcomer. */
+  | { kind: "forward-join"; peer: PeerAddress; ttl: number }
+  /** Sent on a link we dialed to fill our active view; `high` (our view is empty) must be accepted. */
+  | { kind: "neighbor"; high: boolean }
+  /** We are dropping this link from our active view (full, or refusing a low-priority neighbor). */
+  | { kind: "disconnect" }
+  /** A random walk exchanging addresses; `origin` is filled in by the first hop (who knows the origin's address). */
+  | { kind: "shuffle"; id: number; ttl: number; origin?: PeerAddress; entries: PeerAddress[] }
+  /** The answer to a shuffle, sent back along the walk. */
+  | { kind: "shuffle-reply"; id: number; entries: PeerAddress[] };
 
 /** The P2P side: authenticated, encrypted links to peers. */
 export interface PeerNetwork {
@@ -100,6 +117,8 @@ export interface PeerNetwork {
   disconnect(peer: PeerId, reason: string): void;
   /** Sends a broadcast-tree message to a peer whose LinkInfo says it speaks trees (best effort, like sendItem). */
   sendTree?(peer: PeerId, message: TreeMessage): boolean;
+  /** Sends a membership-view message to a peer whose LinkInfo says it speaks views. */
+  sendViews?(peer: PeerId, message: ViewMessage): boolean;
 }
 
 /** Events the P2P side delivers to the dissemination layer. */
@@ -110,5 +129,7 @@ export interface PeerEvents {
   peers(from: PeerId, peers: PeerAddress[]): void;
   /** A broadcast-tree message from a peer (only peers that speak trees send them). */
   tree(from: PeerId, message: TreeMessage): void;
+  /** A membership-view message from a peer (only peers that speak views send them). */
+  views(from: PeerId, message: ViewMessage): void;
   linkDown(peer: PeerId, reason: string): void;
 }

@@ -155,6 +155,7 @@ describe("Membership over an in-memory network", () => {
       item() {},
       peersRequested() {},
       tree() {},
+      views() {},
       peers() {},
       linkDown() {},
     };
@@ -255,7 +256,7 @@ describe("Membership over an in-memory network", () => {
     const others = Array.from({ length: 6 }, () => net.addNode());
     const lists: PeerAddress[][] = [];
     for (const o of others) {
-      o.events = { linkUp() {}, item() {}, peersRequested() {}, peers: (_f, l) => void lists.push(l), tree() {}, linkDown() {} };
+      o.events = { linkUp() {}, item() {}, peersRequested() {}, peers: (_f, l) => void lists.push(l), tree() {}, views() {}, linkDown() {} };
       void net.connect(o, me);
     }
     await net.settle();

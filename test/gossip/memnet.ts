@@ -5,8 +5,7 @@
  * Must never touch real sockets or real timers; what it simulates of the transport is listed on MemNode.
  */
 import type { Broadcaster } from "../../src/gossip/broadcaster.ts";
-import { createCore, type BroadcasterTunables, type GossipCore, type MembershipTunables } from "../../src/gossip/core.ts";
-import type { Membership } from "../../src/gossip/membership.ts";
+import { createCore, type BroadcasterTunables, type GossipCore, type MembershipPart, type MembershipTunables, type Overlay } from "../../src/gossip/core.ts";
 import type { PeerScore, PeerScoreOptions } from "../../src/gossip/peer-score.ts";
 import { seededRandom } from "../../src/util/random.ts";
 import type {
@@ -20,6 +19,7 @@ import type {
   PeerNetwork,
   TreeMessage,
   Verdict,
+  ViewMessage,
 } from "../../src/gossip/ports.ts";
 
 // ---- Time and randomness -----------------------------------------------------------------------------------------
@@ -173,6 +173,10 @@ export class MemNode implements PeerNetwork {
   advertised: { host: string; port: number } | undefined = undefined;
   /** Speaks broadcast trees (negotiated per link: both ends must); false plays a node that predates them. */
   speaksTrees = true;
+  /** Speaks membership views (HyParView); false plays a node that predates them. */
+  speaksViews = true;
+  /** View messages this node sent, by kind. */
+  readonly viewsSent = new Map<ViewMessage["kind"], number>();
   /** Tree messages this node sent, by kind (what a test can count on the wire). */
   readonly treeSent = new Map<TreeMessage["kind"], number>();
   /** false: like a node behind NAT, it cannot tell its own address, and learns it only when a dial reaches itself. */
@@ -222,6 +226,15 @@ export class MemNode implements PeerNetwork {
     return true;
   }
 
+  sendViews(peer: PeerId, message: ViewMessage): boolean {
+    const link = this.links.get(peer);
+    if (!this.alive || link === undefined) return false;
+    if (!link.views) throw new Error(`memnet: ${this.localId} sent a view message to ${peer}, which does not speak views`);
+    this.viewsSent.set(message.kind, (this.viewsSent.get(message.kind) ?? 0) + 1);
+    this.toPeer(peer, (to) => to.events?.views(this.localId, message));
+    return true;
+  }
+
   requestPeers(peer: PeerId): void {
     this.toPeer(peer, (to) => to.events?.peersRequested(this.localId));
   }
@@ -247,8 +260,9 @@ export class MemNode implements PeerNetwork {
         }
         const claimed = this.advertised ?? this;
         const trees = this.speaksTrees && target.speaksTrees;
-        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true, trees };
-        const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false, trees };
+        const views = this.speaksViews && target.speaksViews;
+        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true, trees, views };
+        const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false, trees, views };
         target.links.set(this.localId, theirs);
         this.links.set(target.localId, ours);
         // Either side's linkUp handler may close the link at once; the other side then sees linkUp, then linkDown.
@@ -353,7 +367,7 @@ export interface GossipPeer {
   core: GossipCore;
   score: PeerScore;
   broadcaster: Broadcaster;
-  membership?: Membership;
+  membership?: MembershipPart;
 }
 
 /**
@@ -367,6 +381,7 @@ export function spawn(
     broadcaster?: BroadcasterTunables & { degree?: number; cacheSize?: number; local?: LocalModules };
     membership?: MembershipTunables & { degree?: number; bootstrappers?: PeerAddress[]; rps?: () => Promise<PeerAddress> };
     score?: Omit<PeerScoreOptions, "now">;
+    overlay?: Overlay;
     seed?: number;
   } = {},
 ): GossipPeer {
@@ -384,6 +399,7 @@ export function spawn(
     rps,
     broadcaster,
     membership: options.membership === undefined ? false : membership,
+    overlay: options.overlay,
     score: options.score,
   });
   node.events = core.events;

@@ -143,6 +143,7 @@ describe("broadcast trees over the in-memory network", () => {
       peers: (f, l) => events.peers(f, l),
       linkDown: (p, r) => events.linkDown(p, r),
       tree: (from, m) => (answers.push(m), events.tree(from, m)),
+      views: (f, m) => events.views(f, m),
     };
     nodes[1]!.sendTree(nodes[0]!.localId, { kind: "graft", ids: [item("never seen").id.subarray(0, 8)] });
     await net.settle();
@@ -154,7 +155,7 @@ describe("broadcast trees over the in-memory network", () => {
     // never serves. 0 really has it and announces it too. 2 asks the liar first (it heard first), then 0.
     const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
     const liar = nodes[1]!;
-    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, linkDown() {} };
+    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
     for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune" });
     peers[2]!.broadcaster.tree(liar.localId, { kind: "prune" });
     const it = item("wanted");

@@ -1,0 +1,504 @@
+/**
+ * Membership as HyParView (Leitão, Pereira, Rodrigues, DSN 2007) on our links. The active view is the set of links,
+ * at most `degree` and symmetric (a link is both ends' neighbour); the passive view is a bounded table of addresses
+ * (candidates.ts: bootstrappers, the peer store, RPS answers, walks and shuffles), kept fresh by SHUFFLE random walks.
+ * A newcomer's JOIN is spread by FORWARD_JOIN walks, so it links across the network rather than around its
+ * bootstrapper. A lost link is replaced from the passive view with a NEIGHBOR request, high priority (must be
+ * accepted) when our active view is empty, low otherwise (refused by a full node). A full view drops a random link
+ * with DISCONNECT. Every minute a full node also swaps one link for a passive entry (so saturated groups, e.g. the two
+ * sides of a healed partition, mix).
+ *
+ * Peers that do not speak views (older nodes) are kept as neighbours like any link and answered with peer exchange.
+ * Must never: exceed `degree` links for longer than one decision, dial itself, a linked or a banned peer, hold more
+ * than its bounds (passive view, walk paths, pending neighbour checks), or do I/O of its own.
+ */
+import {
+  CANDIDATE_MAX_FAILURES,
+  DEFAULT_DEGREE,
+  DIAL_BACKOFF_INITIAL_MS,
+  DIAL_BACKOFF_MAX_MS,
+  INBOUND_CAP_FACTOR,
+  LINK_ROTATION_INTERVAL_MS,
+  MAX_PEERS_PER_EXCHANGE,
+  MEMBERSHIP_TICK_MS,
+  RPS_QUERIES_PER_TICK,
+  STABLE_LINK_MS,
+  VIEW_ACTIVE_WALK,
+  VIEW_NEIGHBOR_GRACE_MS,
+  VIEW_PASSIVE_WALK,
+  VIEW_SHUFFLE_ACTIVE,
+  VIEW_SHUFFLE_INTERVAL_MS,
+  VIEW_SHUFFLE_PASSIVE,
+  VIEW_WALK_MEMORY,
+  VIEW_WALK_MEMORY_MS,
+  minOutbound,
+  outboundPerIpCap,
+  passiveViewSize,
+  peerExchangeSize,
+} from "../defaults.ts";
+import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
+import type { PeerScore } from "./peer-score.ts";
+import type { Clock, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork, ViewMessage } from "./ports.ts";
+import { formatHostPort } from "../address.ts";
+import { silentLogger, type Logger } from "../log.ts";
+
+export interface HyParViewOptions {
+  network: PeerNetwork;
+  score: PeerScore;
+  clock: Clock;
+  random: () => number;
+  log?: Logger;
+  degree?: number;
+  bootstrappers?: PeerAddress[];
+  rps?: () => Promise<PeerAddress>;
+  tickMs?: number;
+  passiveSize?: number;
+  shuffleIntervalMs?: number;
+  rotationIntervalMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface HyParViewStats {
+  linked: number;
+  inbound: number;
+  outbound: number;
+  dialing: number;
+  /** Addresses in the passive view. */
+  candidates: number;
+  passive: number;
+  dials: number;
+  dialFailures: number;
+  rpsQueries: number;
+  rpsFailures: number;
+  rotations: number;
+  joins: number;
+  forwardJoins: number;
+  shuffles: number;
+  /** Passive entries dialed to fill the active view. */
+  promotions: number;
+  /** Low-priority NEIGHBOR requests we refused, and links we dropped because the view was full. */
+  neighborRefused: number;
+  disconnectsSent: number;
+}
+
+type Counter = Exclude<keyof HyParViewStats, "linked" | "inbound" | "outbound" | "dialing" | "candidates" | "passive">;
+
+export class HyParView implements PeerEvents {
+  readonly degree: number;
+  private readonly o: HyParViewOptions;
+  private readonly log: Logger;
+  private readonly passive: CandidateTable;
+  /** Address keys with a dial in flight → what to send once linked. */
+  private readonly dialing = new Map<string, ViewMessage | undefined>();
+  /** Links we dialed → the passive entry and when the link came up (a link that dies at once is a failed dial). */
+  private readonly dialed = new Map<PeerId, { c: Candidate; at: number }>();
+  /** Inbound view-speaking links that have not said yet why they came (join or neighbor) → when they came. */
+  private readonly undecided = new Map<PeerId, number>();
+  /** Shuffle walks we relayed: id → the hop it came from (the reply goes back that way). Bounded, time-limited. */
+  private readonly walks = new Map<number, { from: PeerId; at: number }>();
+  private readonly ownShuffles = new Set<number>();
+  private handle: unknown = undefined;
+  private running = false;
+  private rpsInFlight = 0;
+  private nextShuffleAt = 0;
+  /** Low-priority refills wait after a refusal (most nodes are full in a steady network, and every try costs the
+   *  dialer a handshake with proof of work): doubled per refusal, back to zero once a promotion sticks. */
+  private refillBackoffMs = 0;
+  private nextRefillAt = 0;
+  private nextRotationAt: number;
+  private readonly counters: Record<Counter, number> = {
+    dials: 0, dialFailures: 0, rpsQueries: 0, rpsFailures: 0, rotations: 0, joins: 0, forwardJoins: 0,
+    shuffles: 0, promotions: 0, neighborRefused: 0, disconnectsSent: 0,
+  };
+
+  constructor(options: HyParViewOptions) {
+    this.o = options;
+    this.log = options.log ?? silentLogger;
+    this.degree = options.degree ?? DEFAULT_DEGREE;
+    if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
+      throw new RangeError(`HyParView: degree must be an integer ≥ 1, got ${this.degree}`);
+    }
+    this.passive = new CandidateTable({
+      maxCandidates: options.passiveSize ?? passiveViewSize(this.degree),
+      backoffInitialMs: options.backoffInitialMs ?? DIAL_BACKOFF_INITIAL_MS,
+      backoffMaxMs: options.backoffMaxMs ?? DIAL_BACKOFF_MAX_MS,
+      maxFailures: CANDIDATE_MAX_FAILURES,
+    });
+    this.nextRotationAt = this.now() + (options.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
+    for (const b of options.bootstrappers ?? []) this.learn(b, { bootstrap: true });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.nextShuffleAt = this.now() + this.o.random() * this.shuffleIntervalMs;
+    this.handle = this.o.clock.setInterval(() => this.tick(), this.o.tickMs ?? MEMBERSHIP_TICK_MS);
+    this.tick();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.o.clock.clearInterval(this.handle);
+  }
+
+  addKnownAddresses(addresses: PeerAddress[]): void {
+    for (const a of addresses) this.learn(a, { proven: true });
+    if (this.running) this.fill();
+  }
+
+  acceptInbound(): boolean {
+    let inbound = 0;
+    for (const l of this.links()) if (l.inbound) inbound++;
+    return inbound < INBOUND_CAP_FACTOR * this.degree; // the view is trimmed to `degree` once the peer says why
+  }
+
+  referrals(forPeer: PeerId): PeerAddress[] {
+    const out: PeerAddress[] = [];
+    const pool = [...this.links().map((l) => ({ host: l.host, port: l.port, id: l.peer })), ...this.passiveEntries()];
+    shuffle(pool, this.o.random);
+    for (const a of pool) {
+      if (out.length >= peerExchangeSize(this.degree)) break;
+      if (a.id !== forPeer && a.port > 0 && !this.o.network.isOwnAddress?.(a.host, a.port)) out.push(a);
+    }
+    return out;
+  }
+
+  stats(): HyParViewStats {
+    const links = this.links();
+    const inbound = links.filter((l) => l.inbound).length;
+    return {
+      linked: links.length,
+      inbound,
+      outbound: links.length - inbound,
+      dialing: this.dialing.size,
+      candidates: this.passive.size,
+      passive: this.passive.size,
+      ...this.counters,
+    };
+  }
+
+  // ---- PeerEvents ---------------------------------------------------------------------------------------------
+
+  linkUp(info: LinkInfo): void {
+    const self = info.peer === this.o.network.localId;
+    if (self || this.o.score.isBanned(info.peer)) {
+      this.o.network.disconnect(info.peer, self ? "link to self" : "banned");
+      return;
+    }
+    this.rememberInbound(info);
+    // An inbound peer says why it came (JOIN or NEIGHBOR) in its first message; an older node never does and is a
+    // low-priority neighbour once the grace period ends, by which time it has had our peer-exchange answer.
+    if (info.inbound) this.undecided.set(info.peer, this.now());
+    else if (!info.views) {
+      this.o.network.requestPeers(info.peer); // older nodes share addresses by peer exchange only
+    }
+  }
+
+  linkDown(peer: PeerId, reason: string): void {
+    this.undecided.delete(peer);
+    const d = this.dialed.get(peer);
+    this.dialed.delete(peer);
+    // A link that dies at once (a full node refusing us, a peer dropping us) must not be redialed every tick.
+    if (d !== undefined && this.now() - d.at < STABLE_LINK_MS) {
+      this.passive.fail(d.c, this.now());
+      this.refillBackoffMs = Math.min(DIAL_BACKOFF_MAX_MS, Math.max(DIAL_BACKOFF_INITIAL_MS, 2 * this.refillBackoffMs));
+      this.nextRefillAt = this.now() + this.refillBackoffMs;
+    } else if (d !== undefined) {
+      d.c.failures = 0;
+      this.refillBackoffMs = 0;
+    }
+    this.log.debug("link lost", { peer, reason });
+    if (this.running) this.fill();
+  }
+
+  views(from: PeerId, m: ViewMessage): void {
+    const link = this.links().find((l) => l.peer === from);
+    if (link === undefined || this.o.score.isBanned(from)) return;
+    switch (m.kind) {
+      case "join":
+        return this.join(link);
+      case "forward-join":
+        return this.forwardJoin(link, m.peer, m.ttl);
+      case "neighbor":
+        this.undecided.delete(from);
+        this.admit(from, m.high);
+        return;
+      case "disconnect":
+        this.learn({ host: link.host, port: link.port, id: from }, { proven: true }, this.shuffleIntervalMs);
+        this.o.network.disconnect(from, "view-disconnect");
+        return;
+      case "shuffle":
+        return this.shuffled(link, m);
+      case "shuffle-reply":
+        return this.shuffleReply(m.id, m.entries);
+    }
+  }
+
+  peersRequested(from: PeerId): void {
+    this.o.network.sendPeers(from, this.referrals(from));
+  }
+
+  peers(_from: PeerId, list: PeerAddress[]): void {
+    for (const a of list.slice(0, MAX_PEERS_PER_EXCHANGE)) this.learn(a, {});
+    if (this.running) this.fill();
+  }
+
+  item(): void {}
+  tree(): void {}
+
+  // ---- the protocol -------------------------------------------------------------------------------------------
+
+  /** The periodic work: settle undecided links, fill the active view, shuffle, rotate, ask RPS while short. */
+  tick(): void {
+    if (!this.running) return;
+    const now = this.now();
+    for (const [peer, at] of this.undecided) {
+      if (now - at >= VIEW_NEIGHBOR_GRACE_MS) {
+        this.undecided.delete(peer);
+        this.admit(peer, false);
+      }
+    }
+    for (const [id, w] of this.walks) if (now - w.at > VIEW_WALK_MEMORY_MS) this.walks.delete(id);
+    this.fill();
+    const links = this.links();
+    if (this.o.rps && this.rpsInFlight === 0 && links.length < this.degree) {
+      for (let i = 0; i < Math.min(this.degree - links.length, RPS_QUERIES_PER_TICK); i++) this.queryRps(this.o.rps);
+    }
+    if (now >= this.nextShuffleAt) {
+      this.nextShuffleAt = now + this.shuffleIntervalMs;
+      this.shuffle(links);
+    }
+    if (now >= this.nextRotationAt) {
+      this.nextRotationAt = now + (this.o.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
+      if (links.length >= this.degree && this.dialing.size === 0) this.rotate();
+    }
+  }
+
+  private join(link: LinkInfo): void {
+    this.counters.joins++;
+    this.undecided.delete(link.peer);
+    this.admit(link.peer, true);
+    const newcomer: PeerAddress = { host: link.host, port: link.port, id: link.peer };
+    if (link.port <= 0) return; // it does not listen: nobody could link to it
+    for (const l of this.links()) {
+      if (l.peer !== link.peer && l.views) this.o.network.sendViews?.(l.peer, { kind: "forward-join", peer: newcomer, ttl: VIEW_ACTIVE_WALK });
+    }
+  }
+
+  private forwardJoin(from: LinkInfo, newcomer: PeerAddress, ttl: number): void {
+    this.counters.forwardJoins++;
+    if (newcomer.id === this.o.network.localId || newcomer.id === undefined) return;
+    const others = this.links().filter((l) => l.views && l.peer !== from.peer && l.peer !== newcomer.id);
+    if (ttl <= 0 || others.length === 0) {
+      // The walk ends here: link to the newcomer (it must accept: the walk is its way into the network).
+      if (!this.links().some((l) => l.peer === newcomer.id)) this.dialAddress(newcomer, { kind: "neighbor", high: true });
+      return;
+    }
+    if (ttl === VIEW_PASSIVE_WALK) this.learn(newcomer, {});
+    const next = others[Math.floor(this.o.random() * others.length)]!;
+    this.o.network.sendViews?.(next.peer, { kind: "forward-join", peer: newcomer, ttl: Math.min(ttl, VIEW_ACTIVE_WALK) - 1 });
+  }
+
+  /** Keeps the link `peer` in the active view; `must` (a join, a high-priority request) drops another if full. */
+  private admit(peer: PeerId, must: boolean): void {
+    const links = this.links();
+    if (links.length <= this.degree) return;
+    if (!must) {
+      this.counters.neighborRefused++;
+      this.drop(peer);
+      return;
+    }
+    const victims = this.victims(links.filter((l) => l.peer !== peer));
+    if (victims.length > 0) this.drop(victims[Math.floor(this.o.random() * victims.length)]!.peer);
+  }
+
+  /** Links that may be dropped: any, but our own outbound ones only while we keep the reserve against eclipse. */
+  private victims(links: LinkInfo[]): LinkInfo[] {
+    const outbound = links.filter((l) => !l.inbound).length;
+    return outbound > minOutbound(this.degree) ? links : links.filter((l) => l.inbound);
+  }
+
+  private drop(peer: PeerId): void {
+    const link = this.links().find((l) => l.peer === peer);
+    if (link === undefined) return;
+    this.counters.disconnectsSent++;
+    if (link.views) this.o.network.sendViews?.(peer, { kind: "disconnect" });
+    this.learn({ host: link.host, port: link.port, id: peer }, { proven: true }, this.shuffleIntervalMs);
+    this.o.network.disconnect(peer, "view-full");
+  }
+
+  /** Dials passive entries while the active view is short (high priority when it is empty). */
+  private fill(): void {
+    const links = this.links();
+    const want = this.degree - links.length - this.dialing.size;
+    if (want <= 0) return;
+    // An empty view refills at once (high priority); otherwise one low-priority try at a time, and a view short by
+    // one only after the backoff (in a steady network most nodes are full, and every try costs a proof of work).
+    if (links.length > 0 && this.dialing.size > 0) return;
+    if (links.length >= this.degree - 1 && this.now() < this.nextRefillAt) return;
+    const chosen = this.pick(links.length === 0 ? want : 1, links);
+    for (const [key, c] of chosen) {
+      this.counters.promotions++;
+      const bootstrap = links.length === 0 && this.dialing.size === 0 && c.bootstrap;
+      this.dial(key, c, bootstrap ? { kind: "join" } : { kind: "neighbor", high: links.length === 0 });
+    }
+  }
+
+  /** Random due passive entries, spread over hosts (per-IP cap), never linked, banned, dialing or ourselves. */
+  private pick(want: number, links: LinkInfo[]): [string, Candidate][] {
+    const now = this.now();
+    const linkedIds = new Set(links.map((l) => l.peer));
+    const linkedAddrs = new Set(links.filter((l) => l.port > 0).map((l) => formatHostPort(l)));
+    const perHost = new Map<string, number>();
+    for (const l of links) if (!l.inbound) perHost.set(l.host, (perHost.get(l.host) ?? 0) + 1);
+    const due: [string, Candidate][] = [];
+    for (const [key, c] of this.passive.entries()) {
+      if (c.nextAttemptAt > now || this.dialing.has(key) || linkedAddrs.has(key)) continue;
+      if (c.id !== undefined && (c.id === this.o.network.localId || linkedIds.has(c.id) || this.o.score.isBanned(c.id))) continue;
+      due.push([key, c]);
+    }
+    shuffle(due, this.o.random);
+    return spreadOverHosts(due, want, perHost, outboundPerIpCap(this.degree));
+  }
+
+  private rotate(): void {
+    const [pick] = this.pick(1, this.links());
+    if (pick === undefined) return;
+    this.counters.rotations++;
+    this.dial(pick[0], pick[1], { kind: "neighbor", high: true }); // the target makes room; our admit() trims us
+  }
+
+  private dialAddress(addr: PeerAddress, hello: ViewMessage): void {
+    const c = this.learn(addr, {});
+    if (c !== undefined && !this.dialing.has(formatHostPort(c))) this.dial(formatHostPort(c), c, hello);
+  }
+
+  private dial(key: string, c: Candidate, hello: ViewMessage): void {
+    this.dialing.set(key, hello);
+    this.counters.dials++;
+    const addr: PeerAddress = c.id === undefined ? { host: c.host, port: c.port } : { host: c.host, port: c.port, id: c.id };
+    this.o.network.dial(addr).then(
+      (peer) => {
+        this.dialing.delete(key);
+        if (peer === this.o.network.localId) return this.passive.markSelf(key);
+        c.id = peer;
+        this.dialed.set(peer, { c, at: this.now() });
+        const link = this.links().find((l) => l.peer === peer);
+        if (link?.views) this.o.network.sendViews?.(peer, hello);
+        // Our own new link counts toward our view too: a full view drops a random other (a rotation's purpose).
+        if (this.links().length > this.degree) {
+          const victims = this.victims(this.links().filter((l) => l.peer !== peer));
+          if (victims.length > 0) this.drop(victims[Math.floor(this.o.random() * victims.length)]!.peer);
+        }
+      },
+      (error: unknown) => {
+        this.dialing.delete(key);
+        this.counters.dialFailures++;
+        const delay = this.passive.fail(c, this.now());
+        this.log.debug("dial failed", { host: c.host, port: c.port, retryInMs: delay, why: error instanceof Error ? error.message : String(error) });
+        if (this.running) this.fill();
+      },
+    );
+  }
+
+  private shuffle(links: LinkInfo[]): void {
+    const speakers = links.filter((l) => l.views);
+    if (speakers.length === 0) return;
+    const target = speakers[Math.floor(this.o.random() * speakers.length)]!;
+    const active = links.filter((l) => l.peer !== target.peer && l.port > 0).map((l) => ({ host: l.host, port: l.port, id: l.peer }));
+    shuffle(active, this.o.random);
+    const passive = this.passiveEntries();
+    shuffle(passive, this.o.random);
+    const id = Math.floor(this.o.random() * 0x7fffffff);
+    this.ownShuffles.add(id);
+    if (this.ownShuffles.size > VIEW_WALK_MEMORY) this.ownShuffles.delete(this.ownShuffles.values().next().value as number);
+    this.counters.shuffles++;
+    const entries = [...active.slice(0, VIEW_SHUFFLE_ACTIVE), ...passive.slice(0, VIEW_SHUFFLE_PASSIVE)];
+    this.o.network.sendViews?.(target.peer, { kind: "shuffle", id, ttl: VIEW_ACTIVE_WALK, entries });
+  }
+
+  private shuffled(from: LinkInfo, m: Extract<ViewMessage, { kind: "shuffle" }>): void {
+    const origin = m.origin ?? (from.port > 0 ? { host: from.host, port: from.port, id: from.peer } : undefined);
+    const next = this.links().filter((l) => l.views && l.peer !== from.peer && l.peer !== origin?.id);
+    if (m.ttl > 1 && next.length > 0 && this.walks.size < VIEW_WALK_MEMORY) {
+      this.walks.set(m.id, { from: from.peer, at: this.now() });
+      const to = next[Math.floor(this.o.random() * next.length)]!;
+      this.o.network.sendViews?.(to.peer, { ...m, ttl: m.ttl - 1, origin });
+      return;
+    }
+    // The walk ends here: answer with as many of our passive entries, then take theirs.
+    const reply = this.passiveEntries();
+    shuffle(reply, this.o.random);
+    this.o.network.sendViews?.(from.peer, { kind: "shuffle-reply", id: m.id, entries: reply.slice(0, m.entries.length + 1) });
+    for (const a of [...m.entries, ...(origin ? [origin] : [])]) this.learn(a, {});
+  }
+
+  private shuffleReply(id: number, entries: PeerAddress[]): void {
+    const walk = this.walks.get(id);
+    if (walk !== undefined) {
+      this.walks.delete(id);
+      this.o.network.sendViews?.(walk.from, { kind: "shuffle-reply", id, entries });
+      return;
+    }
+    if (!this.ownShuffles.delete(id)) return;
+    for (const a of entries.slice(0, VIEW_SHUFFLE_ACTIVE + VIEW_SHUFFLE_PASSIVE + 1)) this.learn(a, {});
+  }
+
+  private queryRps(rps: () => Promise<PeerAddress>): void {
+    this.rpsInFlight++;
+    this.counters.rpsQueries++;
+    rps().then(
+      (addr) => {
+        this.rpsInFlight--;
+        this.learn(addr, {});
+        if (this.running) this.fill();
+      },
+      () => {
+        this.rpsInFlight--;
+        this.counters.rpsFailures++;
+      },
+    );
+  }
+
+  /** Adds an address to the passive view unless it is us, banned, or linked; `restMs` delays dialing it. */
+  private learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }, restMs = 0): Candidate | undefined {
+    if (addr.id !== undefined && (addr.id === this.o.network.localId || this.o.score.isBanned(addr.id))) return undefined;
+    if (this.o.network.isOwnAddress?.(addr.host, addr.port)) return undefined;
+    const c = this.passive.learn(addr, flags, new Set(this.dialing.keys()));
+    if (c && restMs > 0) c.nextAttemptAt = Math.max(c.nextAttemptAt, this.now() + restMs);
+    return c;
+  }
+
+  /** An inbound peer's advertised address is remembered (for after its link is gone). */
+  private rememberInbound(info: LinkInfo): void {
+    if (info.inbound && info.port > 0) this.learn({ host: info.host, port: info.port, id: info.peer }, { proven: true });
+  }
+
+  private passiveEntries(): PeerAddress[] {
+    const linked = new Set(this.links().map((l) => l.peer));
+    const out: PeerAddress[] = [];
+    for (const [, c] of this.passive.entries()) if (c.id === undefined || !linked.has(c.id)) out.push({ host: c.host, port: c.port, id: c.id });
+    return out;
+  }
+
+  private links(): LinkInfo[] {
+    return this.o.network.linkedPeers();
+  }
+
+  private now(): number {
+    return this.o.clock.now();
+  }
+
+  private get shuffleIntervalMs(): number {
+    return this.o.shuffleIntervalMs ?? VIEW_SHUFFLE_INTERVAL_MS;
+  }
+}
+
+function shuffle<T>(items: T[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
