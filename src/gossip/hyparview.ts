@@ -26,17 +26,14 @@ import {
   VIEW_ACTIVE_WALK,
   VIEW_NEIGHBOR_GRACE_MS,
   VIEW_PASSIVE_WALK,
-  VIEW_SHUFFLE_ACTIVE,
   VIEW_SHUFFLE_INTERVAL_MS,
-  VIEW_SHUFFLE_PASSIVE,
-  VIEW_WALK_MEMORY,
-  VIEW_WALK_MEMORY_MS,
   minOutbound,
   outboundPerIpCap,
   passiveViewSize,
   peerExchangeSize,
 } from "../defaults.ts";
 import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
+import { ShuffleWalks, shuffle } from "./view-shuffle.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork, ViewMessage } from "./ports.ts";
 import { formatHostPort } from "../address.ts";
@@ -95,9 +92,7 @@ export class HyParView implements PeerEvents {
   private readonly dialed = new Map<PeerId, { c: Candidate; at: number }>();
   /** Inbound view-speaking links that have not said yet why they came (join or neighbor) → when they came. */
   private readonly undecided = new Map<PeerId, number>();
-  /** Shuffle walks we relayed: id → the hop it came from (the reply goes back that way). Bounded, time-limited. */
-  private readonly walks = new Map<number, { from: PeerId; at: number }>();
-  private readonly ownShuffles = new Set<number>();
+  private readonly shuffles: ShuffleWalks;
   private handle: unknown = undefined;
   private running = false;
   private rpsInFlight = 0;
@@ -127,6 +122,14 @@ export class HyParView implements PeerEvents {
     });
     this.nextRotationAt = this.now() + (options.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
     for (const b of options.bootstrappers ?? []) this.learn(b, { bootstrap: true });
+    this.shuffles = new ShuffleWalks({
+      random: options.random,
+      now: () => this.now(),
+      links: () => this.links(),
+      passive: () => this.passiveEntries(),
+      learn: (a) => void this.learn(a, {}),
+      send: (peer, m) => void this.o.network.sendViews?.(peer, m),
+    });
   }
 
   start(): void {
@@ -230,9 +233,9 @@ export class HyParView implements PeerEvents {
         this.o.network.disconnect(from, "view-disconnect");
         return;
       case "shuffle":
-        return this.shuffled(link, m);
+        return this.shuffles.received(link, m);
       case "shuffle-reply":
-        return this.shuffleReply(m.id, m.entries);
+        return this.shuffles.replied(m.id, m.entries);
     }
   }
 
@@ -260,7 +263,7 @@ export class HyParView implements PeerEvents {
         this.admit(peer, false);
       }
     }
-    for (const [id, w] of this.walks) if (now - w.at > VIEW_WALK_MEMORY_MS) this.walks.delete(id);
+    this.shuffles.expire();
     this.fill();
     const links = this.links();
     if (this.o.rps && this.rpsInFlight === 0 && links.length < this.degree) {
@@ -268,7 +271,7 @@ export class HyParView implements PeerEvents {
     }
     if (now >= this.nextShuffleAt) {
       this.nextShuffleAt = now + this.shuffleIntervalMs;
-      this.shuffle(links);
+      if (this.shuffles.start(links)) this.counters.shuffles++;
     }
     if (now >= this.nextRotationAt) {
       this.nextRotationAt = now + (this.o.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
@@ -403,49 +406,6 @@ export class HyParView implements PeerEvents {
     );
   }
 
-  private shuffle(links: LinkInfo[]): void {
-    const speakers = links.filter((l) => l.views);
-    if (speakers.length === 0) return;
-    const target = speakers[Math.floor(this.o.random() * speakers.length)]!;
-    const active = links.filter((l) => l.peer !== target.peer && l.port > 0).map((l) => ({ host: l.host, port: l.port, id: l.peer }));
-    shuffle(active, this.o.random);
-    const passive = this.passiveEntries();
-    shuffle(passive, this.o.random);
-    const id = Math.floor(this.o.random() * 0x7fffffff);
-    this.ownShuffles.add(id);
-    if (this.ownShuffles.size > VIEW_WALK_MEMORY) this.ownShuffles.delete(this.ownShuffles.values().next().value as number);
-    this.counters.shuffles++;
-    const entries = [...active.slice(0, VIEW_SHUFFLE_ACTIVE), ...passive.slice(0, VIEW_SHUFFLE_PASSIVE)];
-    this.o.network.sendViews?.(target.peer, { kind: "shuffle", id, ttl: VIEW_ACTIVE_WALK, entries });
-  }
-
-  private shuffled(from: LinkInfo, m: Extract<ViewMessage, { kind: "shuffle" }>): void {
-    const origin = m.origin ?? (from.port > 0 ? { host: from.host, port: from.port, id: from.peer } : undefined);
-    const next = this.links().filter((l) => l.views && l.peer !== from.peer && l.peer !== origin?.id);
-    if (m.ttl > 1 && next.length > 0 && this.walks.size < VIEW_WALK_MEMORY) {
-      this.walks.set(m.id, { from: from.peer, at: this.now() });
-      const to = next[Math.floor(this.o.random() * next.length)]!;
-      this.o.network.sendViews?.(to.peer, { ...m, ttl: m.ttl - 1, origin });
-      return;
-    }
-    // The walk ends here: answer with as many of our passive entries, then take theirs.
-    const reply = this.passiveEntries();
-    shuffle(reply, this.o.random);
-    this.o.network.sendViews?.(from.peer, { kind: "shuffle-reply", id: m.id, entries: reply.slice(0, m.entries.length + 1) });
-    for (const a of [...m.entries, ...(origin ? [origin] : [])]) this.learn(a, {});
-  }
-
-  private shuffleReply(id: number, entries: PeerAddress[]): void {
-    const walk = this.walks.get(id);
-    if (walk !== undefined) {
-      this.walks.delete(id);
-      this.o.network.sendViews?.(walk.from, { kind: "shuffle-reply", id, entries });
-      return;
-    }
-    if (!this.ownShuffles.delete(id)) return;
-    for (const a of entries.slice(0, VIEW_SHUFFLE_ACTIVE + VIEW_SHUFFLE_PASSIVE + 1)) this.learn(a, {});
-  }
-
   private queryRps(rps: () => Promise<PeerAddress>): void {
     this.rpsInFlight++;
     this.counters.rpsQueries++;
@@ -493,12 +453,5 @@ export class HyParView implements PeerEvents {
 
   private get shuffleIntervalMs(): number {
     return this.o.shuffleIntervalMs ?? VIEW_SHUFFLE_INTERVAL_MS;
-  }
-}
-
-function shuffle<T>(items: T[], random: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
   }
 }
