@@ -14,6 +14,7 @@ import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import { PowPool } from "../src/p2p/pow-pool.ts";
 import { ApiClient } from "../src/client/api-client.ts";
 import { ExecValidator } from "../src/tools/exec-validator.ts";
+import type { NodeStatus } from "../src/control/status.ts";
 import { renderStatus } from "../src/tools/status.ts";
 import { formatNotification, showData } from "../src/tools/data-format.ts";
 import { waitFor } from "./wait-for.ts";
@@ -260,7 +261,7 @@ test("data is shown as text when printable UTF-8, else as hex", () => {
 });
 
 test("the status table renders every part of a status document", () => {
-  const text = renderStatus({
+  const doc: NodeStatus = {
     peer_id: "ab".repeat(32),
     version: "0.1.0",
     commit: "abc",
@@ -278,11 +279,16 @@ test("the status table renders every part of a status document", () => {
     items: { announced: 1, received: 9, duplicate: 4, valid: 5, invalid: 0, unanswered: 0, not_subscribed: 0, dropped_busy: 0, id_mismatch: 0, forwarded: 12, send_failed: 0 },
     validation: { count: 5, sum_seconds: 0.01, buckets: [{ le: 0.005, count: 5 }, { le: "+Inf", count: 5 }] },
     link_bytes: { received: 2048, sent: 100 },
-  });
+  };
+  const text = renderStatus(doc);
   expect(text).toContain("uptime         1h 02m 05s\n");
   expect(text).toContain("subscriptions  1337 (2)\n");
   expect(text).toContain("cache          4/50 items, 12 seen IDs\n");
   expect(text).toContain("handshakes     7 completed, 3 failed (connect-failed 2, handshake-timeout 1), 0 pending\n");
   expect(text).toMatch(/^PEER +ADDRESS +DIR +AGE +IN +OUT +DROPPED$/m);
   expect(text).toMatch(/^cdcdcdcdcdcdcdcd +10\.0\.0\.2:6001 +out +1m 05s +2\.0 KiB +100 B +1$/m);
+  // Links with a broadcast-tree role get a ROLE column.
+  const withRoles = renderStatus({ ...doc, links: [{ ...doc.links[0]!, role: "lazy" }] });
+  expect(withRoles).toMatch(/^PEER +ADDRESS +DIR +AGE +IN +OUT +DROPPED +ROLE$/m);
+  expect(withRoles).toMatch(/^cdcdcdcdcdcdcdcd .* +1 +lazy$/m);
 });

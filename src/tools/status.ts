@@ -57,8 +57,10 @@ export function renderStatus(s: NodeStatus): string {
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   let out = rows.map(([k, v]) => k.padEnd(width) + v).join("\n") + "\n";
   if (s.links.length > 0) {
+    // The broadcast-tree role is shown when the node has trees (older nodes' documents have no role).
+    const roles = s.links.some((l) => l.role !== undefined);
     const table = [
-      ["PEER", "ADDRESS", "DIR", "AGE", "IN", "OUT", "DROPPED"],
+      ["PEER", "ADDRESS", "DIR", "AGE", "IN", "OUT", "DROPPED", ...(roles ? ["ROLE"] : [])],
       ...s.links.map((l) => [
         l.peer_id.slice(0, 16),
         l.address,
@@ -67,6 +69,7 @@ export function renderStatus(s: NodeStatus): string {
         bytes(l.bytes_in),
         bytes(l.bytes_out),
         String(l.dropped),
+        ...(roles ? [l.role ?? "-"] : []),
       ]),
     ];
     const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
