@@ -313,7 +313,9 @@ export const TESTNET_SHUTDOWN_BOUND_MS = 3_000;
 /** A connection must finish its handshake, proof of work included, within this ("handshake-timeout"). */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 
-/** Handshakes in progress at once (dials count too); an inbound connection past it is refused ("too-many-pending"). */
+/** Handshakes in progress at once (dials count too). An inbound connection past it takes the slot of the oldest
+ *  handshake still without a proof of work from the address holding the most, if that address holds two more than the
+ *  newcomer's would ("handshake-evicted": src/p2p/pending-table.ts); otherwise it is refused ("too-many-pending"). */
 export const MAX_PENDING_HANDSHAKES = 64;
 
 /** Inbound handshakes in progress from one IP at once; past it the connection is refused ("too-many-pending"). */

@@ -100,6 +100,11 @@ export class Connection {
     return this.options.role.inbound;
   }
 
+  /** A responder still waiting for the initiator's proof of work (M1): the connection has cost its opener nothing. */
+  get awaitingWork(): boolean {
+    return this.options.role.inbound && this.phase === "init";
+  }
+
   /** Diffie-Hellman operations the responder performed (0 until a valid proof of work arrived). */
   get dhCount(): number {
     return this.responder?.dhCount ?? 0;

@@ -49,6 +49,8 @@ export type HandshakeFailure =
   | "connect-failed"
   | "handshake-timeout"
   | "too-many-pending"
+  /** Its pending slot went to a newcomer from an address with a smaller share, before any proof of work arrived. */
+  | "handshake-evicted"
   | "pow-failed";
 
 /** The peer's LinkError just before it closed: the code's name (its number if it is not one we know). */

@@ -1,6 +1,6 @@
 /**
  * The P2P endpoint: listens on p2p_address, dials peers, runs one Connection (connection.ts: Hello → handshake →
- * link) per TCP socket, and keeps one Link per peer ID. It limits pending handshakes (globally and per IP), admits
+ * link) per TCP socket, and keeps one Link per peer ID. It limits pending handshakes (pending-table.ts), admits
  * authenticated peers by the rules of admission.ts, and settles every dial exactly once (linked, or a DialError).
  * It knows nothing of gossip: it reports links up/down and decoded link messages to its owner.
  */
@@ -17,6 +17,7 @@ import {
 import { DialError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { admitLink } from "./admission.ts";
+import { admitPending, type PendingInbound } from "./pending-table.ts";
 import { Connection, type ConnectionEvents, type ConnectionOptions, type PowSolver } from "./connection.ts";
 import { generateStaticKeyPair, type Identity, type StaticKeyPair } from "./identity.ts";
 import type { Link, LinkDescription, LinkOptions } from "./link.ts";
@@ -92,6 +93,8 @@ interface Slot {
   /** Until settled. */
   dial?: PendingDial;
   connection?: Connection;
+  /** performance.now() when the socket opened (the pending table evicts the oldest first). */
+  openedAt: number;
 }
 
 export class Transport {
@@ -101,9 +104,8 @@ export class Transport {
   private readonly staticKeys: StaticKeyPair = generateStaticKeyPair();
   private readonly links = new Map<string, Link>();
   private readonly dials = new Map<string, PendingDial>();
-  /** Sockets whose handshake is in progress, and how many of them per remote IP (inbound only). */
+  /** Sockets whose handshake is in progress, inbound and dialed (pending-table.ts decides who gets a slot). */
   private readonly pending = new Set<Slot>();
-  private readonly pendingPerIp = new Map<string, number>();
   private stopping = false;
   private readonly linkOptions: LinkOptions;
   private handshakesOk = 0;
@@ -150,7 +152,7 @@ export class Transport {
     const existing = this.dials.get(key);
     if (existing) return existing.promise;
     const dial = this.pendingDial(key);
-    const slot: Slot = { inbound: false, host, port, expectedId, dial };
+    const slot: Slot = { inbound: false, host, port, expectedId, dial, openedAt: performance.now() };
     Bun.connect<Slot>({ hostname: host, port, data: slot, socket: this.socketHandlers }).catch((e: Error) => this.connectFailed(slot, e));
     return dial.promise;
   }
@@ -212,25 +214,34 @@ export class Transport {
 
   private onOpen(socket: Socket<Slot>): void {
     // Inbound: Bun gives no data object for accepted sockets.
-    const slot = (socket.data ??= { inbound: true, host: socket.remoteAddress, port: socket.remotePort });
+    const slot = (socket.data ??= { inbound: true, host: socket.remoteAddress, port: socket.remotePort, openedAt: performance.now() });
     if (this.stopping) {
       this.refuse(slot, socket, "shutting-down");
       return;
     }
-    if (slot.inbound) {
-      const perIp = this.pendingPerIp.get(slot.host) ?? 0;
-      const max = this.opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES;
-      if (this.pending.size >= max || perIp >= (this.opts.maxPendingPerIp ?? MAX_PENDING_HANDSHAKES_PER_IP)) {
-        this.countFailure("too-many-pending");
-        this.refuse(slot, socket, "too-many-pending");
-        return;
-      }
-      this.pendingPerIp.set(slot.host, perIp + 1);
+    if (slot.inbound && !this.makeRoom(slot)) {
+      this.countFailure("too-many-pending");
+      this.refuse(slot, socket, "too-many-pending");
+      return;
     }
     this.pending.add(slot);
     // A Bun socket is a ByteSink: write() takes what the kernel takes, end() sends a FIN.
     slot.connection = new Connection(socket, this.connectionOptions(slot), this.connectionEvents(slot));
     slot.connection.start();
+  }
+
+  /** Whether an inbound connection gets a pending slot, evicting an unpaid one by the rule of pending-table.ts. */
+  private makeRoom(slot: Slot): boolean {
+    const inbound: (PendingInbound & { slot: Slot })[] = [];
+    for (const s of this.pending) {
+      if (s.inbound) inbound.push({ host: s.host, openedAt: s.openedAt, awaitingWork: s.connection?.awaitingWork ?? true, slot: s });
+    }
+    const decision = admitPending(slot.host, inbound, this.pending.size, {
+      maxPending: this.opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
+      maxPerIp: this.opts.maxPendingPerIp ?? MAX_PENDING_HANDSHAKES_PER_IP,
+    });
+    if (decision.kind === "evict") decision.victim.slot.connection?.abort("handshake-evicted"); // leaves the table at once
+    return decision.kind !== "refuse";
   }
 
   private refuse(slot: Slot, socket: Socket<Slot>, reason: HandshakeFailure): void {
@@ -367,10 +378,7 @@ export class Transport {
   }
 
   private endPending(slot: Slot): void {
-    if (!this.pending.delete(slot) || !slot.inbound) return;
-    const n = (this.pendingPerIp.get(slot.host) ?? 1) - 1;
-    if (n <= 0) this.pendingPerIp.delete(slot.host);
-    else this.pendingPerIp.set(slot.host, n);
+    this.pending.delete(slot);
   }
 
   private countFailure(reason: HandshakeFailure): void {

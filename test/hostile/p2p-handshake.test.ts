@@ -163,10 +163,11 @@ test("15. every single byte of Hello, M1, M2 and M3 flipped in transit: every fl
   await waitFor(idle, 3000, "clean run torn down");
   // As proto/gossip.proto makes them for Ed25519 identities (test/p2p/handshake.test.ts spells the sums out): Hello
   // at difficulty 8 and M1 have fixed sizes; M2 and M3 carry an IdentityProof of 112 bytes plus the sender's listen
-  // port field (none for the probe, which listens nowhere).
+  // port field (none for the probe, which listens nowhere) and its features field (2 bytes: both offer trees).
   const portField = (port: number) => (port === 0 ? 0 : 1 + (port < 128 ? 1 : port < 16384 ? 2 : 3));
+  const featuresField = 2;
   const handshakeSizes = { toDialer: sizes.toDialer.slice(0, 2), toTarget: sizes.toTarget.slice(0, 2) }; // then link frames
-  expect(handshakeSizes).toEqual({ toDialer: [72, 211 + portField(target.transport.port)], toTarget: [78, 179] });
+  expect(handshakeSizes).toEqual({ toDialer: [72, 211 + portField(target.transport.port) + featuresField], toTarget: [78, 179 + featuresField] });
 
   const steps: [string, Direction, number][] = [["Hello", "toDialer", 0], ["M1", "toTarget", 0], ["M2", "toDialer", 1], ["M3", "toTarget", 1]];
   const outcomes = new Map<string, number>();
@@ -190,8 +191,8 @@ test("15. every single byte of Hello, M1, M2 and M3 flipped in transit: every fl
       await waitFor(idle, 3000, `no session left after flipping ${name} byte ${at}`);
     }
   }
-  expect(flips).toBe(72 + 78 + 211 + portField(target.transport.port) + 179);
-  expect(outcomes.get("initiator-done")).toBe(179); // every flip of M3, and only those
+  expect(flips).toBe(72 + 78 + 211 + portField(target.transport.port) + featuresField + 179 + featuresField);
+  expect(outcomes.get("initiator-done")).toBe(179 + featuresField); // every flip of M3, and only those
   await canary.check();
 }, 60_000);
 
