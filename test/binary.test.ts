@@ -59,9 +59,10 @@ describe.skipIf(SKIP)("compiled binary", () => {
   }, TIMEOUT);
 
   test(
-    "three nodes in a chain (PoW on the bundled workers) carry an announcement from node 1 to node 3; SIGTERM exits 0",
+    "three nodes in a chain (PoW on the bundled workers) carry an announcement from node 1 to node 3; the middle one serves its dashboard; SIGTERM and SIGHUP exit 0",
     async () => {
-      const ports = await Promise.all(Array.from({ length: 6 }, freePort));
+      const ports = await Promise.all(Array.from({ length: 7 }, freePort));
+      const control = ports[6]!;
       const config = (n: number, boot?: number) => {
         const path = join(dir, `node${n}.yaml`);
         writeFileSync(
@@ -69,6 +70,7 @@ describe.skipIf(SKIP)("compiled binary", () => {
           `hostkey: node${n}.pem\ngossip:\n  api_address: 127.0.0.1:${ports[2 * n - 2]}\n` +
             `  p2p_address: 127.0.0.1:${ports[2 * n - 1]}\n` +
             (boot ? `  bootstrapper: 127.0.0.1:${boot}\n` : "") +
+            (n === 2 ? `  control_address: 127.0.0.1:${control}\n` : "") +
             `  pow_difficulty: 8\n  degree: 4\n`,
         );
         return path;
@@ -99,8 +101,16 @@ describe.skipIf(SKIP)("compiled binary", () => {
         sub.validate(m.messageId, true);
         await sub.end();
         announcer.close();
+        // The dashboard page is inside the binary too, and its data source answers.
+        const page = await fetch(`http://127.0.0.1:${control}/`);
+        expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+        expect(await page.text()).toContain('fetch("status"');
+        const status = (await (await fetch(`http://127.0.0.1:${control}/status`)).json()) as { links: unknown[] };
+        expect(status.links).toHaveLength(2);
       } finally {
-        for (const p of nodes) p.kill("SIGTERM");
+        nodes[0]!.kill("SIGTERM");
+        nodes[1]!.kill("SIGHUP"); // a closed terminal: a clean stop too
+        nodes[2]!.kill("SIGTERM");
       }
       expect(await Promise.all(nodes.map((p) => p.exited))).toEqual([0, 0, 0]);
       // The middle node linked both ways: proof the handshakes (and so the PoW workers) ran inside the binary.
