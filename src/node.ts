@@ -152,6 +152,8 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
       linkDown: (peer, reason) => core.events.linkDown(peer, reason),
       message: (peer, message) => dispatch(core.events, peer, message),
     },
+    // A flooding node does not offer trees: tree peers would prune it to announcements that it never grafts.
+    offerTrees: config.dissemination !== "flood",
     ...options.transport,
   });
   const network = transportNetwork(transport, identity.idHex, config.p2pAddress.host);

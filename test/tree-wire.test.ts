@@ -7,14 +7,16 @@
  */
 import { afterAll, afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import type { PlumtreeStats } from "../src/gossip/plumtree.ts";
-import type { GossipNode } from "../src/node.ts";
+import { startNode, type GossipNode } from "../src/node.ts";
+import { silentLogger } from "../src/log.ts";
+import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import type { Link } from "../src/p2p/link.ts";
 import { LINK_KIND_FIELD } from "../src/p2p/wire.ts";
 import { waitFor } from "./wait-for.ts";
 import { RawPeer, payload } from "./hostile/raw-peer.ts";
-import { createHarness, type NodeSpec } from "./net-harness.ts";
+import { createHarness, testConfig, type NodeSpec } from "./net-harness.ts";
 
-const { node, subscriber, announce, cleanup, close } = createHarness();
+const { node, subscriber, announce, cleanup, close, pow } = createHarness();
 setDefaultTimeout(20_000);
 afterEach(() => cleanup());
 afterAll(() => close());
@@ -24,10 +26,10 @@ const TREE_FIELDS = [LINK_KIND_FIELD.ihave, LINK_KIND_FIELD.graft, LINK_KIND_FIE
 type TreeCounter = keyof PlumtreeStats;
 
 /** Three nodes linked to each other by hand (membership stopped, so nothing adds or replaces a link). */
-async function triangle(specs: NodeSpec[] = [{}, {}, {}]): Promise<GossipNode[]> {
+async function triangle(specs: (NodeSpec | GossipNode)[] = [{}, {}, {}]): Promise<GossipNode[]> {
   const ns: GossipNode[] = [];
   for (const spec of specs) {
-    const n = await node(spec);
+    const n = "broadcaster" in spec ? spec : await node(spec);
     n.membership.stop();
     ns.push(n);
   }
@@ -124,5 +126,23 @@ test("hops travel in Payloads: a node forwards what arrived with hops 5 as hops 
   } finally {
     from.close();
     to.close();
+  }
+});
+
+test("a node configured to flood (dissemination: flood) offers no trees, so tree peers keep pushing to it in full", async () => {
+  const flooder = await startNode(testConfig({ dissemination: "flood" }), loadIdentity(generateEd25519Pem()), silentLogger, { pow });
+  try {
+    const ns = await triangle([flooder, {}, {}]);
+    const [, b, c] = ns as [GossipNode, GossipNode, GossipNode];
+    for (const l of flooder.transport.linked()) expect(l.info.features).toBe(0);
+    const subs = await Promise.all(ns.map((n) => subscriber(n, TYPE)));
+    // Its pushes would be duplicates at b and c; were it a tree peer, they would prune it and only announce to it.
+    await announceAndDeliver(ns, subs, flooder, ["flood 1", "flood 2", "flood 3"]);
+    await announceAndDeliver(ns, subs, b, ["b 1", "b 2", "b 3"]);
+    await announceAndDeliver(ns, subs, c, ["c 1", "c 2"]);
+    expect([b.broadcaster.roleOf(flooder.identity.idHex), c.broadcaster.roleOf(flooder.identity.idHex)]).toEqual(["eager", "eager"]);
+    expect(flooder.transport.linked().map(treeMessagesOn)).toEqual([0, 0]);
+  } finally {
+    await flooder.stop();
   }
 });
