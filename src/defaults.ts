@@ -384,7 +384,7 @@ export const SIM_UNKNOWN_ADDRESS_RTT_MS = 100;
 
 /** Warm-up after the last join: at least MIN seconds, then until SETTLED_SHARE of nodes hold `degree` links and no
  *  node is without one, at most MAX seconds. */
-export const SIM_WARMUP_MIN_S = 10;
+export const SIM_WARMUP_MIN_S = 5;
 export const SIM_WARMUP_MAX_S = 120;
 export const SIM_SETTLED_SHARE = 0.99;
 

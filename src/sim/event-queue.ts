@@ -1,5 +1,5 @@
 /**
- * The simulator's one event queue: a binary min-heap keyed by (time, sequence number), so events due at the same
+ * The simulator's one event queue: a min-heap (4-ary) keyed by (time, sequence number), so events due at the same
  * virtual time run in the order they were scheduled and a run is reproducible event for event.
  *
  * Events live in slots of parallel arrays (kind, two object references, one number); the heap orders slot numbers,
@@ -86,11 +86,12 @@ export class EventQueue {
     return ti < tj || (ti === tj && this.seqs[i]! < this.seqs[j]!);
   }
 
+  // A 4-ary heap: half the depth of a binary one, and a node's children share a cache line of `heap`.
   private siftUp(pos: number): void {
     const heap = this.heap;
     const slot = heap[pos]!;
     while (pos > 0) {
-      const parent = (pos - 1) >> 1;
+      const parent = (pos - 1) >> 2;
       const p = heap[parent]!;
       if (!this.less(slot, p)) break;
       heap[pos] = p;
@@ -104,10 +105,11 @@ export class EventQueue {
     const n = this.count;
     const slot = heap[pos]!;
     for (;;) {
-      let child = 2 * pos + 1;
-      if (child >= n) break;
-      const right = child + 1;
-      if (right < n && this.less(heap[right]!, heap[child]!)) child = right;
+      const first = 4 * pos + 1;
+      if (first >= n) break;
+      let child = first;
+      const end = Math.min(first + 4, n);
+      for (let c = first + 1; c < end; c++) if (this.less(heap[c]!, heap[child]!)) child = c;
       if (!this.less(heap[child]!, slot)) break;
       heap[pos] = heap[child]!;
       pos = child;

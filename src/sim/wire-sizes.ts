@@ -11,7 +11,7 @@
 import { BATCH_MAX_BYTES } from "../defaults.ts";
 import type { GossipItem, PeerAddress } from "../gossip/ports.ts";
 import { HandshakeFinal, HandshakeInit, HandshakeResponse, Hello, IdentityProof, type LinkMessage } from "../p2p/proto/gossip.ts";
-import { encodeLinkMessage, encodeMessage } from "../p2p/wire.ts";
+import { MAX_HOPS, encodeLinkMessage, encodeMessage } from "../p2p/wire.ts";
 
 /** Frame length prefix + Poly1305 tag: what one sealed frame adds to its plaintext. */
 export const FRAME_OVERHEAD_BYTES = 4 + 16;
@@ -67,22 +67,20 @@ export function peerListBytes(peers: readonly PeerAddress[]): number {
   return encodedLength({ kind: { $case: "peerList", value: { peers: entries } } });
 }
 
-/** Encoded Payload sizes; the broadcaster pushes one item object to several peers in a row, so one entry is enough. */
+/**
+ * Encoded Payload sizes by the protobuf rules (test/sim/network-model.test.ts checks them against the encoder):
+ * what src/node.ts sends for an item (hops 0 left out, hops capped at MAX_HOPS), without encoding 1 KiB per copy.
+ */
 export class PayloadSizer {
-  private last: GossipItem | undefined;
-  private lastBytes = 0;
-  /** Encodings actually computed (cache misses). */
-  encodes = 0;
-
   bytes(item: GossipItem): number {
-    if (item !== this.last) {
-      this.last = item;
-      this.encodes++;
-      this.lastBytes = encodedLength({
-        kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data } },
-      });
-    }
-    return this.lastBytes;
+    const len = item.data.length;
+    let inner = 1 + varintBytes(item.id.length) + item.id.length;
+    if (item.ttl > 0) inner += 1 + varintBytes(item.ttl);
+    if (item.dataType > 0) inner += 1 + varintBytes(item.dataType);
+    if (len > 0) inner += 1 + varintBytes(len) + len;
+    const hops = item.hops ? Math.min(item.hops, MAX_HOPS) : 0;
+    if (hops > 0) inner += 1 + varintBytes(hops);
+    return 1 + varintBytes(inner) + inner;
   }
 }
 
@@ -94,27 +92,31 @@ export interface TurnBatch {
   bytes: number;
   firstBytes: number;
   count: number;
+  /** Whether the last message added joined the turn's frame. */
+  sameFrame: boolean;
 }
 
 export function newTurnBatch(): TurnBatch {
-  return { turn: -1, bytes: 0, firstBytes: 0, count: 0 };
+  return { turn: -1, bytes: 0, firstBytes: 0, count: 0, sameFrame: false };
 }
 
 /**
- * Wire bytes that one more message of `plain` bytes adds on a direction in turn `turn`, and whether it rides in the
- * frame already started this turn.
+ * Wire bytes that one more message of `plain` bytes adds on a direction in turn `turn`; afterwards `batch.sameFrame`
+ * says whether it rides in the frame already started this turn (no allocation: this runs for every message).
  */
-export function addToTurn(batch: TurnBatch, turn: number, plain: number): { bytes: number; sameFrame: boolean } {
+export function addToTurn(batch: TurnBatch, turn: number, plain: number): number {
   if (batch.turn === turn && batch.bytes + plain <= BATCH_MAX_BYTES) {
     let bytes = 1 + varintBytes(plain) + plain;
     if (batch.count === 1) bytes += 1 + varintBytes(batch.firstBytes) + 1 + varintBytes(batch.bytes + plain);
     batch.bytes += plain;
     batch.count++;
-    return { bytes, sameFrame: true };
+    batch.sameFrame = true;
+    return bytes;
   }
   batch.turn = turn;
   batch.bytes = plain;
   batch.firstBytes = plain;
   batch.count = 1;
-  return { bytes: plain + FRAME_OVERHEAD_BYTES, sameFrame: false };
+  batch.sameFrame = false;
+  return plain + FRAME_OVERHEAD_BYTES;
 }

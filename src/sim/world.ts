@@ -87,6 +87,9 @@ export class World {
   events = 0;
   /** Incremented per event: messages a node sends within one turn share a Batch frame. */
   private turn = 0;
+  /** Experimental: ask for a collection every this many events (0 = never). */
+  gcEvery = Number(process.env.SIM_GC_EVERY ?? 0);
+  private lastGcAt = 0;
   private settled = false;
   private portCalls = 0;
   /** Every node ever added, by "host:port" (addresses are never reused). */
@@ -170,6 +173,10 @@ export class World {
         sinceCheck = 0;
         progress?.();
         if (stop?.()) return;
+        if (this.gcEvery > 0 && this.events - this.lastGcAt >= this.gcEvery) {
+          this.lastGcAt = this.events;
+          Bun.gc(process.env.SIM_GC_FULL === "1");
+        }
       }
     }
     this.now = Math.max(this.now, until);
@@ -473,7 +480,9 @@ export class World {
     const toResponder = conn.initiator === from;
     const to = toResponder ? conn.responder : conn.initiator;
     const dir = toResponder ? conn.toResponder : conn.toInitiator;
-    const { bytes, sameFrame } = addToTurn(toResponder ? conn.batchToResponder : conn.batchToInitiator, this.turn, plain);
+    const batch = toResponder ? conn.batchToResponder : conn.batchToInitiator;
+    const bytes = addToTurn(batch, this.turn, plain);
+    const sameFrame = batch.sameFrame;
     this.metrics.count(kind, bytes);
     let at = this.wire.arrival(from.index, to.index, bytes, this.now, dir, sameFrame);
     if (this.blocked(from, to)) {
@@ -594,8 +603,8 @@ export class World {
     }
   }
 
-  stats(): { events: number; scheduled: number; payloadEncodes: number } {
-    return { events: this.events, scheduled: this.queue.scheduled, payloadEncodes: this.sizer.encodes };
+  stats(): { events: number; scheduled: number } {
+    return { events: this.events, scheduled: this.queue.scheduled };
   }
 }
 

@@ -42,6 +42,8 @@ export interface TestnetOptions {
   dir?: string;
   powDifficulty?: number;
   degree?: number;
+  /** `gossip.dissemination` of every node (default: the config's default). */
+  dissemination?: "plumtree" | "flood";
   cacheSize?: number;
   /** Each node dials this many distinct random others (default TESTNET_DIALS_PER_NODE). */
   dialsPerNode?: number;
@@ -127,6 +129,7 @@ export async function startTestnet(options: TestnetOptions): Promise<Testnet> {
         p2pAddress: { host, port: basePort ? basePort + i : 0 },
         bootstrappers: [],
         degree: options.degree ?? TESTNET_DEGREE,
+        dissemination: options.dissemination,
         cacheSize: options.cacheSize ?? DEFAULTS.cacheSize,
         powDifficulty: difficulty,
         maxPowDifficulty: Math.max(difficulty, TESTNET_POW_DIFFICULTY),

@@ -33,7 +33,7 @@ describe("EventQueue", () => {
     let seq = 0;
     let now = 0;
     const ev = out();
-    for (let step = 0; step < 50_000; step++) {
+    for (let step = 0; step < 20_000; step++) {
       if (random() < 0.55 || reference.length === 0) {
         const time = now + Math.floor(random() * 100); // many equal times: ties matter
         q.push(time, 1, undefined, undefined, seq);

@@ -89,24 +89,31 @@ describe("wire sizes", () => {
   test("payload sizes are the real encoder's, plus frame and tag when alone", () => {
     const sizer = new PayloadSizer();
     for (const n of [0, 1, 100, 127, 128, 1024, 16384, 65527]) {
-      const it = item(n, 3);
-      const real = encodeLinkMessage({ kind: { $case: "payload", value: { messageId: it.id, ttl: it.ttl, dataType: it.dataType, data: it.data } } }).length;
-      expect(sizer.bytes(it)).toBe(real);
+      for (const [ttl, dataType, hops] of [[0, 0x51a1, 0], [3, 1, 1], [255, 0, 300], [1, 65535, 127], [0, 128, 128]] as const) {
+        const it = { ...item(n, ttl), dataType, hops };
+        // What src/node.ts puts on the wire for an item (hops 0 left out, capped at 255).
+        const wireHops = hops ? Math.min(hops, 255) : undefined;
+        const real = encodeLinkMessage({ kind: { $case: "payload", value: { messageId: it.id, ttl, dataType, data: it.data, hops: wireHops } } }).length;
+        expect(sizer.bytes(it)).toBe(real);
+      }
     }
-    expect(addToTurn(newTurnBatch(), 1, 500)).toEqual({ bytes: 500 + FRAME_OVERHEAD_BYTES, sameFrame: false });
+    const batch = newTurnBatch();
+    expect(addToTurn(batch, 1, 500)).toBe(500 + FRAME_OVERHEAD_BYTES);
+    expect(batch.sameFrame).toBe(false);
   });
 
   test("messages of one turn on one link cost what one real Batch frame costs (to within 2 bytes)", () => {
     for (const sizes of [[1068, 1068], [40, 300, 1068, 5], [200, 200, 200, 200, 200, 200]]) {
       const batch = newTurnBatch();
       let ours = 0;
-      sizes.forEach((n) => (ours += addToTurn(batch, 9, n).bytes));
+      sizes.forEach((n) => (ours += addToTurn(batch, 9, n)));
       const real = encodeBatch(sizes.map((n) => new Uint8Array(n))).length + FRAME_OVERHEAD_BYTES;
       expect(Math.abs(ours - real)).toBeLessThanOrEqual(2);
     }
     const batch = newTurnBatch();
     addToTurn(batch, 1, 100);
-    expect(addToTurn(batch, 2, 100).sameFrame).toBe(false); // a new turn starts a new frame
+    addToTurn(batch, 2, 100);
+    expect(batch.sameFrame).toBe(false); // a new turn starts a new frame
     expect(varintBytes(127)).toBe(1);
     expect(varintBytes(128)).toBe(2);
   });
