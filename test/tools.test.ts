@@ -33,13 +33,14 @@ afterEach(async () => {
 });
 afterAll(() => pow.close());
 
-async function node(opts: { bootstrapPort?: number; degree?: number } = {}): Promise<GossipNode> {
+async function node(opts: { bootstrapPort?: number; degree?: number; maxInboundPerIp?: number } = {}): Promise<GossipNode> {
   const config = testConfig({
     bootstrappers: bootstrapAt(opts.bootstrapPort),
     controlAddress: { host: "127.0.0.1", port: 0 },
     ...(opts.degree ? { degree: opts.degree } : {}),
   });
-  const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow, membership: { tickMs: 100, backoffInitialMs: 50 } });
+  const transport = opts.maxInboundPerIp === undefined ? undefined : { maxInboundPerIp: opts.maxInboundPerIp, limitLoopback: true };
+  const n = await startNode(config, loadIdentity(generateEd25519Pem()), silentLogger, { pow, membership: { tickMs: 100, backoffInitialMs: 50 }, transport });
   nodes.push(n);
   return n;
 }
@@ -119,12 +120,12 @@ const VALIDATOR = [
 ].join("\n");
 
 test("--exec: exit 0 passes an item on, a rejected one and a hanging one (timeout) stop at the node", async () => {
-  // A line a — b — c: b's only subscriber is the --exec validator, so only what it passes can reach c.
-  const a = await node({ degree: 1 });
+  // A line a — b — c: b's only subscriber is the --exec validator, so only what it passes can reach c. Inbound caps
+  // keep it a line whatever membership tries: a admits one inbound link (b's), c admits none (it dials b).
+  const a = await node({ degree: 1, maxInboundPerIp: 1 });
   const b = await node({ bootstrapPort: a.transport.port, degree: 2 });
-  const c = await node({ bootstrapPort: b.transport.port, degree: 1 });
+  const c = await node({ bootstrapPort: b.transport.port, degree: 1, maxInboundPerIp: 0 });
   await waitFor(() => a.transport.linked().length === 1 && b.transport.linked().length === 2 && c.transport.linked().length === 1, 4000, "a line of three");
-  for (const n of [a, b, c]) n.membership.stop(); // no more dials: peer exchange would link a to c
   writeFileSync(join(dir, "validator.sh"), VALIDATOR);
   const onC = await ApiClient.connect(c.api.port);
   const receivedOnC: string[] = [];
