@@ -14,6 +14,7 @@ import {
   DEFAULT_DEGREE,
   DEFAULT_DISSEMINATION,
   DEFAULT_MAX_POW_DIFFICULTY,
+  DEFAULT_OVERLAY,
   DEFAULT_P2P_ADDRESS,
   DEFAULT_POW_DIFFICULTY,
   VALIDATION_TIMEOUT_MS,
@@ -33,6 +34,8 @@ export interface NodeConfig {
   cacheSize: number;
   /** `gossip.dissemination`: broadcast trees (default) or flooding; absent = the default. */
   dissemination?: "plumtree" | "flood";
+  /** `gossip.overlay`: the membership that keeps the links (HyParView views or the classic candidate table). */
+  overlay?: "hyparview" | "classic";
   /** Leading zero bits this node demands from peers that connect to it. */
   powDifficulty: number;
   /** The most this node will solve when it connects to others. */
@@ -62,6 +65,7 @@ const GOSSIP_KEYS = [
   "degree",
   "cache_size",
   "dissemination",
+  "overlay",
   "pow_difficulty",
   "max_pow_difficulty",
   "validation_timeout_ms",
@@ -151,6 +155,11 @@ function build(file: string, top: Raw, gossip: Raw, rps: Raw | undefined, baseDi
     throw new ConfigError(file, "gossip.dissemination", `expected plumtree or flood, got ${JSON.stringify(dissemination)}`);
   }
   config.dissemination = dissemination;
+  const overlay = gossip.overlay ?? DEFAULT_OVERLAY;
+  if (overlay !== "hyparview" && overlay !== "classic") {
+    throw new ConfigError(file, "gossip.overlay", `expected hyparview or classic, got ${JSON.stringify(overlay)}`);
+  }
+  config.overlay = overlay;
   if (gossip.control_address !== undefined) config.controlAddress = address(file, "gossip.control_address", gossip.control_address);
   if (gossip.log_level !== undefined) {
     if (!LOG_LEVELS.includes(gossip.log_level as LogLevel)) {
@@ -236,6 +245,7 @@ export function describeConfig(c: NodeConfig): Record<string, string | number> {
     degree: c.degree,
     cache_size: c.cacheSize,
     dissemination: c.dissemination ?? DEFAULT_DISSEMINATION,
+    overlay: c.overlay ?? DEFAULT_OVERLAY,
     pow_difficulty: c.powDifficulty,
   };
 }

@@ -151,6 +151,10 @@ export const LINK_ROTATION_INTERVAL_MS = 60_000;
 
 // ---- Membership views (HyParView, src/gossip/hyparview.ts; DSN 2007, §4 and §5) ------------------------------------
 
+/** `gossip.overlay`: which membership keeps the links, "hyparview" (src/gossip/hyparview.ts) or "classic"
+ *  (src/gossip/membership.ts: a candidate table fed by peer exchange). */
+export const DEFAULT_OVERLAY = "classic" as const;
+
 /** Passive view size: addresses kept besides the links. The paper uses log(n)+c active and k(log(n)+c) passive;
  *  six times the active view (at least 30, the paper's value for 10,000 nodes) keeps enough live entries after mass
  *  failure to refill the active view. */

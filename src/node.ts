@@ -8,8 +8,7 @@ import { queryRps } from "./api/rps.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Broadcaster } from "./gossip/broadcaster.ts";
-import { createCore, systemClock, type GossipCore, type MembershipTunables } from "./gossip/core.ts";
-import type { Membership } from "./gossip/membership.ts";
+import { createCore, systemClock, type GossipCore, type MembershipPart, type MembershipTunables } from "./gossip/core.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork, TreeMessage } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
 import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
@@ -60,7 +59,7 @@ export interface GossipNode {
   /** The dissemination layer (src/gossip/core.ts); broadcaster and membership are its parts. */
   readonly core: GossipCore;
   readonly broadcaster: Broadcaster;
-  readonly membership: Membership;
+  readonly membership: MembershipPart;
   /** The control HTTP server, when config.controlAddress is set. */
   readonly control?: ControlServer;
   readonly peerStore?: PeerStore;
@@ -170,6 +169,8 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     rps: config.rpsApiAddress ? rpsSource(config.rpsApiAddress) : undefined,
     sinks: peerStore ? [peerStoreSink(peerStore, network)] : [],
     membership: options.membership,
+    broadcaster: { dissemination: config.dissemination },
+    overlay: config.overlay,
   });
   api.onAnnounce = (a) => core.announce(a);
   api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);
@@ -281,6 +282,7 @@ function peerStoreSink(store: PeerStore, network: PeerNetwork): PeerEvents {
     peersRequested() {},
     peers() {},
     tree() {},
+    views() {},
   };
 }
 

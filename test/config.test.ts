@@ -67,6 +67,7 @@ rps:
     ["hostkey: k\ngossip:\n  pow_difficulty: 40\n", "gossip.pow_difficulty", "out of range"],
     ["hostkey: k\ngossip:\n  log_level: loud\n", "gossip.log_level", "expected one of"],
     ["hostkey: k\ngossip:\n  dissemination: gossipsub\n", "gossip.dissemination", "expected plumtree or flood"],
+    ["hostkey: k\ngossip:\n  overlay: mesh\n", "gossip.overlay", "expected hyparview or classic"],
     ["hostkey: k\nrps:\n  address: a:1\n", "rps.address", "unknown key"],
     ["gossip:\n  degree: 3\n", "hostkey", "missing"],
     ["hostkey: [1]\n", "hostkey", "expected a file path"],
