@@ -38,9 +38,6 @@ export const MAX_ITEM_DATA_BYTES = 65_527;
 
 // ---- Cache replay to a node whose modules are not subscribed yet ----------------------------------------------------
 
-/** Items from a peer whose link came up less than this ago are taken as its cache replay (sent at link up). */
-export const REPLAY_WINDOW_MS = 2_000;
-
 /** A replayed item of a type no local module subscribed to yet is held this long (a restarted node's modules connect
  *  a moment after its links come up) and validated as soon as a subscriber appears; then dropped as "not subscribed". */
 export const REPLAY_GRACE_MS = 5_000;
@@ -76,6 +73,9 @@ export const TREE_OPTIMISATION_HOPS = 3;
 /** Announced IDs awaited at once; announcers remembered per ID. */
 export const TREE_MAX_PENDING = 4_096;
 export const TREE_MAX_ANNOUNCERS = 8;
+
+/** Data types with a broadcast tree of their own at once (least recently used out: its links turn eager again). */
+export const TREE_MAX_TYPES = 256;
 
 /** IDs in one announcement message, and announcements queued for one peer at most. */
 export const TREE_MAX_ENTRIES_PER_MESSAGE = 256;
@@ -333,6 +333,10 @@ export const MAX_INBOUND_LINKS_PER_IP = 8;
  *  ("send-buffer-full"). What a peer that stops reading can cost us. */
 export const LINK_SEND_BUFFER_BYTES = 1 << 20;
 
+/** A closed link's last frames still queued (its DISCONNECT and LinkError behind a backlog) get this long to reach a
+ *  slow peer before the stream ends without them. */
+export const LINK_CLOSE_LINGER_MS = 1_000;
+
 /** A link sends a Ping this often; the Pong, like any frame, shows the peer is alive. */
 export const LINK_PING_INTERVAL_MS = 15_000;
 
@@ -377,8 +381,10 @@ export const SIM_VALIDATION_DELAY_MS = 1;
 /** Random already-present nodes each joining node is given as bootstrappers. */
 export const SIM_BOOTSTRAPPERS = 3;
 
-/** Nodes joining per simulated second while the network forms. */
+/** Nodes joining per simulated second while the network forms … */
 export const SIM_JOIN_RATE_PER_S = 1_000;
+/** … or faster, so that every node has joined within this many seconds (100,000 nodes: 4,000 per second). */
+export const SIM_JOIN_WINDOW_MAX_S = 25;
 
 /** topology dials:K — membership starts this long after the testnet-like dials (which take a few RTTs and a PoW). */
 export const SIM_DIALS_SETTLE_MS = 5_000;

@@ -22,6 +22,9 @@ export interface NodeSpec {
   identity?: Identity;
   powDifficulty?: number;
   cacheSize?: number;
+  /** gossip.dissemination (default plumtree) and gossip.overlay (default classic). */
+  dissemination?: NodeConfig["dissemination"];
+  overlay?: NodeConfig["overlay"];
   log?: Logger;
   membership?: NodeOptions["membership"];
   transport?: NodeOptions["transport"];
@@ -80,6 +83,8 @@ export function createHarness() {
       powDifficulty: spec.powDifficulty ?? 4,
       validationTimeoutMs: spec.validationTimeoutMs ?? 2000,
       rpsApiAddress: spec.rpsPort ? { host: "127.0.0.1", port: spec.rpsPort } : undefined,
+      dissemination: spec.dissemination,
+      overlay: spec.overlay,
     });
     const n = await startNode(config, spec.identity ?? loadIdentity(generateEd25519Pem()), spec.log ?? silentLogger, {
       pow,

@@ -145,8 +145,9 @@ test("the validation timeout at its default: a silent subscriber's item is unans
   await waitFor(() => t.broadcaster.stats().valid === 1, 3000, "the next item validated");
 }, 20_000);
 
-test("copies that arrive during validation: their senders get no copy; every other link does", async () => {
-  const { t, leaves } = await star(3);
+test("flooding: copies that arrive during validation: their senders get no copy; every other link does", async () => {
+  // With broadcast trees such a copy prunes its link instead (test/gossip/plumtree.test.ts); this is the flood rule.
+  const { t, leaves } = await star(3, { dissemination: "flood" });
   const [s1, s2, other] = leaves as [GossipNode, GossipNode, GossipNode];
   const sub = await heldSubscriber(t);
   const received = () => leaves.map((l) => l.broadcaster.stats().received);

@@ -19,7 +19,6 @@ import {
   MAX_ITEM_DATA_BYTES,
   REPLAY_GRACE_MS,
   REPLAY_HOLD_MAX_ITEMS,
-  REPLAY_WINDOW_MS,
 } from "../defaults.ts";
 import { ItemCache } from "./item-cache.ts";
 import { idKey, idMatches, itemId } from "./item-id.ts";
@@ -77,8 +76,6 @@ export interface BroadcasterOptions {
   cacheSize?: number;
   seenMaxEntries?: number;
   seenMaxAgeMs?: number;
-  /** Items from a peer linked less than this ago count as its cache replay (see ReplayHold). */
-  replayWindowMs?: number;
   replayGraceMs?: number;
   replayHoldMaxItems?: number;
   /** "plumtree": broadcast trees with peers that speak them (eager push to the others); "flood": push to up to
@@ -115,9 +112,6 @@ export class Broadcaster implements PeerEvents {
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
   private readonly hold: ReplayHold;
-  private readonly replayWindowMs: number;
-  /** Linked peers → when their link came up (for the replay window). */
-  private readonly linkedAt = new Map<PeerId, number>();
   private outstanding = 0;
   private readonly spread: TreeSpread | undefined;
   /** Items being validated → the peers that sent us a copy meanwhile (they need no copy from us). */
@@ -135,7 +129,6 @@ export class Broadcaster implements PeerEvents {
     const now = () => this.clock.now();
     this.seen = new SeenCache({ maxEntries: options.seenMaxEntries, maxAgeMs: options.seenMaxAgeMs, now });
     this.cache = new ItemCache(options.cacheSize ?? DEFAULT_CACHE_SIZE);
-    this.replayWindowMs = options.replayWindowMs ?? REPLAY_WINDOW_MS;
     this.hold = new ReplayHold({
       clock: this.clock,
       graceMs: options.replayGraceMs ?? REPLAY_GRACE_MS,
@@ -206,9 +199,11 @@ export class Broadcaster implements PeerEvents {
       this.violation(from, "item-id-mismatch");
       return;
     }
-    if (!released) item = { ...item, hops: (item.hops ?? 0) + 1 }; // one more link crossed to get here
+    // One more link crossed to get here; and a replayed copy travels on as an ordinary item.
+    const replayed = !released && item.replayed === true;
+    if (!released) item = { ...item, hops: (item.hops ?? 0) + 1, replayed: undefined };
     if (!this.local.hasSubscribers(item.dataType)) {
-      if (!released && this.inReplayWindow(from) && this.hold.keep(key, from, item)) {
+      if (replayed && this.hold.keep(key, from, item)) {
         // A module that subscribes a moment after a restart still gets the neighbours' cache replay.
         this.metrics.replayHeld++;
         return;
@@ -237,18 +232,16 @@ export class Broadcaster implements PeerEvents {
   /** Sends the cached items, oldest first, to a newly linked peer. */
   linkUp(info: LinkInfo): void {
     if (this.score.isBanned(info.peer)) return;
-    this.linkedAt.set(info.peer, this.clock.now());
     this.spread?.linkUp(info);
     for (const item of this.cache.list()) {
       this.metrics.cacheReplayed++;
-      this.send(info.peer, item);
+      this.send(info.peer, { ...item, replayed: true });
     }
   }
 
   peersRequested(_from: PeerId): void {}
   peers(_from: PeerId, _peers: PeerAddress[]): void {}
   linkDown(peer: PeerId, _reason: string): void {
-    this.linkedAt.delete(peer);
     this.spread?.linkDown(peer);
   }
 
@@ -286,11 +279,6 @@ export class Broadcaster implements PeerEvents {
           }
         : undefined,
     };
-  }
-
-  private inReplayWindow(peer: PeerId): boolean {
-    const at = this.linkedAt.get(peer);
-    return at !== undefined && this.clock.now() - at <= this.replayWindowMs;
   }
 
   private async gate(from: PeerId, item: GossipItem): Promise<void> {

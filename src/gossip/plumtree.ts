@@ -1,6 +1,8 @@
 /**
  * Epidemic broadcast trees (Plumtree: Leitão, Pereira, Rodrigues, SRDS 2007) as a state machine on our links. Every
- * link to a peer that speaks trees is eager (full copies) or lazy (announcements of item IDs, batched per peer).
+ * link to a peer that speaks trees is eager (full copies) or lazy (announcements of item IDs, batched per peer), per
+ * data type: each type has its own tree, because only a type's subscribers relay it (VoidPhone), so a link that is
+ * redundant for one type may be the only path for another.
  * A duplicate full copy makes that link lazy (PRUNE); an announced ID that does not arrive in time is asked for
  * (GRAFT), which makes that link eager again and repairs the tree; when an announcement arrives much closer to the
  * origin than the eager copy did, the two links swap roles, so the tree follows the fastest paths.
@@ -35,6 +37,9 @@ export interface PlumtreeOptions {
   maxPending: number;
   /** Announcers remembered per awaited ID. */
   maxAnnouncers: number;
+  /** Data types with a tree of their own at once; past it the least recently used type's links all turn eager again
+   *  (more copies for it, never a loss). */
+  maxTypes: number;
   /** Entries in one announcement message; a longer queue is sent at once. */
   maxEntriesPerMessage: number;
   /** Announcements queued per peer at most (past it the oldest are dropped: they only help repair). */
@@ -75,23 +80,24 @@ interface Queue {
 
 export class Plumtree {
   readonly stats = new PlumtreeStats();
-  /** Peers that speak trees → eager? (peers that do not speak trees are not in here: always eager). */
-  private readonly roles = new Map<PeerId, boolean>();
+  private readonly roles: TreeRoles;
   private readonly pending = new Map<string, Pending>();
   private readonly queues = new Map<PeerId, Queue>();
   /** prefix key → who sent us the eager copy and at what hop count (for the optimisation), bounded with pending. */
   private readonly firstFrom = new Map<string, { peer: PeerId; hops: number }>();
 
-  constructor(private readonly o: PlumtreeOptions) {}
+  constructor(private readonly o: PlumtreeOptions) {
+    this.roles = new TreeRoles(o.maxTypes);
+  }
 
   /** A new link: eager, as in the paper (the tree is pruned to shape by duplicates). */
   linkUp(peer: PeerId, speaksTrees: boolean): void {
-    if (speaksTrees) this.roles.set(peer, true);
+    if (speaksTrees) this.roles.add(peer);
   }
 
   /** The lost link's roles go; IDs it announced are asked of the others. */
   linkDown(peer: PeerId): void {
-    this.roles.delete(peer);
+    this.roles.remove(peer);
     const q = this.queues.get(peer);
     if (q) this.o.clock.clearTimeout(q.timer);
     this.queues.delete(peer);
@@ -105,20 +111,21 @@ export class Plumtree {
   }
 
   speaksTrees(peer: PeerId): boolean {
-    return this.roles.has(peer);
+    return this.roles.speaks(peer);
   }
 
-  isEager(peer: PeerId): boolean {
-    return this.roles.get(peer) ?? true;
+  /** Whether we push items of `dataType` to `peer` in full (without a type: for any type). */
+  isEager(peer: PeerId, dataType?: number): boolean {
+    return dataType === undefined ? this.roles.eagerForAny(peer) : this.roles.isEager(peer, dataType);
   }
 
   /** Splits linked peers (minus `except`) into those that get the item in full and those that get its ID. */
-  targets(linked: readonly PeerId[], except: readonly PeerId[]): { eager: PeerId[]; lazy: PeerId[] } {
+  targets(linked: readonly PeerId[], except: readonly PeerId[], dataType: number): { eager: PeerId[]; lazy: PeerId[] } {
     const eager: PeerId[] = [];
     const lazy: PeerId[] = [];
     for (const peer of linked) {
       if (except.includes(peer)) continue;
-      if (this.isEager(peer)) eager.push(peer);
+      if (this.roles.isEager(peer, dataType)) eager.push(peer);
       else lazy.push(peer);
     }
     // A random subset when there are many lazy peers: each announcement costs bytes, and a few suffice to repair.
@@ -132,7 +139,7 @@ export class Plumtree {
 
   /** Queues an announcement of a validated item for a lazy peer; sent batched after announceDelayMs. */
   announce(peer: PeerId, entry: TreeEntry): void {
-    if (!this.roles.has(peer)) return;
+    if (!this.roles.speaks(peer)) return;
     let q = this.queues.get(peer);
     if (q === undefined) {
       q = { entries: [], timer: this.o.clock.setTimeout(() => this.flush(peer), this.o.announceDelayMs) };
@@ -147,17 +154,17 @@ export class Plumtree {
    * A full copy arrived. `first`: the first copy of this item (it goes to validation); a later copy means that
    * link is redundant: it turns lazy (PRUNE).
    */
-  received(from: PeerId, prefixKey: string, hops: number, first: boolean): void {
+  received(from: PeerId, prefixKey: string, hops: number, first: boolean, dataType: number): void {
     if (first) {
       this.drop(prefixKey);
       this.firstFrom.set(prefixKey, { peer: from, hops });
       while (this.firstFrom.size > this.o.maxPending) this.firstFrom.delete(this.firstFrom.keys().next().value as string);
       return;
     }
-    if (this.roles.get(from) === true) {
-      this.roles.set(from, false);
+    if (this.roles.speaks(from) && this.roles.isEager(from, dataType)) {
+      this.roles.set(from, dataType, false);
       this.stats.prunesSent++;
-      this.o.send(from, { kind: "prune" });
+      this.o.send(from, { kind: "prune", dataType });
     }
   }
 
@@ -167,7 +174,7 @@ export class Plumtree {
     for (const e of entries) {
       const key = prefixKeyOf(e.id);
       if (this.o.has(key)) {
-        this.optimise(from, key, e.hops);
+        this.optimise(from, key, e.hops, e.dataType);
         continue;
       }
       if (!this.o.wants(e.dataType)) {
@@ -189,16 +196,16 @@ export class Plumtree {
   }
 
   /** A peer asks for items (and so makes our link to it eager). Returns the prefix keys it asked for. */
-  graft(from: PeerId, ids: readonly Uint8Array[]): string[] {
+  graft(from: PeerId, ids: readonly Uint8Array[], dataType: number): string[] {
     this.stats.graftsReceived++;
-    if (this.roles.has(from)) this.roles.set(from, true);
+    if (this.roles.speaks(from)) this.roles.set(from, dataType, true);
     return ids.map(prefixKeyOf);
   }
 
-  /** The peer made its link to us lazy: we announce to it from now on. */
-  prune(from: PeerId): void {
+  /** The peer made its link to us lazy for a type: we announce that type's items to it from now on. */
+  prune(from: PeerId, dataType: number): void {
     this.stats.prunesReceived++;
-    if (this.roles.has(from)) this.roles.set(from, false);
+    if (this.roles.speaks(from)) this.roles.set(from, dataType, false);
   }
 
   /** The peer we grafted does not hold the item (any more): ask the next announcer at once. */
@@ -217,10 +224,10 @@ export class Plumtree {
     return this.pending.size;
   }
 
-  /** Eager and lazy links among the peers that speak trees (peers that do not are eager and counted as such). */
+  /** Links that are lazy for at least one type, and the others (peers that do not speak trees count as eager). */
   roleCounts(linked: readonly PeerId[]): { eager: number; lazy: number } {
     let lazy = 0;
-    for (const p of linked) if (!this.isEager(p)) lazy++;
+    for (const p of linked) if (this.roles.lazyForAny(p)) lazy++;
     return { eager: linked.length - lazy, lazy };
   }
 
@@ -236,7 +243,7 @@ export class Plumtree {
     if (q === undefined) return;
     this.o.clock.clearTimeout(q.timer);
     this.queues.delete(peer);
-    if (q.entries.length === 0 || !this.roles.has(peer)) return;
+    if (q.entries.length === 0 || !this.roles.speaks(peer)) return;
     this.stats.ihaveSent++;
     this.stats.idsAnnounced += q.entries.length;
     this.o.send(peer, { kind: "ihave", entries: q.entries });
@@ -250,25 +257,25 @@ export class Plumtree {
       return;
     }
     const peer = p.announcers[p.asked++]!;
-    this.roles.set(peer, true);
+    this.roles.set(peer, p.dataType, true);
     this.stats.graftsSent++;
-    this.o.send(peer, { kind: "graft", ids: [prefixBytesOf(key)] });
+    this.o.send(peer, { kind: "graft", ids: [prefixBytesOf(key)], dataType: p.dataType });
     p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
   }
 
   /** An announcement for an item we hold: if its path is much shorter than our eager copy's, swap the two links. */
-  private optimise(from: PeerId, key: string, hops: number): void {
+  private optimise(from: PeerId, key: string, hops: number, dataType: number): void {
     const first = this.firstFrom.get(key);
-    if (first === undefined || first.peer === from || !this.roles.has(from) || this.roles.get(from)) return;
+    if (first === undefined || first.peer === from || !this.roles.speaks(from) || this.roles.isEager(from, dataType)) return;
     if (hops + this.o.optimisationThreshold >= first.hops) return;
     this.firstFrom.delete(key);
     this.stats.optimisations++;
-    this.roles.set(from, true);
-    this.o.send(from, { kind: "graft", ids: [] }); // an empty GRAFT: "be eager to me", nothing to send now
-    if (this.roles.get(first.peer) === true) {
-      this.roles.set(first.peer, false);
+    this.roles.set(from, dataType, true);
+    this.o.send(from, { kind: "graft", ids: [], dataType }); // an empty GRAFT: "be eager to me", nothing to send now
+    if (this.roles.speaks(first.peer) && this.roles.isEager(first.peer, dataType)) {
+      this.roles.set(first.peer, dataType, false);
       this.stats.prunesSent++;
-      this.o.send(first.peer, { kind: "prune" });
+      this.o.send(first.peer, { kind: "prune", dataType });
     }
   }
 
@@ -277,6 +284,58 @@ export class Plumtree {
     if (p === undefined) return;
     this.o.clock.clearTimeout(p.timer);
     this.pending.delete(key);
+  }
+}
+
+/**
+ * Link roles per data type: the peers that speak trees, and per type the links that are lazy (eager is the default,
+ * as a new link is eager). At most `maxTypes` types, least recently used first out (its links are eager again).
+ */
+class TreeRoles {
+  private readonly speakers = new Set<PeerId>();
+  private readonly lazy = new Map<number, Set<PeerId>>();
+
+  constructor(private readonly maxTypes: number) {}
+
+  add(peer: PeerId): void {
+    this.speakers.add(peer);
+  }
+
+  remove(peer: PeerId): void {
+    this.speakers.delete(peer);
+    for (const set of this.lazy.values()) set.delete(peer);
+  }
+
+  speaks(peer: PeerId): boolean {
+    return this.speakers.has(peer);
+  }
+
+  isEager(peer: PeerId, dataType: number): boolean {
+    return !this.speakers.has(peer) || !(this.lazy.get(dataType)?.has(peer) ?? false);
+  }
+
+  eagerForAny(peer: PeerId): boolean {
+    if (!this.speakers.has(peer)) return true;
+    for (const set of this.lazy.values()) if (!set.has(peer)) return true;
+    return this.lazy.size === 0;
+  }
+
+  lazyForAny(peer: PeerId): boolean {
+    for (const set of this.lazy.values()) if (set.has(peer)) return true;
+    return false;
+  }
+
+  set(peer: PeerId, dataType: number, eager: boolean): void {
+    let set = this.lazy.get(dataType);
+    if (set === undefined) {
+      if (eager) return;
+      set = new Set();
+    }
+    this.lazy.delete(dataType); // re-insert: the map's order is least recently used first
+    this.lazy.set(dataType, set);
+    if (eager) set.delete(peer);
+    else set.add(peer);
+    while (this.lazy.size > this.maxTypes) this.lazy.delete(this.lazy.keys().next().value as number);
   }
 }
 

@@ -15,6 +15,8 @@ export interface GossipItem {
   data: Uint8Array;
   /** Links crossed since the origin (0 there). Peers that predate it send 0; only the broadcast trees read it. */
   hops?: number;
+  /** Part of a cache replay to a newly linked peer (such items may be held for a module that subscribes late). */
+  replayed?: boolean;
 }
 
 /** One announced item in a broadcast-tree IHAVE: a prefix of its ID (src/gossip/plumtree.ts), its type (so a node
@@ -28,10 +30,10 @@ export interface TreeEntry {
 /** Broadcast-tree control messages between peers that both speak trees (src/gossip/plumtree.ts). */
 export type TreeMessage =
   | { kind: "ihave"; entries: TreeEntry[] }
-  /** Send me these items, and push to me eagerly from now on (no IDs: only the latter). */
-  | { kind: "graft"; ids: Uint8Array[] }
-  /** Announce to me instead of pushing. */
-  | { kind: "prune" }
+  /** Send me these items, and push items of this type to me eagerly from now on (no IDs: only the latter). */
+  | { kind: "graft"; ids: Uint8Array[]; dataType: number }
+  /** Announce items of this type to me instead of pushing them. */
+  | { kind: "prune"; dataType: number }
   /** The answer to a GRAFT for items the peer does not (or no longer) hold. */
   | { kind: "dont-have"; ids: Uint8Array[] };
 

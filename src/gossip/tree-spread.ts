@@ -17,6 +17,7 @@ import {
   TREE_MAX_ENTRIES_PER_MESSAGE,
   TREE_MAX_PENDING,
   TREE_MAX_QUEUED_PER_PEER,
+  TREE_MAX_TYPES,
   TREE_OPTIMISATION_HOPS,
   TREE_RECENT_MAX_BYTES,
   TREE_RECENT_MAX_ITEMS,
@@ -48,6 +49,7 @@ export interface TreeTunables {
   maxAnnouncers: number;
   maxEntriesPerMessage: number;
   maxQueuedPerPeer: number;
+  maxTypes: number;
   /** Items kept to answer GRAFTs: at most this many … */
   recentMaxItems: number;
   /** … and this many data bytes. */
@@ -66,6 +68,7 @@ const DEFAULT_TUNABLES: TreeTunables = {
   maxAnnouncers: TREE_MAX_ANNOUNCERS,
   maxEntriesPerMessage: TREE_MAX_ENTRIES_PER_MESSAGE,
   maxQueuedPerPeer: TREE_MAX_QUEUED_PER_PEER,
+  maxTypes: TREE_MAX_TYPES,
   recentMaxItems: TREE_RECENT_MAX_ITEMS,
   recentMaxBytes: TREE_RECENT_MAX_BYTES,
   seenMaxEntries: SEEN_CACHE_MAX_ENTRIES,
@@ -97,6 +100,7 @@ export class TreeSpread {
       maxAnnouncers: o.maxAnnouncers,
       maxEntriesPerMessage: o.maxEntriesPerMessage,
       maxQueuedPerPeer: o.maxQueuedPerPeer,
+      maxTypes: o.maxTypes,
     });
   }
 
@@ -112,7 +116,7 @@ export class TreeSpread {
   received(from: PeerId, item: GossipItem, first: boolean): void {
     const key = prefixKeyOf(item.id);
     if (first) this.remember(key);
-    this.tree.received(from, key, item.hops ?? 0, first);
+    this.tree.received(from, key, item.hops ?? 0, first, item.dataType);
   }
 
   /** A local announcement: seen here (announcements of it are not grafted), then forwarded like any item. */
@@ -125,7 +129,7 @@ export class TreeSpread {
     this.keep(item);
     const linked: PeerId[] = [];
     for (const l of this.o.network.linkedPeers()) if (!this.o.score.isBanned(l.peer)) linked.push(l.peer);
-    const { eager, lazy } = this.tree.targets(linked, except);
+    const { eager, lazy } = this.tree.targets(linked, except, item.dataType);
     for (const peer of eager) this.o.sendItem(peer, item);
     if (lazy.length === 0) return;
     const entry: TreeEntry = { id: item.id.subarray(0, 8), dataType: item.dataType, hops: item.hops ?? 0 };
@@ -140,7 +144,7 @@ export class TreeSpread {
         return;
       case "graft": {
         const missing: Uint8Array[] = [];
-        for (const key of this.tree.graft(from, message.ids)) {
+        for (const key of this.tree.graft(from, message.ids, message.dataType)) {
           const item = this.recent.get(key);
           if (item === undefined) {
             this.tree.stats.graftsMissed++;
@@ -154,7 +158,7 @@ export class TreeSpread {
         return;
       }
       case "prune":
-        this.tree.prune(from);
+        this.tree.prune(from, message.dataType);
         return;
       case "dont-have":
         this.tree.dontHave(from, message.ids);

@@ -145,7 +145,7 @@ describe("broadcast trees over the in-memory network", () => {
       tree: (from, m) => (answers.push(m), events.tree(from, m)),
       views: (f, m) => events.views(f, m),
     };
-    nodes[1]!.sendTree(nodes[0]!.localId, { kind: "graft", ids: [item("never seen").id.subarray(0, 8)] });
+    nodes[1]!.sendTree(nodes[0]!.localId, { kind: "graft", ids: [item("never seen").id.subarray(0, 8)], dataType: T });
     await net.settle();
     expect(answers).toEqual([{ kind: "dont-have", ids: [item("never seen").id.subarray(0, 8)] }]);
   });
@@ -156,8 +156,8 @@ describe("broadcast trees over the in-memory network", () => {
     const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
     const liar = nodes[1]!;
     liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
-    for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune" });
-    peers[2]!.broadcaster.tree(liar.localId, { kind: "prune" });
+    for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune", dataType: T });
+    peers[2]!.broadcaster.tree(liar.localId, { kind: "prune", dataType: T });
     const it = item("wanted");
     liar.sendTree(nodes[2]!.localId, { kind: "ihave", entries: [{ id: it.id.subarray(0, 8), dataType: T, hops: 0 }] });
     await net.settle();
@@ -199,8 +199,8 @@ describe("broadcast trees over the in-memory network", () => {
     await net.settle();
     // Let the chain deliver first: 5 gets the shortcut's copy late only if 0 pushes after the chain. Instead, prune
     // the shortcut by hand from both ends, as a duplicate would.
-    peers[5]!.broadcaster.tree(nodes[0]!.localId, { kind: "prune" });
-    peers[0]!.broadcaster.tree(nodes[5]!.localId, { kind: "prune" });
+    peers[5]!.broadcaster.tree(nodes[0]!.localId, { kind: "prune", dataType: T });
+    peers[0]!.broadcaster.tree(nodes[5]!.localId, { kind: "prune", dataType: T });
     peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("far") });
     await net.runFor(1_000, 10);
     expect(got(nodes[5]!, "far")).toBe(1);
@@ -211,6 +211,22 @@ describe("broadcast trees over the in-memory network", () => {
 });
 
 const isEager = (p: GossipPeer, peer: PeerId) => p.broadcaster.roleOf(peer) === "eager";
+
+test("each data type has its own tree: a link pruned for one type still carries another type in full", async () => {
+  // A — B, and A — C1..C8. Everyone subscribes to T; only A and B to U, so for U the link A — B is the only path.
+  const U = 43;
+  const { net, peers, nodes } = await network(10, Array.from({ length: 9 }, (_, i) => [0, i + 1] as [number, number]));
+  nodes[1]!.modules.subscribe(U);
+  nodes[0]!.modules.subscribe(U);
+  // Every link of A turns lazy for T (as duplicates would do in a denser graph).
+  for (let i = 1; i < 10; i++) peers[i]!.broadcaster.tree(nodes[0]!.localId, { kind: "prune", dataType: T });
+  for (let i = 1; i < 10; i++) peers[0]!.broadcaster.tree(nodes[i]!.localId, { kind: "prune", dataType: T });
+  expect(peers[0]!.broadcaster.stats().tree!.lazy).toBe(9);
+  peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: U, data: bytes("only for U") });
+  await net.settle(); // no time passes: no announcement, no graft — the copy went eagerly
+  expect(nodes[1]!.modules.subscribers.find((x) => x.dataType === U)!.notified.map(text)).toEqual(["only for U"]);
+  expect(peers[1]!.broadcaster.stats().tree!.graftsSent).toBe(0);
+});
 
 test("prefix keys are the first 8 bytes of the ID in hex", () => {
   expect(prefixKeyOf(new Uint8Array([0, 1, 2, 255, 4, 5, 6, 7, 8, 9]))).toBe("000102ff04050607");
