@@ -20,8 +20,9 @@ const SIMULATE_USAGE = `usage: gossip simulate [--nodes N] [--degree D] [--disse
   More: --jitter F --loss P --pow-difficulty B --hash-rate H --validation-ms MS --invalid-nodes F --reject-rate P
         --dead-ends F --bootstrappers K --join-rate R --topology join|dials:K --crash reset|silent --warmup-min S --warmup-max S --drain S --quiet-after S
         --quiet (no progress line) --strict-drain (check that every promise continuation ran in its event; slow)
-  --sweep runs once per value of one option (nodes, degree, scenario, items, size, rate, seed, latency, uplink),
-  e.g. --sweep scenario=steady,failure:0.2,failure:0.5; with --json FILE the results go to FILE as a JSON array.`;
+  --sweep runs once per value (nodes, degree, scenario, items, size, rate, seed, latency, uplink), and once per
+  combination with ";" between keys: --sweep "degree=6,30;scenario=steady,failure:0.5"; --json FILE then holds a
+  JSON array (rewritten after each run). --inputs A.json,… --report DIR: a report from earlier results, no run.`;
 
 const FLAGS = {
   nodes: { type: "string" },
@@ -110,6 +111,10 @@ export function optionsFrom(values: Values): SimOptions {
   };
 }
 
+function writeJson(file: string, results: SimResult[], planned: number): void {
+  writeFileSync(file, JSON.stringify(planned === 1 ? results[0] : results, null, 2) + "\n");
+}
+
 function progressLine(p: Progress): string {
   const rate = p.wallSeconds > 0 ? p.events / p.wallSeconds : 0;
   const perSimSecond = p.simSeconds > 0 ? p.wallSeconds / p.simSeconds : 0;
@@ -135,6 +140,7 @@ export async function simulateCommand(argv: string[]): Promise<number | "help"> 
     return 2;
   }
   const results: SimResult[] = [];
+  const json = values.json as string | undefined;
   if (values.inputs !== undefined) {
     for (const file of (values.inputs as string).split(",")) {
       const parsed = JSON.parse(readFileSync(file, "utf8")) as SimResult | SimResult[];
@@ -149,14 +155,12 @@ export async function simulateCommand(argv: string[]): Promise<number | "help"> 
       if (progress && tty) process.stderr.write("\n");
       results.push(result);
       process.stdout.write(tableRow(result) + "\n");
+      // A long sweep keeps what it has: the file is rewritten after every run.
+      if (json !== undefined && json !== "-") writeJson(json, results, runs.length);
     }
   }
-  const json = values.json as string | undefined;
-  if (json !== undefined) {
-    const text = JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n";
-    if (json === "-") process.stdout.write(text);
-    else writeFileSync(json, text);
-  }
+  if (json === "-") process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n");
+  else if (json !== undefined && values.inputs !== undefined) writeJson(json, results, results.length);
   const dir = values.report as string | undefined;
   if (dir !== undefined) {
     mkdirSync(dir, { recursive: true });
@@ -166,18 +170,26 @@ export async function simulateCommand(argv: string[]): Promise<number | "help"> 
   return 0;
 }
 
-/** One run, or one per --sweep value (the command line of each, for the report). */
+/**
+ * One run, or one per combination of --sweep values ("KEY=V1,V2;KEY2=W1,W2": every V with every W), each with the
+ * command line that reproduces it alone (for the report).
+ */
 function planRuns(argv: string[], values: Values): { options: SimOptions; command: string }[] {
-  const base = optionsFrom(values);
-  const plain = argv.filter((a, i) => !["--sweep", "--json", "--report", "--quiet"].includes(a) && !["--sweep", "--json", "--report"].includes(argv[i - 1] ?? ""));
+  optionsFrom(values); // the flags as given must parse on their own
+  const dropped = new Set(["--sweep", "--json", "--report", "--quiet", "--inputs"]);
+  const plain = argv.filter((a, i) => !dropped.has(a) && !(dropped.has(argv[i - 1] ?? "") && argv[i - 1] !== "--quiet"));
   const sweep = values.sweep as string | undefined;
-  if (sweep === undefined) return [{ options: base, command: ["gossip simulate", ...plain].join(" ") }];
-  const m = /^([a-z-]+)=(.+)$/.exec(sweep);
-  if (!m || !SWEEPABLE.includes(m[1]!)) throw new UsageError(`--sweep: expected KEY=V1,V2,… with KEY one of ${SWEEPABLE.join(", ")}`);
-  const key = m[1]!;
-  return m[2]!.split(",").map((v) => {
-    const options = optionsFrom({ ...values, [key]: v });
-    const args = plain.filter((a, i) => a !== `--${key}` && plain[i - 1] !== `--${key}`);
-    return { options, command: ["gossip simulate", ...args, `--${key}`, v].join(" ") };
+  let combos: [string, string][][] = [[]];
+  for (const part of sweep === undefined ? [] : sweep.split(";")) {
+    const m = /^([a-z-]+)=(.+)$/.exec(part.trim());
+    if (!m || !SWEEPABLE.includes(m[1]!)) throw new UsageError(`--sweep: expected KEY=V1,V2,… (; between keys) with KEY one of ${SWEEPABLE.join(", ")}`);
+    const key = m[1]!;
+    combos = combos.flatMap((c) => m[2]!.split(",").map((v) => [...c, [key, v] as [string, string]]));
+  }
+  return combos.map((combo) => {
+    const swept = new Set(combo.map(([k]) => `--${k}`));
+    const args = plain.filter((a, i) => !swept.has(a) && !swept.has(plain[i - 1] ?? ""));
+    const options = optionsFrom({ ...values, ...Object.fromEntries(combo) });
+    return { options, command: ["gossip simulate", ...args, ...combo.flatMap(([k, v]) => [`--${k}`, v])].join(" ") };
   });
 }

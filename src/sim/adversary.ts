@@ -22,7 +22,7 @@ export interface AdversaryContext {
   bootstrappers: PeerAddress[];
   /** The data type honest modules subscribe to. */
   dataType: number;
-  /** The IDs of every adversary node so far (colluding behaviours may use it; censor and invalid do not). */
+  /** The IDs of every adversary node so far (colluding behaviours use it; `invalid` ignores fellow adversaries). */
   colluders: ReadonlySet<PeerId>;
   /** A real gossip core on this node (honest membership and links), whose events the behaviour may filter. */
   realCore(local?: LocalModules): GossipCore;
@@ -73,7 +73,8 @@ export const censor: AdversaryFactory = (ctx) => withItems(ctx.realCore(), () =>
 export const invalid: AdversaryFactory = (ctx) => {
   const seen = new WeakSet<Uint8Array>();
   return withItems(ctx.realCore(), (from, item) => {
-    if (seen.has(item.data)) return;
+    // Fellow adversaries' garbage is not answered with more (that would be a chain reaction among them).
+    if (seen.has(item.data) || ctx.colluders.has(from)) return;
     seen.add(item.data);
     const data = new Uint8Array(item.data.length);
     for (let i = 0; i < data.length; i += 4) {

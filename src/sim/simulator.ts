@@ -22,6 +22,7 @@ import {
   SIM_ITEMS,
   SIM_JITTER,
   SIM_JOIN_RATE_PER_S,
+  SIM_JOIN_WINDOW_MAX_S,
   SIM_RATE_PER_S,
   SIM_SETTLED_SHARE,
   SIM_VALIDATION_DELAY_MS,
@@ -247,7 +248,8 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const order: (string | undefined)[] = [...Array<undefined>(o.nodes).fill(undefined), ...Array<string>(adversaries).fill(scenario.adversary?.behaviour ?? "")];
   shuffle(order, topology);
   if (order[0] !== undefined) order.unshift(order.splice(order.indexOf(undefined), 1)[0]);
-  const joinRate = o.joinRate ?? SIM_JOIN_RATE_PER_S;
+  // Big networks join faster, so that the joins (whose membership ticks cost O(N) per simulated second) stay short.
+  const joinRate = o.joinRate ?? Math.max(SIM_JOIN_RATE_PER_S, order.length / SIM_JOIN_WINDOW_MAX_S);
   let joinEnd = ((order.length - 1) * 1000) / joinRate;
   const dials = /^dials:(\d+)$/.exec(o.topology ?? "join");
   if (dials !== null) {
@@ -347,7 +349,8 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     },
   };
   const quietMs = (o.quietS ?? SIM_QUIET_S) * 1000;
-  while (world.now < plannedEnd && world.now - metrics.lastDeliveryAt < quietMs && !metrics.allDelivered(population)) {
+  const quietSince = () => Math.max(metrics.lastDeliveryAt, lastPublish);
+  while (world.now < plannedEnd && world.now - quietSince() < quietMs && !metrics.allDelivered(population)) {
     await world.runUntil(world.now + 1000, undefined, progress);
   }
   const wallDrainEnd = performance.now();

@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { UsageError } from "../../src/errors.ts";
+import { parseScenario } from "../../src/sim/scenario.ts";
 import { simulate, type SimResult } from "../../src/sim/simulator.ts";
 
 /** Everything but what the machine decides (wall time, memory). */
@@ -42,5 +44,67 @@ describe("gossip simulate", () => {
     const options = { nodes: 60, degree: 4, items: 5, seed: 5, validationDelayMs: 0 };
     const strict = await simulate({ ...options, strictDrain: true });
     expect(simulated(strict)).toEqual(simulated(await simulate(options)));
+  });
+});
+
+describe("scenarios", () => {
+  test("failure: half the nodes crash at once; the survivors still get the items published 5 s later", async () => {
+    const r = await simulate({ nodes: 150, degree: 6, items: 6, scenario: "failure:0.5:5", seed: 2 });
+    expect(r.scenario).toBe("failure:0.5:5");
+    expect(r.expected).toBe(6 * 74); // 75 survivors, minus the publisher
+    expect(r.delivered_ratio).toBeGreaterThan(0.9);
+  });
+
+  test("churn: nodes replaced while items travel; only nodes present from publication to the end are expected", async () => {
+    let joined = 0;
+    const r = await simulate({ nodes: 120, degree: 6, items: 6, scenario: "churn:0.5", seed: 4, inspect: (world) => void (joined = world.nodes.length) });
+    expect(joined).toBeGreaterThan(120 + 50); // 0.5 × 120 per minute, for over a minute
+    expect(r.expected).toBeLessThan(6 * 119);
+    expect(r.delivered_ratio).toBeGreaterThan(0.9);
+  });
+
+  test("partition: items spread on their own side during the split, and everywhere after the heal", async () => {
+    const r = await simulate({ nodes: 120, degree: 6, items: 8, scenario: "partition:0.5", seed: 6 });
+    expect(Object.keys(r.phases).sort()).toEqual(["healed", "split"]);
+    const split = r.phases.split!;
+    const healed = r.phases.healed!;
+    expect(split.expected).toBeLessThan(4 * 70); // each split item is expected on its side only (~60 nodes)
+    expect(split.delivered_ratio).toBeGreaterThan(0.9);
+    expect(healed.expected).toBe(4 * 119);
+    expect(healed.delivered_ratio).toBeGreaterThan(0.95);
+    expect(r.sim_seconds).toBeGreaterThan(100); // 60 s split + 40 s before the healed items
+  });
+
+  test("attack:censor — adversaries link but never forward; honest figures count honest nodes only", async () => {
+    const r = await simulate({ nodes: 100, degree: 6, items: 5, scenario: "attack:censor:0.5", seed: 8 });
+    expect(r.adversaries).toBe(50);
+    expect(r.expected).toBe(5 * 99);
+    expect(r.honest_peers_banned).toBe(0);
+    expect(r.delivered_ratio).toBeGreaterThan(0.5);
+  });
+
+  test("attack:invalid — garbage under correct IDs costs honest nodes validations their modules reject", async () => {
+    let rejected = 0;
+    const r = await simulate({
+      nodes: 100,
+      degree: 6,
+      items: 5,
+      scenario: "attack:invalid:0.2",
+      seed: 9,
+      inspect: (world) => {
+        for (const n of world.nodes) if (n.honest) rejected += (n.logic as unknown as { broadcaster: { stats(): { invalid: number } } }).broadcaster.stats().invalid;
+      },
+    });
+    expect(r.adversaries).toBe(20);
+    expect(rejected).toBeGreaterThan(0);
+    expect(r.delivered_ratio).toBeGreaterThan(0.9); // garbage is rejected, not forwarded; real items still flood
+  });
+
+  test("bad scenario specs are usage errors", () => {
+    expect(() => parseScenario("failure")).toThrow(UsageError);
+    expect(() => parseScenario("failure:1.5")).toThrow(UsageError);
+    expect(() => parseScenario("attack:nonsense:1")).toThrow(UsageError);
+    expect(() => parseScenario("steady:1")).toThrow(UsageError);
+    expect(parseScenario("churn").name).toBe("churn:0.1");
   });
 });
