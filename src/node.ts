@@ -9,14 +9,14 @@ import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Broadcaster } from "./gossip/broadcaster.ts";
 import { createCore, systemClock, type GossipCore, type MembershipPart, type MembershipTunables } from "./gossip/core.ts";
-import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork, TreeMessage } from "./gossip/ports.ts";
+import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
 import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
-import { speaksTrees, type LinkDescription } from "./p2p/link.ts";
+import { speaksTrees, speaksViews, type LinkDescription } from "./p2p/link.ts";
 import { PowPool } from "./p2p/pow-pool.ts";
-import type { LinkMessage } from "./p2p/proto/gossip.ts";
 import { Transport, type PowSolver, type TransportOptions } from "./p2p/transport.ts";
-import { MAX_HOPS, MAX_TREE_ENTRIES, encodeLinkMessage } from "./p2p/wire.ts";
+import { MAX_HOPS, encodeLinkMessage } from "./p2p/wire.ts";
+import { dispatch, peerListMessage, treeLinkMessages, viewLinkMessage } from "./peer-messages.ts";
 import { networkInterfaces } from "node:os";
 import { formatHostPort, type HostPort } from "./address.ts";
 import { DialError, RpsError } from "./errors.ts";
@@ -29,7 +29,8 @@ export interface NodeOptions {
   /** Share one pool between many in-process nodes (tests, testnet). */
   pow?: PowSolver;
   /** Overrides for tests: link liveness, handshake timing and limits; `offerTrees: false` runs a node that does not
-   *  speak broadcast trees (like one that predates them: its peers feed it by eager push only). */
+   *  speak broadcast trees (like one that predates them: its peers feed it by eager push only); `offerViews` is the
+   *  config's overlay unless set. */
   transport?: Partial<
     Pick<
       TransportOptions,
@@ -43,9 +44,10 @@ export interface NodeOptions {
       | "maxInboundPerIp"
       | "limitLoopback"
       | "offerTrees"
+      | "offerViews"
     >
   >;
-  membership?: Pick<MembershipTunables, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs">;
+  membership?: Pick<MembershipTunables, "tickMs" | "backoffInitialMs" | "backoffMaxMs" | "stableLinkMs" | "peerExchangeIntervalMs" | "rotationIntervalMs" | "shuffleIntervalMs">;
   /** API limits (connections, deadlines, output bound, outstanding validations); defaults from src/defaults.ts. */
   api?: Partial<ApiLimits>;
   /** Peer store file; default beside the hostkey (none when the config has no hostkey path); null: no store. */
@@ -71,12 +73,8 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 function linkInfo(d: LinkDescription): LinkInfo {
   // Inbound peers are dialable at their observed IP and the listen port they announced in the handshake.
-  return { peer: d.peerId, host: d.remoteHost, port: d.inbound ? d.listenPort : d.remotePort, inbound: d.inbound, trees: speaksTrees(d) };
-}
-
-function peerListMessage(peers: PeerAddress[]): LinkMessage {
-  const entries = peers.map((p) => ({ host: p.host, port: p.port, id: p.id ? Buffer.from(p.id, "hex") : new Uint8Array(0) }));
-  return { kind: { $case: "peerList", value: { peers: entries } } };
+  const port = d.inbound ? d.listenPort : d.remotePort;
+  return { peer: d.peerId, host: d.remoteHost, port, inbound: d.inbound, trees: speaksTrees(d), views: speaksViews(d) };
 }
 
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
@@ -153,6 +151,8 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     },
     // A flooding node does not offer trees: tree peers would prune it to announcements that it never grafts.
     offerTrees: config.dissemination !== "flood",
+    // Only HyParView answers joins, shuffles and neighbor requests: a classic node offering views would swallow them.
+    offerViews: config.overlay === "hyparview",
     ...options.transport,
   });
   const network = transportNetwork(transport, identity.idHex, config.p2pAddress.host);
@@ -231,7 +231,10 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
       // Hops saturate at the wire's bound; 0 is left out (what nodes that predate the field send).
       const hops = item.hops ? Math.min(item.hops, MAX_HOPS) : undefined;
       lastEncoded = encodeLinkMessage({
-        kind: { $case: "payload", value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data, hops } },
+        kind: {
+          $case: "payload",
+          value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data, hops, replayed: item.replayed || undefined },
+        },
       });
     }
     return lastEncoded;
@@ -256,6 +259,12 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
       let sent = true;
       for (const m of treeLinkMessages(message)) sent = transport.send(peer, m, message.kind === "ihave") && sent;
       return sent;
+    },
+    // The walks may be dropped like items; JOIN, NEIGHBOR and DISCONNECT may not (peer-messages.ts). A DISCONNECT
+    // followed by disconnect() reaches the peer: the link ends its stream only once its queue is out (connection.ts).
+    sendViews: (peer, message) => {
+      const m = viewLinkMessage(message);
+      return m !== undefined && transport.send(peer, m.message, m.droppable);
     },
     isOwnAddress: (host, port) => port === transport.port && ownHosts.has(host),
   };
@@ -334,59 +343,5 @@ async function listening(key: string, address: HostPort, start: () => Promise<vo
     await start();
   } catch (e) {
     throw new Error(`cannot listen on ${key} ${formatHostPort(address)}: ${(e as Error).message}`);
-  }
-}
-
-/** A tree message as link messages: one, or several when it names more items than one message may carry. */
-function treeLinkMessages(message: TreeMessage): LinkMessage[] {
-  if (message.kind === "prune") return [{ kind: { $case: "prune", value: {} } }];
-  const out: LinkMessage[] = [];
-  if (message.kind === "ihave") {
-    const entries = message.entries.map((e) => ({ idPrefix: e.id, dataType: e.dataType, hops: Math.min(e.hops, MAX_HOPS) }));
-    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) {
-      out.push({ kind: { $case: "ihave", value: { entries: entries.slice(i, i + MAX_TREE_ENTRIES) } } });
-    }
-    return out;
-  }
-  const chunks: Uint8Array[][] = [];
-  for (let i = 0; i < message.ids.length; i += MAX_TREE_ENTRIES) chunks.push(message.ids.slice(i, i + MAX_TREE_ENTRIES));
-  // A GRAFT with no IDs still means "push to me"; a DONT-HAVE with none means nothing and is not sent.
-  if (chunks.length === 0 && message.kind === "graft") chunks.push([]);
-  for (const idPrefix of chunks) {
-    out.push(message.kind === "graft" ? { kind: { $case: "graft", value: { idPrefix } } } : { kind: { $case: "dontHave", value: { idPrefix } } });
-  }
-  return out;
-}
-
-function dispatch(events: PeerEvents, peer: string, message: LinkMessage): void {
-  const kind = message.kind;
-  switch (kind?.$case) {
-    case "payload": {
-      const p = kind.value;
-      const item: GossipItem = { id: p.messageId, ttl: p.ttl, dataType: p.dataType, data: p.data, hops: p.hops ?? 0 };
-      events.item(peer, item);
-      return;
-    }
-    case "ihave":
-      events.tree(peer, { kind: "ihave", entries: kind.value.entries.map((e) => ({ id: e.idPrefix, dataType: e.dataType, hops: e.hops })) });
-      return;
-    case "graft":
-      events.tree(peer, { kind: "graft", ids: kind.value.idPrefix });
-      return;
-    case "prune":
-      events.tree(peer, { kind: "prune" });
-      return;
-    case "dontHave":
-      events.tree(peer, { kind: "dont-have", ids: kind.value.idPrefix });
-      return;
-    case "peerRequest":
-      events.peersRequested(peer);
-      return;
-    case "peerList":
-      events.peers(
-        peer,
-        kind.value.peers.map((e) => ({ host: e.host, port: e.port, id: e.id.length === 32 ? hex(e.id) : undefined })),
-      );
-      return;
   }
 }

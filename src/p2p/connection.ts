@@ -6,6 +6,7 @@
  * handshake.ts. Transport (transport.ts) runs one per TCP socket; tests wire two of them sink to receive, in memory.
  * It never decides whether an authenticated peer may stay (the owner does, on `established`) and never logs.
  */
+import { LINK_CLOSE_LINGER_MS } from "../defaults.ts";
 import { P2PProtocolError } from "../errors.ts";
 import { SendQueue } from "../net/send-queue.ts";
 import { FrameReader, encodeFrame } from "./frame.ts";
@@ -72,6 +73,8 @@ export class Connection {
   private readonly initiator?: InitiatorHandshake;
   private deadline?: ReturnType<typeof setTimeout>;
   private solving?: AbortController;
+  /** A closed link whose last frames still wait in the queue: the stream ends once they are out, or at this timer. */
+  private lingering?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly sink: ByteSink,
@@ -144,10 +147,12 @@ export class Connection {
   /** The sink has room again: write what waited. */
   drained(): void {
     this.queue.flush();
+    if (this.lingering !== undefined && this.queue.empty) this.endNow();
   }
 
   /** The byte stream is gone (the peer closed, or the socket failed). */
   closed(reason: "closed-by-peer" | "socket-error" = "closed-by-peer"): void {
+    this.stopLingering();
     if (this.phase === "closed") return;
     if (this.link) this.link.close(reason);
     else this.fail(reason);
@@ -220,7 +225,7 @@ export class Connection {
     const link = new Link(
       info,
       this.queue,
-      () => this.sink.end(),
+      () => this.endAfterQueue(),
       session.sendCipher,
       session.recvCipher,
       this.options,
@@ -250,6 +255,34 @@ export class Connection {
     this.solving?.abort();
     this.sink.end();
     this.events.failed(this, reason, error);
+  }
+
+  /**
+   * A closing link's last messages (a DISCONNECT, the LinkError that follows it) sit behind whatever the queue holds
+   * under load: end the stream only once they are out. A peer that does not read gets LINK_CLOSE_LINGER_MS; then
+   * the rest is dropped. The timer does not keep the process alive.
+   */
+  private endAfterQueue(): void {
+    this.queue.flush();
+    if (this.queue.empty) {
+      this.sink.end();
+      return;
+    }
+    this.lingering = setTimeout(() => {
+      this.queue.discard();
+      this.endNow();
+    }, LINK_CLOSE_LINGER_MS);
+    this.lingering.unref?.();
+  }
+
+  private endNow(): void {
+    this.stopLingering();
+    this.sink.end();
+  }
+
+  private stopLingering(): void {
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
   }
 
   private clearDeadline(): void {

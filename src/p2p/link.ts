@@ -12,7 +12,18 @@ import type { TransportCipher } from "./cipher.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
 import { remoteError, type CloseReason } from "./reasons.ts";
-import { FEATURE_TREES, LINK_KIND_FIELD, decodeLinkMessage, encodeBatch, encodeLinkMessage, isTreeField, unpackBatch } from "./wire.ts";
+import {
+  FEATURE_TREES,
+  FEATURE_VIEWS,
+  LINK_KIND_FIELD,
+  decodeLinkMessage,
+  encodeBatch,
+  encodeLinkMessage,
+  isTreeField,
+  isViewField,
+  linkKindField,
+  unpackBatch,
+} from "./wire.ts";
 
 export interface LinkOptions {
   /** Bytes that may wait in the send queue; droppable messages past it are dropped, others close the link. */
@@ -39,6 +50,14 @@ export interface LinkDescription {
 export function speaksTrees(d: LinkDescription): boolean {
   return (d.features & FEATURE_TREES) !== 0;
 }
+
+/** Whether the link carries membership-view messages (both sides offered FEATURE_VIEWS). */
+export function speaksViews(d: LinkDescription): boolean {
+  return (d.features & FEATURE_VIEWS) !== 0;
+}
+
+/** Slots of the per-kind counters: a first byte's `>> 3` (wire.ts linkKindField) is below 32. */
+const KIND_SLOTS = 32;
 
 /** Links holding messages for the end of this event-loop turn, flushed together by one setImmediate. */
 const corkedLinks: Link[] = [];
@@ -68,10 +87,11 @@ export class Link {
   messagesOut = 0;
   /** Messages queued and received, by LinkMessage field number (wire.ts LINK_KIND_FIELD; Batch entries counted one
    *  by one, the Batch itself not). */
-  readonly sentByKind: number[] = new Array<number>(16).fill(0);
-  readonly receivedByKind: number[] = new Array<number>(16).fill(0);
+  readonly sentByKind: number[] = new Array<number>(KIND_SLOTS).fill(0);
+  readonly receivedByKind: number[] = new Array<number>(KIND_SLOTS).fill(0);
   closed = false;
   private readonly trees: boolean;
+  private readonly views: boolean;
 
   constructor(
     readonly info: LinkDescription,
@@ -86,6 +106,7 @@ export class Link {
   ) {
     this.timer = setInterval(() => this.tick(), Math.min(options.pingIntervalMs, options.idleTimeoutMs));
     this.trees = speaksTrees(info);
+    this.views = speaksViews(info);
   }
 
   /** Bytes handed to this link and not yet taken by the kernel (this turn's messages included). */
@@ -95,14 +116,14 @@ export class Link {
 
   /**
    * Queues one message for this turn's frame. Returns false if it was dropped: the link is closed, the message is of a
-   * kind this link did not negotiate (a broadcast-tree kind to a peer that does not speak trees would close the link
-   * there), or, when droppable, the buffer is full.
+   * kind this link did not negotiate (a broadcast-tree or view kind to a peer that does not speak it would close the
+   * link there), or, when droppable, the buffer is full.
    */
   send(message: LinkMessage | Uint8Array, droppable = false): boolean {
     if (this.closed) return false;
     const plaintext = message instanceof Uint8Array ? message : encodeLinkMessage(message);
-    const field = plaintext.length > 0 ? plaintext[0]! >> 3 : 0; // every kind has a one-byte tag
-    if (!this.trees && isTreeField(field)) return false;
+    const field = linkKindField(plaintext);
+    if (!this.negotiated(field)) return false;
     if (droppable && this.queue.pending + this.corkedBytes + plaintext.length > this.options.sendBufferBytes) {
       this.droppedMessages++;
       return false;
@@ -110,7 +131,7 @@ export class Link {
     // Messages wait for the end of this event-loop turn; then those for this peer are sealed together (one AEAD call
     // and one frame per Batch instead of per message) and leave in one write (one syscall per peer per turn).
     if (this.corked.length === 0) cork(this);
-    this.sentByKind[field & 15]!++;
+    this.sentByKind[field]!++;
     this.corked.push(plaintext);
     this.corkedBytes += plaintext.length;
     return true;
@@ -176,7 +197,7 @@ export class Link {
     const field = LINK_KIND_FIELD[kind!.$case]; // decodeLinkMessage never gives a message of no kind
     this.receivedByKind[field]!++;
     // A kind this link did not negotiate is what a node that does not know it would see: unknown, and the end.
-    if (!this.trees && isTreeField(field)) {
+    if (!this.negotiated(field)) {
       this.close("unknown-message");
       return;
     }
@@ -190,6 +211,11 @@ export class Link {
       return;
     }
     this.onMessage(this, message);
+  }
+
+  /** Whether this link may carry messages of the kind with this field number (a known kind, decoded or our own). */
+  private negotiated(field: number): boolean {
+    return (this.trees || !isTreeField(field)) && (this.views || !isViewField(field));
   }
 
   /** Sends a LinkError (best effort) and closes. */

@@ -8,7 +8,7 @@
  */
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { P2PProtocolError } from "../errors.ts";
-import { LinkMessage, type Batch, type IHave, type MessageFns, type Payload, type PeerEntry } from "./proto/gossip.ts";
+import { LinkMessage, type Batch, type IHave, type MessageFns, type Payload, type PeerEntry, type Shuffle } from "./proto/gossip.ts";
 
 export const MESSAGE_ID_BYTES = 32;
 export const PEER_ID_BYTES = 32;
@@ -16,7 +16,7 @@ export const PEER_ID_BYTES = 32;
 export const MAX_TTL = 255;
 /** Data types are u16 in the VoidPhone API. */
 export const MAX_DATA_TYPE = 0xffff;
-/** Longest DNS name; IP literals are shorter. */
+/** Longest DNS name, in bytes of UTF-8 (PeerEntry.host); IP literals are shorter. */
 export const MAX_HOST_LENGTH = 253;
 /** Hop counts (Payload.hops, TreeEntry.hops) at most; a sender saturates here rather than send more. */
 export const MAX_HOPS = 255;
@@ -26,13 +26,20 @@ export const MAX_TREE_ENTRIES = 256;
 /** An item ID prefix in a tree message: 1 to 32 bytes (a whole ID at most). */
 export const MAX_ID_PREFIX_BYTES = MESSAGE_ID_BYTES;
 
+/** Addresses in one Shuffle or ShuffleReply at most, and the longest walk (ForwardJoin.ttl, Shuffle.ttl): protocol
+ *  bounds, not tunables; the gossip layer's VIEW_* values (src/defaults.ts) stay well below them. */
+export const MAX_VIEW_ENTRIES = 16;
+export const MAX_VIEW_TTL = 16;
+
 /** IdentityProof.features bits (proto/gossip.proto). A link uses a feature only when both sides set its bit. */
 export const FEATURE_TREES = 1;
+export const FEATURE_VIEWS = 2;
 /** Every feature this implementation speaks. */
-export const SUPPORTED_FEATURES = FEATURE_TREES;
+export const SUPPORTED_FEATURES = FEATURE_TREES | FEATURE_VIEWS;
 
-/** LinkMessage kinds by their field number (proto/gossip.proto): one-byte tags, so an encoded message's first byte
- *  names its kind (`byte >> 3`) without decoding it. */
+/** LinkMessage kinds by their field number (proto/gossip.proto). An encoded message's first byte names its kind
+ *  (`byte >> 3`) without decoding it: a one-byte tag up to field 15, and from 16 to 31 a two-byte tag whose first byte
+ *  is the tag's low byte with the continuation bit, which is the tag itself (it is below 256). */
 export const LINK_KIND_FIELD = {
   payload: 1,
   peerRequest: 2,
@@ -45,15 +52,35 @@ export const LINK_KIND_FIELD = {
   graft: 9,
   prune: 10,
   dontHave: 11,
+  join: 12,
+  forwardJoin: 13,
+  neighbor: 14,
+  disconnect: 15,
+  shuffle: 16,
+  shuffleReply: 17,
 } as const satisfies Record<NonNullable<LinkMessage["kind"]>["$case"], number>;
 export type LinkKind = keyof typeof LINK_KIND_FIELD;
 /** Field numbers of the broadcast-tree kinds (IHave 8 … DontHave 11). */
 const TREE_FIELDS_FROM = LINK_KIND_FIELD.ihave;
 const TREE_FIELDS_TO = LINK_KIND_FIELD.dontHave;
 
+/** Field numbers of the membership-view kinds (Join 12 … ShuffleReply 17). */
+const VIEW_FIELDS_FROM = LINK_KIND_FIELD.join;
+const VIEW_FIELDS_TO = LINK_KIND_FIELD.shuffleReply;
+
+/** The LinkMessage field number an encoded message starts with (see LINK_KIND_FIELD), 0 for no bytes. */
+export function linkKindField(encoded: Uint8Array): number {
+  return encoded.length > 0 ? encoded[0]! >> 3 : 0;
+}
+
 /** Whether an encoded LinkMessage (its first byte) is one of the broadcast-tree kinds. */
 export function isTreeField(field: number): boolean {
   return field >= TREE_FIELDS_FROM && field <= TREE_FIELDS_TO;
+}
+
+/** Whether a LinkMessage field number is one of the membership-view kinds. */
+export function isViewField(field: number): boolean {
+  return field >= VIEW_FIELDS_FROM && field <= VIEW_FIELDS_TO;
 }
 
 export function encodeMessage<T>(codec: MessageFns<T>, message: T): Uint8Array {
@@ -76,8 +103,12 @@ export function decodeMessage<T>(codec: MessageFns<T>, bytes: Uint8Array, what: 
 /** Field number → the nesting of the message in that field, for fields that hold messages (proto/gossip.proto). */
 export type Nesting = { readonly [field: number]: Nesting };
 // Batch (7) holds its messages as bytes: each is walked when it is decoded on its own. IHave (8) holds TreeEntry
-// messages; Graft (9) and DontHave (11) hold bytes.
-const LINK_MESSAGE_NESTING: Nesting = { 1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {}, 7: {}, 8: { 1: {} }, 9: {}, 10: {}, 11: {} };
+// messages; Graft (9) and DontHave (11) hold bytes. ForwardJoin (13) holds a PeerEntry, Shuffle (16) its origin and
+// entries, ShuffleReply (17) its entries.
+const LINK_MESSAGE_NESTING: Nesting = {
+  1: {}, 2: {}, 3: { 1: {} }, 4: {}, 5: {}, 6: {}, 7: {}, 8: { 1: {} }, 9: {}, 10: {}, 11: {},
+  12: {}, 13: { 1: {} }, 14: {}, 15: {}, 16: { 3: {}, 4: {} }, 17: { 2: {} },
+};
 
 /**
  * Refuses what ts-proto would silently cut short instead of failing: a zero tag or an end-group stops its decode
@@ -152,9 +183,24 @@ export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
       break;
     case "graft":
       checkPrefixes("Graft", kind.value.idPrefix, 0);
+      if ((kind.value.dataType ?? 0) > 0xffff) throw malformed("Graft.data_type is not a u16");
+      break;
+    case "prune":
+      if ((kind.value.dataType ?? 0) > 0xffff) throw malformed("Prune.data_type is not a u16");
       break;
     case "dontHave":
       checkPrefixes("DontHave", kind.value.idPrefix, 1);
+      break;
+    case "forwardJoin":
+      if (kind.value.peer === undefined) throw malformed("ForwardJoin without its peer");
+      checkPeerEntry(kind.value.peer);
+      checkTtl("ForwardJoin", kind.value.ttl);
+      break;
+    case "shuffle":
+      checkShuffle(kind.value);
+      break;
+    case "shuffleReply":
+      checkViewEntries("ShuffleReply", kind.value.entries);
       break;
   }
   return message;
@@ -206,8 +252,29 @@ function checkPrefix(what: string, prefix: Uint8Array): void {
   if (prefix.length < 1 || prefix.length > MAX_ID_PREFIX_BYTES) throw malformed(`${what}: an ID prefix of ${prefix.length} bytes`);
 }
 
+function checkShuffle(m: Shuffle): void {
+  checkTtl("Shuffle", m.ttl);
+  if (m.origin !== undefined) checkPeerEntry(m.origin);
+  checkViewEntries("Shuffle", m.entries);
+}
+
+function checkViewEntries(what: string, entries: PeerEntry[]): void {
+  if (entries.length > MAX_VIEW_ENTRIES) throw malformed(`${what} with ${entries.length} entries`);
+  entries.forEach(checkPeerEntry);
+}
+
+function checkTtl(what: string, ttl: number): void {
+  if (ttl > MAX_VIEW_TTL) throw malformed(`${what}.ttl ${ttl} > ${MAX_VIEW_TTL}`);
+}
+
+/** Bytes of `host` in UTF-8 (the wire's measure), without allocating. */
+export function hostBytes(host: string): number {
+  return Buffer.byteLength(host, "utf8");
+}
+
 function checkPeerEntry(e: PeerEntry): void {
-  if (e.host.length === 0 || e.host.length > MAX_HOST_LENGTH) throw malformed(`PeerEntry.host of length ${e.host.length}`);
+  const bytes = hostBytes(e.host);
+  if (bytes === 0 || bytes > MAX_HOST_LENGTH) throw malformed(`PeerEntry.host of ${bytes} bytes`);
   if (e.port < 1 || e.port > 0xffff) throw malformed(`PeerEntry.port ${e.port}`);
   if (e.id.length !== 0 && e.id.length !== PEER_ID_BYTES) throw malformed(`PeerEntry.id has ${e.id.length} bytes`);
 }

@@ -11,7 +11,7 @@ import { ApiProtocolError, P2PProtocolError } from "../../src/errors.ts";
 import { FRAME_HEADER_BYTES, FrameReader, MAX_FRAME_BODY, encodeFrame } from "../../src/p2p/frame.ts";
 import { InitiatorHandshake, ResponderHandshake } from "../../src/p2p/handshake.ts";
 import { generateEd25519Pem, generateStaticKeyPair, loadIdentity } from "../../src/p2p/identity.ts";
-import { LinkErrorCode, type LinkMessage } from "../../src/p2p/proto/gossip.ts";
+import { LinkErrorCode, type LinkMessage, type PeerEntry } from "../../src/p2p/proto/gossip.ts";
 import { decodeLinkMessage, encodeBatch, encodeLinkMessage, unpackBatch } from "../../src/p2p/wire.ts";
 import { solvePow } from "./raw-peer.ts";
 
@@ -139,6 +139,14 @@ const apiChunking = named(
 
 // ---- P2P framing ---------------------------------------------------------------------------------------------------
 
+/** A protobuf varint (for tags of fields from 16 on). */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
+
 const lengthHeader = (n: number) => Uint8Array.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
 const frameStreams = [
   Buffer.concat([encodeFrame(Uint8Array.of(1)), encodeFrame(new Uint8Array(15).fill(2)), encodeFrame(new Uint8Array(300).fill(3))]),
@@ -199,6 +207,13 @@ const linkExamples: LinkMessage[] = [
   { kind: { $case: "graft", value: { idPrefix: [] } } },
   { kind: { $case: "prune", value: {} } },
   { kind: { $case: "dontHave", value: { idPrefix: [id.subarray(0, 8)] } } },
+  // Membership views; Shuffle (16) and ShuffleReply (17) have two-byte tags.
+  { kind: { $case: "join", value: {} } },
+  { kind: { $case: "forwardJoin", value: { peer: { host: "10.0.0.2", port: 6001, id }, ttl: 5 } } },
+  { kind: { $case: "neighbor", value: { highPriority: true } } },
+  { kind: { $case: "disconnect", value: {} } },
+  { kind: { $case: "shuffle", value: { id: 77, ttl: 4, origin: { host: "::1", port: 2, id: new Uint8Array(0) }, entries: [{ host: "h", port: 9, id }] } } },
+  { kind: { $case: "shuffleReply", value: { id: 77, entries: [{ host: "10.0.0.3", port: 65535, id: new Uint8Array(0) }] } } },
 ];
 /** Protobuf-shaped noise: fields with any number and wire type, varints of any length, lengths true or not. */
 const protobufNoise = fc
@@ -233,8 +248,17 @@ const linkAnyBytes = named(
 /** What wire.ts promises of every accepted message, checked independently of its own checks. */
 function withinBounds(m: LinkMessage): string | undefined {
   const prefixOk = (p: Uint8Array) => p.length >= 1 && p.length <= 32;
+  const hostOk = (h: string) => new TextEncoder().encode(h).length >= 1 && new TextEncoder().encode(h).length <= 253;
+  const entryOk = (e: PeerEntry) => hostOk(e.host) && e.port >= 1 && e.port <= 65535 && (e.id.length === 0 || e.id.length === 32);
+  const entriesOk = (es: PeerEntry[]) => es.length <= 16 && es.every(entryOk);
   const k = m.kind!;
   switch (k.$case) {
+    case "forwardJoin":
+      return k.value.peer !== undefined && entryOk(k.value.peer) && k.value.ttl <= 16 ? undefined : "forwardJoin";
+    case "shuffle":
+      return k.value.ttl <= 16 && (k.value.origin === undefined || entryOk(k.value.origin)) && entriesOk(k.value.entries) ? undefined : "shuffle";
+    case "shuffleReply":
+      return entriesOk(k.value.entries) ? undefined : "shuffleReply";
     case "payload":
       return (k.value.hops ?? 0) <= 255 && k.value.messageId.length === 32 ? undefined : "payload";
     case "ihave": {
@@ -262,11 +286,36 @@ const edgeTree = fc.oneof(
   fc.integer({ min: 250, max: 260 }).map((hops): LinkMessage => ({ kind: { $case: "payload", value: { messageId: id, ttl: 1, dataType: 1, data: id, hops } } })),
 );
 
-/** Tree kinds (fields 8–11) at their bounds, around protobuf noise, or mutated: reaches every bound check. */
+/** Peer entries on both sides of every bound: hosts of 0–2 and 250–256 bytes (some of two-byte characters), ports
+ *  around 0 and 65535, IDs of 0, 31, 32 and 33 bytes. */
+const edgeEntry = fc.oneof(
+  // Mostly valid, so that the list bounds are reached too.
+  { weight: 3, arbitrary: fc.constant<PeerEntry>({ host: "10.0.0.9", port: 6001, id }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      host: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 250, max: 256 })).chain((n) => fc.constantFrom("h".repeat(n), "é".repeat(Math.ceil(n / 2)))),
+      port: fc.constantFrom(0, 1, 6001, 65535, 65536),
+      id: fc.constantFrom(0, 31, 32, 33).map((n) => new Uint8Array(n).fill(5)),
+    }),
+  },
+);
+const edgeCount = fc.oneof(fc.nat({ max: 2 }), fc.integer({ min: 15, max: 18 }));
+const edgeTtl = fc.oneof(fc.nat({ max: 2 }), fc.integer({ min: 15, max: 18 }));
+const edgeView = fc.oneof(
+  fc.tuple(fc.option(edgeEntry), edgeTtl).map(([peer, ttl]): LinkMessage => ({ kind: { $case: "forwardJoin", value: { peer: peer ?? undefined, ttl } } })),
+  fc
+    .tuple(fc.nat(), edgeTtl, fc.option(edgeEntry), edgeCount, edgeEntry)
+    .map(([sid, ttl, origin, n, e]): LinkMessage => ({ kind: { $case: "shuffle", value: { id: sid, ttl, origin: origin ?? undefined, entries: Array(n).fill(e) } } })),
+  fc.tuple(edgeCount, edgeEntry).map(([n, e]): LinkMessage => ({ kind: { $case: "shuffleReply", value: { id: 1, entries: Array(n).fill(e) } } })),
+);
+
+/** Tree and view kinds (fields 8–17) at their bounds, around protobuf noise, or mutated: reaches every bound check. */
 const treeBytes = fc.oneof(
   edgeTree.map(encodeLinkMessage),
-  mutated(linkExamples.filter((m) => ["payload", "ihave", "graft", "dontHave"].includes(m.kind!.$case)).map(encodeLinkMessage)),
-  fc.tuple(fc.integer({ min: 8, max: 11 }), protobufNoise).map(([field, inner]) => Uint8Array.from([(field << 3) | 2, inner.length, ...inner])),
+  edgeView.map(encodeLinkMessage),
+  mutated(linkExamples.filter((m) => ["payload", "ihave", "graft", "dontHave", "forwardJoin", "shuffle", "shuffleReply"].includes(m.kind!.$case)).map(encodeLinkMessage)),
+  fc.tuple(fc.integer({ min: 8, max: 17 }), protobufNoise).map(([field, inner]) => Uint8Array.from([...varint((field << 3) | 2), inner.length, ...inner])),
   // An IHave whose entries are noise (field 1 of IHave, each a TreeEntry).
   fc.array(protobufNoise, { minLength: 1, maxLength: 3 }).map((entries) => {
     const body = entries.flatMap((e) => [0x0a, e.length, ...e]);
@@ -275,7 +324,7 @@ const treeBytes = fc.oneof(
 );
 
 const linkTreeBounds = named(
-  "link messages: a tree kind or Payload that is accepted holds to its bounds (entries, prefix lengths, data types, hops)",
+  "link messages: a tree or view kind or Payload that is accepted holds to its bounds (entries, prefix lengths, data types, hops, walks, hosts, ports, IDs)",
   fc.property(treeBytes, (bytes) => {
     let message: LinkMessage | undefined;
     only(P2PProtocolError, () => void (message = decodeLinkMessage(bytes)));
@@ -293,10 +342,12 @@ const linkStopTags = named(
     const tail = [tag, ...rest];
     let bytes: Uint8Array;
     if (inside) {
-      // The same tail inside the kind's own message, with the kind's length adjusted to cover it.
-      const inner = encodeLinkMessage(m).subarray(2); // every example's kind is field ≤ 15 with a one-byte length
-      const body = [...inner, ...tail];
-      bytes = Uint8Array.from([encodeLinkMessage(m)[0]!, body.length, ...body]);
+      // The same tail inside the kind's own message, with the kind's length adjusted to cover it. Every example's
+      // kind has a one-byte length; its tag has one byte up to field 15, two from 16 on.
+      const encoded = encodeLinkMessage(m);
+      const tagBytes = encoded[0]! & 0x80 ? 2 : 1;
+      const body = [...encoded.subarray(tagBytes + 1), ...tail];
+      bytes = Uint8Array.from([...encoded.subarray(0, tagBytes), body.length, ...body]);
     } else {
       bytes = Uint8Array.from([...encodeLinkMessage(m), ...tail]);
     }

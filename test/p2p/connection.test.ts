@@ -6,7 +6,7 @@ import type { PowSolver } from "../../src/p2p/connection.ts";
 import { encodeFrame } from "../../src/p2p/frame.ts";
 import { LinkErrorCode, type LinkMessage } from "../../src/p2p/proto/gossip.ts";
 import type { CloseReason, HandshakeFailure } from "../../src/p2p/reasons.ts";
-import { FEATURE_TREES, LINK_KIND_FIELD, encodeLinkMessage } from "../../src/p2p/wire.ts";
+import { LINK_KIND_FIELD, SUPPORTED_FEATURES, encodeLinkMessage } from "../../src/p2p/wire.ts";
 import { waitFor } from "../wait-for.ts";
 import { DIALED, SEEN, memoryPair, newIdentity, nextTurn, payloadTexts, sealAs, type PairOptions, type Side } from "./memory-pair.ts";
 import { solvePow } from "./solve-pow.ts";
@@ -60,7 +60,7 @@ describe("a connection pair in memory", () => {
       listenPort: DIALED.port,
       inbound: false,
       initiatorId: dialer.identity.idHex,
-      features: FEATURE_TREES,
+      features: SUPPORTED_FEATURES,
     });
     expect(listener.link!.info).toEqual({
       peerId: dialer.identity.idHex,
@@ -69,7 +69,7 @@ describe("a connection pair in memory", () => {
       listenPort: 7002, // what the dialer said it listens on
       inbound: true,
       initiatorId: dialer.identity.idHex,
-      features: FEATURE_TREES,
+      features: SUPPORTED_FEATURES,
     });
     expect(dialer.session!.handshakeHash).toEqual(listener.session!.handshakeHash);
     expect([dialer.connection.phase, listener.connection.phase]).toEqual(["link", "link"]);

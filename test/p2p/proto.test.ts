@@ -9,6 +9,8 @@ import { P2PProtocolError } from "../../src/errors.ts";
 import { HandshakeInit, LinkErrorCode, LinkMessage } from "../../src/p2p/proto/gossip.ts";
 import {
   MAX_TREE_ENTRIES,
+  MAX_VIEW_ENTRIES,
+  MAX_VIEW_TTL,
   decodeCanonical,
   decodeLinkMessage,
   encodeBatch,
@@ -17,6 +19,7 @@ import {
   unpackBatch,
 } from "../../src/p2p/wire.ts";
 import { codeOf } from "./error-code.ts";
+import { entry, viewMessages } from "./view-messages.ts";
 
 
 const id = new Uint8Array(32).fill(0xab);
@@ -69,6 +72,18 @@ describe("link messages", () => {
     { kind: { $case: "ping", value: { nonce: 0xffffffffffffffffn } } },
     { kind: { $case: "pong", value: { nonce: 1n } } },
     ...treeExamples,
+    ...viewMessages,
+    // Views at the edges of their bounds: 16 entries, walks of 16, a 253-byte host (in bytes of UTF-8), the largest u32.
+    {
+      kind: {
+        $case: "shuffle",
+        value: { id: 0xffff_ffff, ttl: MAX_VIEW_TTL, origin: { host: "h".repeat(253), port: 65535, id }, entries: Array.from({ length: MAX_VIEW_ENTRIES }, (_, i) => entry(1 + i, i % 2 === 0)) },
+      },
+    },
+    { kind: { $case: "shuffleReply", value: { id: 0, entries: Array.from({ length: MAX_VIEW_ENTRIES }, (_, i) => ({ host: "é".repeat(126), port: 1 + i, id })) } } },
+    { kind: { $case: "shuffleReply", value: { id: 3, entries: [] } } },
+    { kind: { $case: "forwardJoin", value: { peer: { host: "::1", port: 1, id }, ttl: MAX_VIEW_TTL } } },
+    { kind: { $case: "forwardJoin", value: { peer: { host: "a.example", port: 6001, id: new Uint8Array(0) }, ttl: 0 } } },
     { kind: { $case: "payload", value: { messageId: id, ttl: 0, dataType: 7, data: new Uint8Array(1), hops: 255 } } },
   ];
 
@@ -83,8 +98,9 @@ describe("link messages", () => {
 
   test("no kind, or a kind we do not know, is unknown-message", () => {
     expect(codeOf(() => decodeLinkMessage(encodeLinkMessage({})))).toBe("unknown-message");
-    // Field 15 (a future kind), length-delimited, empty.
-    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x7a, 0x00])))).toBe("unknown-message");
+    // Fields 18 and 31 (future kinds, two-byte tags), length-delimited, empty.
+    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x92, 0x01, 0x00])))).toBe("unknown-message");
+    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0xfa, 0x01, 0x00])))).toBe("unknown-message");
   });
 
   test("unknown fields inside a known kind are ignored", () => {
@@ -132,6 +148,37 @@ describe("link messages", () => {
     // The same bounds hold for a tree message inside a Batch.
     const batch = decodeLinkMessage(encodeBatch([encodeLinkMessage(examples[0]!), ihave([{ ...entry, hops: 256 }])]));
     expect(codeOf(() => batch.kind?.$case === "batch" && unpackBatch(batch.kind.value))).toBe("malformed");
+  });
+
+  test("membership-view kinds out of range are malformed: entry counts, walk lengths, hosts (bytes), ports, IDs, a missing peer", () => {
+    const enc = (m: LinkMessage) => encodeLinkMessage(m);
+    const shuffle = (v: Partial<{ id: number; ttl: number; origin: ReturnType<typeof entry>; entries: ReturnType<typeof entry>[] }>) =>
+      enc({ kind: { $case: "shuffle", value: { id: 1, ttl: 3, entries: [], ...v } } });
+    const reply = (entries: ReturnType<typeof entry>[]) => enc({ kind: { $case: "shuffleReply", value: { id: 1, entries } } });
+    const forward = (peer: ReturnType<typeof entry> | undefined, ttl = 3) => enc({ kind: { $case: "forwardJoin", value: { peer, ttl } } });
+    const many = (n: number) => Array.from({ length: n }, (_, i) => entry(1 + i));
+    const rejected: [string, Uint8Array][] = [
+      ["a Shuffle of 17 entries", shuffle({ entries: many(MAX_VIEW_ENTRIES + 1) })],
+      ["a ShuffleReply of 17 entries", reply(many(MAX_VIEW_ENTRIES + 1))],
+      ["a Shuffle walk of 17", shuffle({ ttl: MAX_VIEW_TTL + 1 })],
+      ["a ForwardJoin walk of 17", forward(entry(1), MAX_VIEW_TTL + 1)],
+      ["a ForwardJoin without its peer", forward(undefined)],
+      ["an entry with an empty host", reply([{ ...entry(1), host: "" }])],
+      ["an entry host of 254 ASCII bytes", reply([{ ...entry(1), host: "h".repeat(254) }])],
+      // 127 characters, 254 bytes: the bound is on bytes.
+      ["an entry host of 254 UTF-8 bytes", shuffle({ entries: [{ ...entry(1), host: "é".repeat(127) }] })],
+      ["an entry of port 0", shuffle({ entries: [entry(0)] })],
+      ["an entry of port 65536", reply([entry(65536)])],
+      ["an entry ID of 31 bytes", reply([{ ...entry(1), id: id.subarray(1) }])],
+      ["an origin of port 0", shuffle({ origin: entry(0) })],
+      ["a ForwardJoin peer of a 33-byte ID", forward({ ...entry(1), id: new Uint8Array(33) })],
+    ];
+    for (const [what, bytes] of rejected) expect([what, codeOf(() => decodeLinkMessage(bytes))]).toEqual([what, "malformed"]);
+    // The same bounds inside a Batch.
+    const batch = decodeLinkMessage(encodeBatch([encodeLinkMessage(viewMessages[0]!), reply([entry(0)])]));
+    expect(codeOf(() => batch.kind?.$case === "batch" && unpackBatch(batch.kind.value))).toBe("malformed");
+    // Shuffle is field 16 (a two-byte tag): a zero tag inside it is undecodable, not the end of it.
+    expect(codeOf(() => decodeLinkMessage(Uint8Array.from([0x82, 0x01, 0x03, 0x08, 0x01, 0x00])))).toBe("undecodable");
   });
 
   test("a zero tag inside an IHave's entry, or a Prune's body, is undecodable (not read as the end)", () => {

@@ -87,8 +87,9 @@ export interface IdentityProof {
   listenPort: number;
   /**
    * Protocol features the sender speaks, one bit each; a link uses a feature only when both sides set its bit.
-   * Bit 0 (1): broadcast trees (LinkMessage kinds IHave, Graft, Prune, DontHave). Unknown bits are ignored; nodes
-   * that predate the field send none (0).
+   * Bit 0 (1): broadcast trees (LinkMessage kinds IHave, Graft, Prune, DontHave). Bit 1 (2): membership views
+   * (Join, ForwardJoin, Neighbor, Disconnect, Shuffle, ShuffleReply). Unknown bits are ignored; nodes that predate the
+   * field send none (0).
    */
   features?: number | undefined;
 }
@@ -106,7 +107,14 @@ export interface Payload {
    * Links the item had crossed when the sender had it (0 at its origin), at most 255 (a sender saturates there).
    * Absent (nodes that predate the field, and senders that omit 0) = 0; only broadcast trees read it.
    */
-  hops?: number | undefined;
+  hops?:
+    | number
+    | undefined;
+  /**
+   * Set on the items of a cache replay (sent to a peer at link up): a node whose modules have not subscribed yet
+   * holds these for a moment instead of dropping them. Absent = false (nodes that predate the field never set it).
+   */
+  replayed?: boolean | undefined;
 }
 
 /** Asks the peer for addresses of other peers it knows. */
@@ -114,7 +122,7 @@ export interface PeerRequest {
 }
 
 export interface PeerEntry {
-  /** Host name or IP literal the peer can be dialed at. */
+  /** Host name or IP literal the peer can be dialed at, 1 to 253 bytes of UTF-8. */
   host: string;
   /** TCP port, 1..65535. */
   port: number;
@@ -171,15 +179,62 @@ export interface IHave {
  */
 export interface Graft {
   idPrefix: Uint8Array[];
+  /** Each data type has its own tree (only a type's subscribers relay it): the type whose link turns eager. */
+  dataType?: number | undefined;
 }
 
-/** "Announce to me instead of pushing" (Plumtree's PRUNE). */
+/** "Announce items of this type to me instead of pushing them" (Plumtree's PRUNE, per data type). */
 export interface Prune {
+  dataType?: number | undefined;
 }
 
 /** The answer to a Graft for items the sender does not (or no longer) hold: 1 to 256 prefixes. */
 export interface DontHave {
   idPrefix: Uint8Array[];
+}
+
+/** A newcomer's first message to its contact: "spread me over the network". */
+export interface Join {
+}
+
+/** A random walk carrying a newcomer's address; whoever ends it links to the newcomer. */
+export interface ForwardJoin {
+  /** The newcomer (required, with its ID). */
+  peer?:
+    | PeerEntry
+    | undefined;
+  /** Hops the walk may still take, at most 16. */
+  ttl: number;
+}
+
+/** Sent on a link the sender dialed to fill its active view. */
+export interface Neighbor {
+  /** The sender's active view is empty: the request must be accepted. Otherwise it may be refused (Disconnect). */
+  highPriority: boolean;
+}
+
+/** The sender drops this link from its active view (full, or refusing a low-priority Neighbor); the link closes next. */
+export interface Disconnect {
+}
+
+/** A random walk exchanging addresses. */
+export interface Shuffle {
+  /** Names the walk, so its reply can travel back along it. */
+  id: number;
+  /** Hops the walk may still take, at most 16. */
+  ttl: number;
+  /** The node that started the walk; absent on its first hop (the receiver knows the sender's address). */
+  origin?:
+    | PeerEntry
+    | undefined;
+  /** Addresses from the origin's views, at most 16. */
+  entries: PeerEntry[];
+}
+
+/** The answer to a Shuffle, sent back along the walk: at most 16 addresses. */
+export interface ShuffleReply {
+  id: number;
+  entries: PeerEntry[];
 }
 
 /** The plaintext of every transport frame. A frame whose kind is unset or unknown closes the link. */
@@ -196,6 +251,14 @@ export interface LinkMessage {
     | { $case: "graft"; value: Graft }
     | { $case: "prune"; value: Prune }
     | { $case: "dontHave"; value: DontHave }
+    | { $case: "join"; value: Join }
+    | { $case: "forwardJoin"; value: ForwardJoin }
+    | { $case: "neighbor"; value: Neighbor }
+    | { $case: "disconnect"; value: Disconnect }
+    | //
+    /** From 16 on a kind's tag takes two bytes; its first byte still names the field (tag < 256 up to field 31). */
+    { $case: "shuffle"; value: Shuffle }
+    | { $case: "shuffleReply"; value: ShuffleReply }
     | undefined;
 }
 
@@ -518,7 +581,14 @@ export const IdentityProof: MessageFns<IdentityProof> = {
 };
 
 function createBasePayload(): Payload {
-  return { messageId: new Uint8Array(0), ttl: 0, dataType: 0, data: new Uint8Array(0), hops: undefined };
+  return {
+    messageId: new Uint8Array(0),
+    ttl: 0,
+    dataType: 0,
+    data: new Uint8Array(0),
+    hops: undefined,
+    replayed: undefined,
+  };
 }
 
 export const Payload: MessageFns<Payload> = {
@@ -537,6 +607,9 @@ export const Payload: MessageFns<Payload> = {
     }
     if (message.hops !== undefined) {
       writer.uint32(40).uint32(message.hops);
+    }
+    if (message.replayed !== undefined) {
+      writer.uint32(48).bool(message.replayed);
     }
     return writer;
   },
@@ -592,6 +665,14 @@ export const Payload: MessageFns<Payload> = {
             }
 
             message.hops = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.replayed = reader.bool();
             continue;
           }
         }
@@ -1072,13 +1153,16 @@ export const IHave: MessageFns<IHave> = {
 };
 
 function createBaseGraft(): Graft {
-  return { idPrefix: [] };
+  return { idPrefix: [], dataType: undefined };
 }
 
 export const Graft: MessageFns<Graft> = {
   encode(message: Graft, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.idPrefix) {
       writer.uint32(10).bytes(v!);
+    }
+    if (message.dataType !== undefined) {
+      writer.uint32(16).uint32(message.dataType);
     }
     return writer;
   },
@@ -1104,6 +1188,14 @@ export const Graft: MessageFns<Graft> = {
             message.idPrefix.push(reader.bytes());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dataType = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1118,11 +1210,14 @@ export const Graft: MessageFns<Graft> = {
 };
 
 function createBasePrune(): Prune {
-  return {};
+  return { dataType: undefined };
 }
 
 export const Prune: MessageFns<Prune> = {
-  encode(_: Prune, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: Prune, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dataType !== undefined) {
+      writer.uint32(8).uint32(message.dataType);
+    }
     return writer;
   },
 
@@ -1139,6 +1234,14 @@ export const Prune: MessageFns<Prune> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dataType = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1198,6 +1301,315 @@ export const DontHave: MessageFns<DontHave> = {
   },
 };
 
+function createBaseJoin(): Join {
+  return {};
+}
+
+export const Join: MessageFns<Join> = {
+  encode(_: Join, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Join {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoin();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseForwardJoin(): ForwardJoin {
+  return { peer: undefined, ttl: 0 };
+}
+
+export const ForwardJoin: MessageFns<ForwardJoin> = {
+  encode(message: ForwardJoin, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== undefined) {
+      PeerEntry.encode(message.peer, writer.uint32(10).fork()).join();
+    }
+    if (message.ttl !== 0) {
+      writer.uint32(16).uint32(message.ttl);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForwardJoin {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForwardJoin();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = PeerEntry.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttl = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseNeighbor(): Neighbor {
+  return { highPriority: false };
+}
+
+export const Neighbor: MessageFns<Neighbor> = {
+  encode(message: Neighbor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.highPriority !== false) {
+      writer.uint32(8).bool(message.highPriority);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Neighbor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNeighbor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.highPriority = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDisconnect(): Disconnect {
+  return {};
+}
+
+export const Disconnect: MessageFns<Disconnect> = {
+  encode(_: Disconnect, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Disconnect {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisconnect();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseShuffle(): Shuffle {
+  return { id: 0, ttl: 0, origin: undefined, entries: [] };
+}
+
+export const Shuffle: MessageFns<Shuffle> = {
+  encode(message: Shuffle, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint32(message.id);
+    }
+    if (message.ttl !== 0) {
+      writer.uint32(16).uint32(message.ttl);
+    }
+    if (message.origin !== undefined) {
+      PeerEntry.encode(message.origin, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.entries) {
+      PeerEntry.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Shuffle {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShuffle();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttl = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.origin = PeerEntry.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.entries.push(PeerEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseShuffleReply(): ShuffleReply {
+  return { id: 0, entries: [] };
+}
+
+export const ShuffleReply: MessageFns<ShuffleReply> = {
+  encode(message: ShuffleReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint32(message.id);
+    }
+    for (const v of message.entries) {
+      PeerEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShuffleReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShuffleReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(PeerEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseLinkMessage(): LinkMessage {
   return { kind: undefined };
 }
@@ -1237,6 +1649,24 @@ export const LinkMessage: MessageFns<LinkMessage> = {
         break;
       case "dontHave":
         DontHave.encode(message.kind.value, writer.uint32(90).fork()).join();
+        break;
+      case "join":
+        Join.encode(message.kind.value, writer.uint32(98).fork()).join();
+        break;
+      case "forwardJoin":
+        ForwardJoin.encode(message.kind.value, writer.uint32(106).fork()).join();
+        break;
+      case "neighbor":
+        Neighbor.encode(message.kind.value, writer.uint32(114).fork()).join();
+        break;
+      case "disconnect":
+        Disconnect.encode(message.kind.value, writer.uint32(122).fork()).join();
+        break;
+      case "shuffle":
+        Shuffle.encode(message.kind.value, writer.uint32(130).fork()).join();
+        break;
+      case "shuffleReply":
+        ShuffleReply.encode(message.kind.value, writer.uint32(138).fork()).join();
         break;
     }
     return writer;
@@ -1341,6 +1771,54 @@ export const LinkMessage: MessageFns<LinkMessage> = {
             }
 
             message.kind = { $case: "dontHave", value: DontHave.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.kind = { $case: "join", value: Join.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.kind = { $case: "forwardJoin", value: ForwardJoin.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.kind = { $case: "neighbor", value: Neighbor.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.kind = { $case: "disconnect", value: Disconnect.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.kind = { $case: "shuffle", value: Shuffle.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.kind = { $case: "shuffleReply", value: ShuffleReply.decode(reader, reader.uint32()) };
             continue;
           }
         }
