@@ -131,7 +131,8 @@ test("21. protobuf: unknown fields are ignored; wrong wire types, truncated vari
   const wrap = (field: number, body: Uint8Array) => Uint8Array.from([(field << 3) | 2, body.length, ...body]);
   const unknownInside = await linked();
   unknownInside.send(wrap(1, Uint8Array.from([...item("unknown inside"), 0x78, 0x01]))); // field 15 in Payload
-  unknownInside.send(Uint8Array.from([0x7a, 0x02, 0x01, 0x02, ...encodeLinkMessage(payload(GOOD, "unknown beside"))]));
+  // Field 31 of LinkMessage (no kind yet; a two-byte tag) beside the Payload.
+  unknownInside.send(Uint8Array.from([0xfa, 0x01, 0x02, 0x01, 0x02, ...encodeLinkMessage(payload(GOOD, "unknown beside"))]));
   await waitFor(() => goodTexts().has("unknown inside") && goodTexts().has("unknown beside"), 3000, "both delivered");
   expect(isLinked(unknownInside)).toBe(true);
 

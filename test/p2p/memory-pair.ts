@@ -89,7 +89,7 @@ export function memoryPair(o: PairOptions = {}): { dialer: Side; listener: Side 
     identity,
     staticKeys: generateStaticKeyPair(),
     listenPort,
-    features: SUPPORTED_FEATURES, // what a Transport offers unless told not to
+    features: SUPPORTED_FEATURES, // everything we speak (a Transport offers views only with offerViews)
     handshakeTimeoutMs: 5_000,
     remote,
     sendBufferBytes: LINK_SEND_BUFFER_BYTES,
