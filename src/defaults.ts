@@ -428,3 +428,8 @@ export const SIM_DRAIN_TURNS = 4;
 
 /** Wall-clock interval of the progress line on stderr. */
 export const SIM_PROGRESS_MS = 1_000;
+
+/** The RAM `gossip simulate` tells JSC it has (BUN_JSC_forceRAMSize), so it collects before garbage piles up: this
+ *  many bytes per simulated node, and at least MIN (src/cli/simulate.ts says why). */
+export const SIM_RAM_HINT_BYTES_PER_NODE = 100_000;
+export const SIM_RAM_HINT_MIN_BYTES = 1_000_000_000;

@@ -77,12 +77,13 @@ export class SimModules implements LocalModules {
     this.outstanding++;
     const known = this.host.notified(this.node, data);
     const verdict: Verdict = !known || this.rejectsAll || this.host.rejectsNow() ? "invalid" : "valid";
-    return new Promise<Verdict>((resolve) =>
-      this.host.answerLater(this.node, () => {
-        this.outstanding--;
-        resolve(verdict);
-      }),
-    );
+    return new Promise<Verdict>((resolve) => this.host.answerLater(this.node, resolve, verdict));
+  }
+
+  /** The answer is in: called by the world at answer time (not when the node has died meanwhile). */
+  answered(resolve: (v: Verdict) => void, verdict: Verdict): void {
+    this.outstanding--;
+    resolve(verdict);
   }
 }
 
@@ -93,8 +94,9 @@ export interface ModuleHost {
   notified(node: SimNode, data: Uint8Array): boolean;
   /** One random draw: does this answer reject an item that is valid (the --reject-rate)? */
   rejectsNow(): boolean;
-  /** Runs `answer` after the module's validation delay, then lets the core's continuation run. */
-  answerLater(node: SimNode, answer: () => void): void;
+  /** Resolves with `verdict` after the module's validation delay (via SimModules.answered), then lets the core's
+   *  continuation run. */
+  answerLater(node: SimNode, resolve: (v: Verdict) => void, verdict: Verdict): void;
 }
 
 export class SimNode {

@@ -193,12 +193,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       return track !== undefined;
     },
     rejectsNow: () => rejectRate > 0 && moduleRandom() < rejectRate,
-    answerLater: (node, answer) =>
-      world.at(world.now + validationDelay, () => {
-        if (!node.alive) return;
-        answer();
-        world.markSettled();
-      }),
+    answerLater: (node, resolve, verdict) => world.answerAt(world.now + validationDelay, node, resolve, verdict),
   };
 
   // The core's own option (a core without the option floods anyway and ignores it).

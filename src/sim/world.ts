@@ -20,7 +20,7 @@ import {
   SIM_UNKNOWN_ADDRESS_RTT_MS,
 } from "../defaults.ts";
 import { DialError } from "../errors.ts";
-import type { Clock, GossipItem, LinkInfo, PeerAddress, PeerId, PeerNetwork } from "../gossip/ports.ts";
+import type { Clock, GossipItem, LinkInfo, PeerAddress, PeerId, PeerNetwork, Verdict } from "../gossip/ports.ts";
 import type { HandshakeFailure } from "../p2p/reasons.ts";
 import { EventQueue, type QueuedEvent } from "./event-queue.ts";
 import type { SimMetrics } from "./metrics.ts";
@@ -48,6 +48,7 @@ const DIAL_FAIL = 5;
 const HANDSHAKE_ABORT = 6;
 const MESSAGE = 7;
 const IDLE_TIMEOUT = 8;
+const ANSWER = 9;
 
 // MESSAGE codes (event x = code * 2 + 1 when it travels to the responder).
 const M_PAYLOAD = 0;
@@ -95,6 +96,8 @@ export class World {
   /** Every node ever added, by "host:port" (addresses are never reused). */
   private readonly byAddress = new Map<string, SimNode>();
   private readonly sizer = new PayloadSizer();
+  private lastData: Uint8Array | undefined = undefined;
+  private lastTrack: ReturnType<SimMetrics["track"]> = undefined;
   private readonly handshakeBytes: [number, number, number, number];
   private readonly closeBytes: number;
   private readonly wire: Wire;
@@ -134,6 +137,11 @@ export class World {
   /** Runs `fn` at virtual time `at` (scenario steps: joins, publications, crashes). */
   at(at: number, fn: () => void): void {
     this.queue.push(Math.max(at, this.now), CALL, fn);
+  }
+
+  /** A simulated module's VALIDATION answer at `at` (an event, not a closure: there is one per delivery). */
+  answerAt(at: number, node: SimNode, resolve: (v: Verdict) => void, verdict: Verdict): void {
+    this.queue.push(at, ANSWER, node, resolve, verdict === "valid" ? 1 : 0);
   }
 
   /** Lets the core's promise continuations run after this event. */
@@ -206,6 +214,13 @@ export class World {
         return;
       case IDLE_TIMEOUT:
         return this.idleTimeout(ev.a as Conn, ev.b as SimNode);
+      case ANSWER: {
+        const node = ev.a as SimNode;
+        if (!node.alive) return;
+        node.modules!.answered(ev.b as (v: Verdict) => void, ev.x === 1 ? "valid" : "invalid");
+        this.settled = true;
+        return;
+      }
     }
   }
 
@@ -457,8 +472,12 @@ export class World {
   private sendItem(node: SimNode, peer: PeerId, item: GossipItem): boolean {
     const sent = this.send(node, peer, M_PAYLOAD, item, this.sizer.bytes(item), "payload", true);
     if (sent) {
-      const track = this.metrics.track(item.data);
-      if (track !== undefined) track.copies++;
+      // A node pushes one item to several peers in a row: remember the last lookup.
+      if (item.data !== this.lastData) {
+        this.lastData = item.data;
+        this.lastTrack = this.metrics.track(item.data);
+      }
+      if (this.lastTrack !== undefined) this.lastTrack.copies++;
     }
     return sent;
   }
