@@ -3,12 +3,15 @@
  *   net        our nodes, N = 10, 30, 60 by default (--nodes 30 --sizes 64,1024 --runs 1)
  *   gossipsub  js-libp2p gossipsub on the same workload (--unsigned for StrictNoSign); installs its packages first
  *   compare    both, alternating, medians of --runs (3) at --nodes (30); writes bench/results/*.json|md|svg
+ *   hop        real node processes through the VoidPhone API: one-hop latency, last-node latency at N=10, a burst
+ *              (--node 'CMD {config}' for any module reading the VoidPhone INI; --runs 3; bench/hop.ts)
  *   report     FILE.json: writes the Markdown and SVG of a saved compare again
  *   net-run    internal: one run of ours in this process (what `net` and `compare` spawn)
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { benchCompare, printRuns, rerenderReport } from "./compare.ts";
+import { benchHop, hopOptions } from "./hop.ts";
 import { benchLink } from "./link.ts";
 import { OURS_DEFAULTS, runOurs } from "./net.ts";
 import { benchPow } from "./pow.ts";
@@ -64,6 +67,11 @@ const benches: Record<string, (argv: string[]) => Promise<unknown>> = {
   link: () => benchLink(),
   net: (argv) => benchOne("ours", argv),
   gossipsub: (argv) => benchOne(matrixFlags(argv, { nodes: "", runs: "1" }).unsigned ? "gossipsub-unsigned" : "gossipsub", argv),
+  hop: async (argv) => {
+    const o = hopOptions(argv);
+    const runs = await benchHop(o, log);
+    if (o.out) writeFileSync(o.out, JSON.stringify({ options: o, runs }, null, 1));
+  },
   compare: (argv) => benchCompare(matrixFlags(argv, { nodes: "30", runs: "3" }), log),
   report: async (argv) => rerenderReport(argv[0] ?? "bench/results/compare-n30.json", log),
   "net-run": async (argv) => {
