@@ -9,6 +9,7 @@ import { SIM_RAM_HINT_BYTES_PER_NODE, SIM_RAM_HINT_MIN_BYTES } from "../defaults
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { reportFiles, TABLE_HEADER, TABLE_RULE, tableRow } from "../sim/report.ts";
+import { parseScenario } from "../sim/scenario.ts";
 import { DISSEMINATIONS, simulate, type Dissemination, type Progress, type SimOptions, type SimResult } from "../sim/simulator.ts";
 import { parseOptions } from "./common.ts";
 
@@ -79,18 +80,26 @@ export function optionsFrom(values: Values): SimOptions {
   if (!(DISSEMINATIONS as readonly string[]).includes(dissemination)) {
     throw new UsageError(`--dissemination: only ${DISSEMINATIONS.join(", ")} for now, got "${dissemination}"`);
   }
+  const scenario = (values.scenario as string | undefined) ?? "steady";
+  parseScenario(scenario); // a UsageError now, not after the first table line
+  const latency = values.latency as string | undefined;
+  if (latency !== undefined && latency !== "coordinates" && !/^fixed:\d+(\.\d+)?$/.test(latency)) {
+    throw new UsageError(`--latency: expected coordinates or fixed:MS, got "${latency}"`);
+  }
+  const topology = values.topology as string | undefined;
+  if (topology !== undefined && topology !== "join" && !/^dials:\d+$/.test(topology)) throw new UsageError(`--topology: expected join or dials:K`);
   const crash = values.crash as string | undefined;
   if (crash !== undefined && crash !== "reset" && crash !== "silent") throw new UsageError(`--crash: expected reset or silent`);
   return {
     nodes: num(values, "nodes", 2, 1_000_000, true) ?? 1000,
     degree: num(values, "degree", 1, 1000, true) ?? 6,
     dissemination: dissemination as Dissemination,
-    scenario: (values.scenario as string | undefined) ?? "steady",
+    scenario,
     items: num(values, "items", 0, 1_000_000, true),
     size: num(values, "size", 4, 65_527, true),
     rate: num(values, "rate", 0.001, 1_000_000),
     seed: num(values, "seed", 0, 2 ** 32 - 1, true),
-    latency: values.latency as string | undefined,
+    latency,
     uplinkMbit: num(values, "uplink", 0.001, 1_000_000),
     jitter: num(values, "jitter", 0, 10),
     loss: num(values, "loss", 0, 1),
@@ -102,7 +111,7 @@ export function optionsFrom(values: Values): SimOptions {
     deadEnds: num(values, "dead-ends", 0, 1),
     bootstrappers: num(values, "bootstrappers", 1, 1000, true),
     joinRate: num(values, "join-rate", 0.001, 1e9),
-    topology: values.topology as string | undefined,
+    topology,
     crash: crash as "reset" | "silent" | undefined,
     warmupMinS: num(values, "warmup-min", 0, 86_400),
     warmupMaxS: num(values, "warmup-max", 0, 86_400),

@@ -568,7 +568,8 @@ export class World {
     const toResponder = conn.initiator === from;
     const to = toResponder ? conn.responder : conn.initiator;
     const dir = toResponder ? conn.toResponder : conn.toInitiator;
-    const at = Math.max(this.now + this.wire.trip(from.index, to.index), dir.lastArrival);
+    let at = Math.max(this.now + this.wire.trip(from.index, to.index), dir.lastArrival);
+    if (this.blocked(from, to)) at = Math.max(at, this.splitUntil + this.wire.trip(from.index, to.index)); // not through a cut either
     dir.lastArrival = at;
     this.queue.push(at, MESSAGE, conn, reason, M_CLOSE * 2 + (toResponder ? 1 : 0));
   }
