@@ -3,8 +3,10 @@
  * TTL is still a duplicate, and the ID binds the content so nobody can claim an ID for other bytes.
  * Pure: no state, no I/O.
  */
-import { blake3 } from "@noble/hashes/blake3.js";
 import { ITEM_ID_BYTES, MAX_DATA_TYPE } from "../defaults.ts";
+import { blake3 } from "../util/blake3-wasm.ts";
+
+const PREFIX = new Uint8Array(2);
 
 export function isDataType(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= MAX_DATA_TYPE;
@@ -13,9 +15,11 @@ export function isDataType(value: number): boolean {
 /** The ID of an item. Throws RangeError for a data type outside u16: a caller bug (peer input is checked first). */
 export function itemId(dataType: number, data: Uint8Array): Uint8Array {
   if (!isDataType(dataType)) throw new RangeError(`itemId: data type ${dataType} is not a u16`);
-  // Hash the 2-byte prefix and the data incrementally: no copy of the (up to 64 KiB) data.
-  const prefix = new Uint8Array([dataType >>> 8, dataType & 0xff]);
-  return blake3.create().update(prefix).update(data).digest();
+  // WebAssembly BLAKE3 (src/util/blake3-wasm.ts, equal to @noble/hashes: test/util/blake3-wasm.test.ts), several
+  // times faster; the prefix and the data are copied into its memory side by side.
+  PREFIX[0] = dataType >>> 8;
+  PREFIX[1] = dataType & 0xff;
+  return blake3(PREFIX, data);
 }
 
 /** True if `id` is exactly the ID of (dataType, data). False (never a throw) for any malformed claim. */
