@@ -14,58 +14,13 @@
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { I32, op as ops, wasmModule } from "./wasm-bytes.ts";
 
 export const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 const MSG_PERMUTATION = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 export const FLAGS = { CHUNK_START: 1, CHUNK_END: 2, PARENT: 4, ROOT: 8 } as const;
 
-// --- encoding helpers ---
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (s: string) => vec([...new TextEncoder().encode(s)].map((b) => [b]));
-
-const I32 = 0x7f;
-const op = {
-  get: (i: number) => [0x20, ...uleb(i)],
-  set: (i: number) => [0x21, ...uleb(i)],
-  i32: (n: number) => [0x41, ...sleb(n | 0)],
-  load: (offset: number) => [0x28, 2, ...uleb(offset)],
-  store: (offset: number) => [0x36, 2, ...uleb(offset)],
-  add: [0x6a],
-  sub: [0x6b],
-  xor: [0x73],
-  or: [0x72],
-  rotr: [0x78],
-  eqz: [0x45],
-  ltu: [0x49],
-  gtu: [0x4b],
-  leu: [0x4d],
-  select: [0x1b],
-  call: (f: number) => [0x10, ...uleb(f)],
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  brIf: (label: number) => [0x0d, ...uleb(label)],
-  end: [0x0b],
-};
+const op = { ...ops, ltu: ops.ltU, gtu: ops.gtU, leu: ops.leU };
 
 /** compress: params cv 0, block 1, blockLen 2, counterLo 3, counterHi 4, flags 5; locals v0..v15 = 6..21, m0..m15 = 22..37. */
 function compressBody(): number[] {
@@ -106,7 +61,7 @@ function compressBody(): number[] {
     s = MSG_PERMUTATION.map((p) => s[p]!);
   }
   for (let i = 0; i < 8; i++) code.push(...op.get(0), ...op.get(v(i)), ...op.get(v(8 + i)), ...op.xor, ...op.store(4 * i));
-  return [...vec([[32, I32]]), ...code, ...op.end];
+  return code;
 }
 
 /** chunk: params input 0, len 1, counterLo 2, counterHi 3, endFlags 4, cv 5; locals pos 6, rem 7. */
@@ -124,17 +79,15 @@ function chunkBody(): number[] {
   code.push(...op.get(6), ...op.i32(64), ...op.add, ...op.set(6)); // pos += 64
   code.push(...op.get(6), ...op.get(1), ...op.ltu, ...op.brIf(0)); // again while pos < len
   code.push(...op.end, ...op.end);
-  return [...vec([[2, I32]]), ...code, ...op.end];
+  return code;
 }
 
 export function blake3Module(): Uint8Array {
-  const types = section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])]]));
-  const funcs = section(3, vec([[0], [0]]));
-  const memory = section(5, vec([[0x00, ...uleb(2)]]));
-  const exports = section(7, vec([[...name("memory"), 0x02, 0], [...name("compress"), 0x00, 0], [...name("chunk"), 0x00, 1]]));
-  const withSize = (body: number[]) => [...uleb(body.length), ...body];
-  const code = section(10, vec([withSize(compressBody()), withSize(chunkBody())]));
-  return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...funcs, ...memory, ...exports, ...code]);
+  const params = [I32, I32, I32, I32, I32, I32];
+  return wasmModule(2, [
+    { name: "compress", params, locals: [[32, I32]], code: compressBody() },
+    { name: "chunk", params, locals: [[2, I32]], code: chunkBody() },
+  ]);
 }
 
 if (import.meta.main) {

@@ -1,11 +1,25 @@
 import { expect, test } from "bun:test";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import fc from "fast-check";
-import { AeadScratch, aeadOpen, aeadSeal } from "../../src/p2p/aead.ts";
+import { aeadModule } from "../../scripts/gen-aead-wasm.ts";
+import { AEAD_IMPL, AeadScratch, aeadOpen, aeadOpenPortable, aeadSeal, aeadSealPortable } from "../../src/p2p/aead.ts";
+import { AEAD_WASM_BASE64 } from "../../src/p2p/aead-wasm.gen.ts";
+
+// Both implementations: the WebAssembly one (what runs here) and the TypeScript fallback.
+const impls = [
+  ["wasm", aeadSeal, aeadOpen],
+  ["portable", aeadSealPortable, aeadOpenPortable],
+] as const;
+
+test("the WebAssembly AEAD runs here, from the bytes the generator emits now", () => {
+  expect(AEAD_IMPL).toBe("wasm");
+  expect(AEAD_WASM_BASE64).toBe(Buffer.from(aeadModule()).toString("base64")); // else: bun scripts/gen-aead-wasm.ts
+});
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 
-test("RFC 8439 §2.8.2 test vector: ciphertext and tag byte for byte, and it opens again", () => {
+for (const [impl, aeadSeal, aeadOpen] of impls) {
+test(`${impl}: RFC 8439 §2.8.2 test vector: ciphertext and tag byte for byte, and it opens again`, () => {
   const key = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
   const nonce = hex("070000004041424344454647");
   const ad = hex("50515253c0c1c2c3c4c5c6c7");
@@ -18,7 +32,7 @@ test("RFC 8439 §2.8.2 test vector: ciphertext and tag byte for byte, and it ope
   expect(aeadOpen(new AeadScratch(), key, nonce, ad, sealed)).toEqual(plaintext);
 });
 
-test("equal to noble's chacha20poly1305 for random keys, nonces, AD and lengths; any flipped bit fails to open", () => {
+test(`${impl}: equal to noble's chacha20poly1305 for random keys, nonces, AD and lengths; any flipped bit fails to open`, () => {
   const scratch = new AeadScratch(); // shared across runs, as in production: reuse must not leak between messages
   fc.assert(
     fc.property(
@@ -40,6 +54,22 @@ test("equal to noble's chacha20poly1305 for random keys, nonces, AD and lengths;
   );
 });
 
-test("too short to hold a tag: does not open", () => {
+test(`${impl}: too short to hold a tag: does not open`, () => {
   expect(aeadOpen(new AeadScratch(), new Uint8Array(32), new Uint8Array(12), new Uint8Array(0), new Uint8Array(15))).toBeUndefined();
 });
+
+test(`${impl}: equal to noble at every length from 0 to 300 and at the largest frames (memory grows), with and without AD`, () => {
+  const scratch = new AeadScratch();
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
+  const nonce = Uint8Array.from({ length: 12 }, (_, i) => 255 - i);
+  const lengths = [...Array(301).keys(), 1023, 1024, 1025, 32 * 1024, 128 * 1024, 200_000];
+  for (const ad of [new Uint8Array(0), new Uint8Array(32).fill(9), new Uint8Array(17).fill(3)]) {
+    for (const n of lengths) {
+      const plaintext = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff);
+      const sealed = aeadSeal(scratch, key, nonce, ad, plaintext);
+      if (Buffer.compare(sealed, chacha20poly1305(key, nonce, ad).encrypt(plaintext)) !== 0) throw new Error(`sealed differs at ${n}, AD ${ad.length}`);
+      if (Buffer.compare(aeadOpen(scratch, key, nonce, ad, sealed)!, plaintext) !== 0) throw new Error(`opened differs at ${n}, AD ${ad.length}`);
+    }
+  }
+});
+}
