@@ -15,7 +15,8 @@ import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
 import { speaksTrees, speaksViews, type LinkDescription } from "./p2p/link.ts";
 import { PowPool } from "./p2p/pow-pool.ts";
 import { Transport, type PowSolver, type TransportOptions } from "./p2p/transport.ts";
-import { MAX_HOPS, encodeLinkMessage } from "./p2p/wire.ts";
+import { MAX_HOPS } from "./p2p/wire.ts";
+import { encodePayloadMessage } from "./p2p/wire-fast.ts";
 import { dispatch, peerListMessage, treeLinkMessages, viewLinkMessage } from "./peer-messages.ts";
 import { networkInterfaces } from "node:os";
 import { formatHostPort, type HostPort } from "./address.ts";
@@ -230,12 +231,8 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
       lastItem = item;
       // Hops saturate at the wire's bound; 0 is left out (what nodes that predate the field send).
       const hops = item.hops ? Math.min(item.hops, MAX_HOPS) : undefined;
-      lastEncoded = encodeLinkMessage({
-        kind: {
-          $case: "payload",
-          value: { messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data, hops, replayed: item.replayed || undefined },
-        },
-      });
+      // The generated encoder's very bytes, in one allocation (src/p2p/wire-fast.ts).
+      lastEncoded = encodePayloadMessage({ messageId: item.id, ttl: item.ttl, dataType: item.dataType, data: item.data, hops, replayed: item.replayed || undefined });
     }
     return lastEncoded;
   };

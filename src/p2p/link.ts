@@ -59,7 +59,8 @@ export function speaksViews(d: LinkDescription): boolean {
 /** Slots of the per-kind counters: a first byte's `>> 3` (wire.ts linkKindField) is below 32. */
 const KIND_SLOTS = 32;
 
-/** Links holding messages for the end of this event-loop turn, flushed together by one setImmediate. */
+/** Links holding messages for the end of this event-loop turn (or that wrote one at once in it), flushed together by
+ *  one setImmediate. */
 const corkedLinks: Link[] = [];
 function cork(link: Link): void {
   if (corkedLinks.push(link) === 1) setImmediate(uncorkAll);
@@ -82,6 +83,8 @@ export class Link {
   /** Encoded messages of this event-loop turn, in order, not yet sealed and handed to the send queue. */
   private corked: Uint8Array[] = [];
   private corkedBytes = 0;
+  /** A message went out at once in this turn: the next ones of the turn wait to share a frame. */
+  private wroteThisTurn = false;
   /** Frames sealed and messages carried (the ratio is how much batching saves). */
   framesOut = 0;
   messagesOut = 0;
@@ -128,10 +131,17 @@ export class Link {
       this.droppedMessages++;
       return false;
     }
-    // Messages wait for the end of this event-loop turn; then those for this peer are sealed together (one AEAD call
-    // and one frame per Batch instead of per message) and leave in one write (one syscall per peer per turn).
-    if (this.corked.length === 0) cork(this);
     this.sentByKind[field]!++;
+    // A message to a link with nothing waiting (its first this turn, and the kernel took all before it) leaves at
+    // once: no turn of latency when idle. The next ones of the turn wait for its end; then those for this peer are
+    // sealed together (one AEAD call and one frame per Batch instead of per message) and leave in one write.
+    if (!this.wroteThisTurn && this.corked.length === 0 && this.queue.pending === 0) {
+      this.wroteThisTurn = true;
+      cork(this);
+      this.write([plaintext]);
+      return true;
+    }
+    if (this.corked.length === 0 && !this.wroteThisTurn) cork(this);
     this.corked.push(plaintext);
     this.corkedBytes += plaintext.length;
     return true;
@@ -139,10 +149,16 @@ export class Link {
 
   /** Seals this turn's messages into frames and hands them to the send queue in one write (turn flush, and close). */
   uncork(): void {
+    this.wroteThisTurn = false;
     if (this.corked.length === 0) return;
     const messages = this.corked;
     this.corked = [];
     this.corkedBytes = 0;
+    this.write(messages);
+  }
+
+  /** Seals messages into as few frames as BATCH_MAX_BYTES allows and writes them in one write. */
+  private write(messages: Uint8Array[]): void {
     const frames: Uint8Array[] = [];
     let total = 0;
     for (let i = 0; i < messages.length; ) {

@@ -8,6 +8,7 @@
  */
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { P2PProtocolError } from "../errors.ts";
+import { decodeBatchMessage, decodePayloadMessage, encodeBatchMessage } from "./wire-fast.ts";
 import { LinkMessage, type Batch, type IHave, type MessageFns, type Payload, type PeerEntry, type Shuffle } from "./proto/gossip.ts";
 
 export const MESSAGE_ID_BYTES = 32;
@@ -116,35 +117,39 @@ const LINK_MESSAGE_NESTING: Nesting = {
  * (unused here), wire types 6 and 7, and varints or lengths that run past their message. Unknown fields pass.
  */
 function checkWireFormat(bytes: Uint8Array, nesting: Nesting, from: number, to: number): void {
-  let pos = from;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
-      if (pos >= to) throw new RangeError("truncated varint");
-      const b = bytes[pos++]!;
-      value += (b & 0x7f) * 2 ** shift; // exact for tags and lengths (< 2^53); other varints are only skipped
-      if ((b & 0x80) === 0) return value;
-    }
-    throw new RangeError("varint longer than 10 bytes");
-  };
-  while (pos < to) {
-    const tag = varint();
+  walkAt = from;
+  while (walkAt < to) {
+    const tag = walkVarint(bytes, to);
     const field = Math.floor(tag / 8);
     const wireType = tag % 8;
     if (field === 0) throw new RangeError("field number 0");
-    if (wireType === 0) varint();
-    else if (wireType === 1) pos += 8;
-    else if (wireType === 5) pos += 4;
+    if (wireType === 0) walkVarint(bytes, to);
+    else if (wireType === 1) walkAt += 8;
+    else if (wireType === 5) walkAt += 4;
     else if (wireType === 2) {
-      const length = varint(); // read before `pos` is: it advances it
-      const end = pos + length;
+      const length = walkVarint(bytes, to); // read before `walkAt` is: it advances it
+      const end = walkAt + length;
       if (end > to) throw new RangeError(`field ${field} runs past the end`);
       const inner = nesting[field];
-      if (inner !== undefined) checkWireFormat(bytes, inner, pos, end);
-      pos = end;
+      if (inner !== undefined) checkWireFormat(bytes, inner, walkAt, end);
+      walkAt = end;
     } else throw new RangeError(`wire type ${wireType} (field ${field})`);
-    if (pos > to) throw new RangeError(`field ${field} runs past the end`);
+    if (walkAt > to) throw new RangeError(`field ${field} runs past the end`);
   }
+}
+
+/** Where checkWireFormat's walk is (module state rather than a closure per call: it runs for every frame). */
+let walkAt = 0;
+
+function walkVarint(bytes: Uint8Array, to: number): number {
+  let value = 0;
+  for (let shift = 0; shift < 70; shift += 7) {
+    if (walkAt >= to) throw new RangeError("truncated varint");
+    const b = bytes[walkAt++]!;
+    value += (b & 0x7f) * 2 ** shift; // exact for tags and lengths (< 2^53); other varints are only skipped
+    if (b < 0x80) return value;
+  }
+  throw new RangeError("varint longer than 10 bytes");
 }
 
 /**
@@ -168,6 +173,22 @@ export function encodeLinkMessage(message: LinkMessage): Uint8Array {
  * known kind are ignored (forward compatibility); an unset or unknown kind is "unknown-message".
  */
 export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
+  // The hot messages in their plain shape skip BinaryReader (wire-fast.ts; anything else returns undefined there).
+  if (bytes[0] === 0x0a) {
+    const payload = decodePayloadMessage(bytes);
+    if (payload !== undefined) {
+      checkPayload(payload);
+      return { kind: { $case: "payload", value: payload } };
+    }
+  } else if (bytes[0] === 0x3a) {
+    const messages = decodeBatchMessage(bytes);
+    if (messages !== undefined) return { kind: { $case: "batch", value: { messages } } };
+  }
+  return decodeLinkMessageGeneric(bytes);
+}
+
+/** decodeLinkMessage by the generated code alone (the reference the fast paths are tested against). */
+export function decodeLinkMessageGeneric(bytes: Uint8Array): LinkMessage {
   const message = decodeMessage(LinkMessage, bytes, "LinkMessage", LINK_MESSAGE_NESTING);
   const kind = message.kind;
   if (kind === undefined) throw new P2PProtocolError("unknown-message", "LinkMessage of no known kind");
@@ -218,7 +239,7 @@ export function unpackBatch(batch: Batch): LinkMessage[] {
 
 /** One frame's plaintext for several encoded LinkMessages (a single one is sent as it is). */
 export function encodeBatch(messages: Uint8Array[]): Uint8Array {
-  return messages.length === 1 ? messages[0]! : encodeLinkMessage({ kind: { $case: "batch", value: { messages } } });
+  return messages.length === 1 ? messages[0]! : encodeBatchMessage(messages);
 }
 
 function malformed(text: string): P2PProtocolError {

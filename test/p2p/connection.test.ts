@@ -78,7 +78,7 @@ describe("a connection pair in memory", () => {
     expect([dialer.out.writes, listener.out.writes]).toEqual([2, 2]);
   });
 
-  test("messages flow both ways in order; the messages of one turn share one frame", async () => {
+  test("messages flow both ways in order; the first of a turn leaves at once, the rest of the turn share one frame", async () => {
     const { dialer, listener } = await linked();
     const batch = (tag: string, from: number) => Array.from({ length: 50 }, (_, i) => `${tag}${from + i}`);
     for (const turn of [0, 50]) {
@@ -89,7 +89,27 @@ describe("a connection pair in memory", () => {
     await waitFor(() => payloadTexts(listener).length === 100 && payloadTexts(dialer).length === 100, 3000, "100 each way");
     expect(payloadTexts(listener)).toEqual([...batch("d", 0), ...batch("d", 50)]);
     expect(payloadTexts(dialer)).toEqual([...batch("l", 0), ...batch("l", 50)]);
-    expect([dialer.link!.framesOut, dialer.link!.messagesOut, listener.link!.framesIn]).toEqual([2, 100, 2]);
+    expect([dialer.link!.framesOut, dialer.link!.messagesOut, listener.link!.framesIn]).toEqual([4, 100, 4]);
+  });
+
+  test("a message to an idle link is written before send() returns; one behind a backlog waits for the turn's end", async () => {
+    const { dialer } = await linked();
+    await nextTurn();
+    const before = dialer.out.writes;
+    expect(dialer.link!.send(text("alone"))).toBe(true);
+    expect([dialer.out.writes - before, dialer.link!.queuedBytes]).toEqual([1, 0]); // in the sink already
+    expect(dialer.link!.send(text("second"))).toBe(true);
+    expect(dialer.out.writes - before).toBe(1); // waits to share a frame with the rest of the turn
+    await nextTurn();
+    expect(dialer.out.writes - before).toBe(2);
+    // The sink takes nothing: the next turn's first message finds bytes waiting and is not written at once.
+    dialer.out.paused = true;
+    expect(dialer.link!.send(text("blocked"))).toBe(true);
+    expect(dialer.link!.queuedBytes).toBeGreaterThan(0);
+    expect(dialer.link!.send(text("behind"))).toBe(true);
+    const framesBefore = dialer.link!.framesOut;
+    await nextTurn();
+    expect(dialer.link!.framesOut - framesBefore).toBe(1);
   });
 
   test("with a rekey every 3 frames, 20 frames each way arrive; a side that does not rekey fails at the 4th", async () => {

@@ -38,11 +38,11 @@ describe("feature negotiation", () => {
     expect([dialer.link!.info.features, listener.link!.info.features]).toEqual([FEATURE_TREES | FEATURE_VIEWS, FEATURE_TREES | FEATURE_VIEWS]);
     expect([dialer.session!.remoteFeatures, listener.session!.remoteFeatures]).toEqual([SUPPORTED_FEATURES, SUPPORTED_FEATURES]);
     const all = [...treeMessages, ...viewMessages];
-    for (const m of [...all, text("after")]) expect(dialer.link!.send(m)).toBe(true); // one turn: one Batch
+    for (const m of [...all, text("after")]) expect(dialer.link!.send(m)).toBe(true); // one turn: the first at once, one Batch
     await waitFor(() => listener.messages.length === all.length + 1, 3000, "every message");
     expect(listener.messages.slice(0, all.length)).toEqual(all);
     expect(payloadTexts(listener)).toEqual(["after"]);
-    expect(dialer.link!.framesOut).toBe(1);
+    expect(dialer.link!.framesOut).toBe(2);
     expect(TREE_FIELDS.map((f) => listener.link!.receivedByKind[f])).toEqual([1, 1, 1, 1]);
     expect(TREE_FIELDS.map((f) => dialer.link!.sentByKind[f])).toEqual([1, 1, 1, 1]);
     // Shuffle (16) and ShuffleReply (17) have two-byte tags: counted under their own field, not folded onto 0 and 1.
