@@ -204,16 +204,22 @@ export const RPS_QUERIES_PER_TICK = 3;
 // ---- API (VoidPhone, local modules) --------------------------------------------------------------------------------
 // Defaults of ApiServer's limits (src/api/server.ts, ApiLimits); NodeOptions.api overrides them (tests shrink them).
 
-/** API connections open at once. A socket beyond this takes the slot of the longest-idle connection that holds nothing
- *  (no subscription, nothing awaited or queued; those that never sent a whole message first): "idle-evicted". With
- *  no such connection it is closed as soon as it opens ("too-many-connections"). */
+/** API connections served at once. At the cap a newcomer waits on probation until it sends a whole message, then
+ *  takes the slot of the longest-idle connection that holds nothing (no subscription, nothing awaited or queued;
+ *  those that never sent a whole message first): "idle-evicted". If nobody can give way, or it says nothing within
+ *  API_PROBATION_MS, it is refused ("too-many-connections"). Idle connections cannot lock modules out. */
 export const API_MAX_CONNECTIONS = 1024;
+
+/** Newcomers on probation at once (past it the oldest of them is refused) … */
+export const API_MAX_PROBATION = 256;
+/** … and how long one has to send its first whole message. */
+export const API_PROBATION_MS = 2_000;
 
 /** Data types one API connection may subscribe to; a NOTIFY past it closes the connection ("too-many-subscriptions"). */
 export const API_MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024;
 
-/** (connection, data type) subscriptions on the node, ~150 B each; a NOTIFY past it closes its connection
- *  ("subscription-table-full"). */
+/** (connection, data type) subscriptions on the node, ~350 B each (~22 MiB at the bound, measured); a NOTIFY past it
+ *  closes its connection ("subscription-table-full"). */
 export const API_MAX_SUBSCRIPTIONS = 65_536;
 
 /** A message whose first byte arrived must be complete within this, or its connection is closed ("partial-timeout").

@@ -11,9 +11,11 @@ import {
   API_MAX_CONNECTIONS,
   API_MAX_OUTSTANDING_NOTIFICATIONS,
   API_MAX_PENDING_OUTPUT_BYTES,
+  API_MAX_PROBATION,
   API_MAX_SUBSCRIPTIONS,
   API_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   API_PARTIAL_MESSAGE_TIMEOUT_MS,
+  API_PROBATION_MS,
   VALIDATION_TIMEOUT_MS,
 } from "../defaults.ts";
 import type { Logger } from "../log.ts";
@@ -23,6 +25,8 @@ import type { QueueLevel } from "./announce-backpressure.ts";
 export type ApiLimits = Pick<
   ApiServerOptions,
   | "maxConnections"
+  | "maxProbation"
+  | "probationMs"
   | "validationTimeoutMs"
   | "maxOutstanding"
   | "maxPendingOutputBytes"
@@ -40,9 +44,13 @@ export interface ApiServerOptions {
   host: string;
   port: number;
   log: Logger;
-  /** At this many, a new socket takes the slot of the longest-idle connection that holds nothing (no subscription,
-   *  nothing awaited or queued), "idle-evicted"; with none such, the new socket is closed at once. */
+  /** Connections served at once. At the cap a newcomer waits on probation until its first whole message, then takes
+   *  the slot of the longest-idle connection that holds nothing ("idle-evicted"); see admission.ts. */
   maxConnections?: number;
+  /** Newcomers on probation at once (past it the oldest is refused) … */
+  maxProbation?: number;
+  /** … and how long one may take to send its first whole message before it is refused ("too-many-connections"). */
+  probationMs?: number;
   /** How long a NOTIFICATION waits for its VALIDATION; a missing answer counts as not valid. */
   validationTimeoutMs?: number;
   /** Node-wide bound on NOTIFICATIONs awaiting an answer (≤ 65535: message IDs are 16 bits). */
@@ -84,6 +92,8 @@ export interface ApiServerStats {
   pausedAnnouncers: number;
   /** Bytes of messages read from those connections and not yet handled (at most one socket read each). */
   heldBytes: number;
+  /** Newcomers waiting (at the cap) to send their first whole message. */
+  onProbation: number;
   /** Connections closed to make room for a new one, since start. */
   idleEvicted: number;
   /** Subscribed connections that let a NOTIFICATION time out and have not answered since. */
@@ -97,6 +107,8 @@ export function resolveApiOptions(o: ApiServerOptions): ResolvedApiOptions {
   return {
     ...o,
     maxConnections: o.maxConnections ?? API_MAX_CONNECTIONS,
+    maxProbation: o.maxProbation ?? API_MAX_PROBATION,
+    probationMs: o.probationMs ?? API_PROBATION_MS,
     validationTimeoutMs: o.validationTimeoutMs ?? VALIDATION_TIMEOUT_MS,
     maxOutstanding: o.maxOutstanding ?? API_MAX_OUTSTANDING_NOTIFICATIONS,
     maxPendingOutputBytes: o.maxPendingOutputBytes ?? API_MAX_PENDING_OUTPUT_BYTES,

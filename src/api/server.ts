@@ -15,6 +15,7 @@ import { ApiProtocolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { AnnounceBackpressure } from "./announce-backpressure.ts";
 import { type ApiMessage, MAX_DATA_SIZE, decodeMessage, encodeNotification } from "./codec.ts";
+import { Admission } from "./admission.ts";
 import { ApiConnection } from "./connection.ts";
 import { type AnnouncedData, type ApiServerOptions, type ApiServerStats, type ResolvedApiOptions, resolveApiOptions } from "./server-options.ts";
 import { SubscriptionTable } from "./subscriptions.ts";
@@ -35,10 +36,9 @@ export class ApiServer {
   private readonly opts: ResolvedApiOptions;
 
   private listener: TCPSocketListener<Conn | undefined> | undefined;
-  private liveSockets = 0;
-  private readonly conns = new Set<Conn>();
-  /** Connections we stopped serving whose module has not closed yet (closeLingerMs): first to go at the cap. */
-  private readonly lingering = new Set<Conn>();
+  /** Who is served, lingering or on probation under the connection cap (admission.ts). */
+  private readonly admission: Admission<Conn>;
+  private readonly probationTimers = new Map<Conn, Timer>();
   private readonly subscriptions: SubscriptionTable<Conn>;
   private readonly table: ValidationTable<Conn>;
   private idleEvicted = 0;
@@ -63,6 +63,13 @@ export class ApiServer {
       lowWaterBytes: opts.announceLowWaterBytes,
       stuckAfterMs: opts.announceStuckMs,
     });
+    this.admission = new Admission<Conn>({
+      maxServed: opts.maxConnections,
+      maxProbation: opts.maxProbation,
+      holdsSomething: (c) => this.subscriptions.has(c) || this.table.awaitedFrom(c) > 0 || c.queuedBytes > 0 || c.isHolding,
+      spoke: (c) => c.spoke,
+      lastActiveAt: (c) => c.lastActiveAt,
+    });
   }
 
   get port(): number {
@@ -84,10 +91,9 @@ export class ApiServer {
           if (socket.data !== undefined) this.flush(socket.data);
         },
         close: (socket) => {
-          this.liveSockets--;
           if (socket.data === undefined) return;
           socket.data.socketGone = true;
-          this.lingering.delete(socket.data);
+          this.admission.gone(socket.data);
           this.closeConn(socket.data, undefined);
         },
         error: (socket, error) => {
@@ -100,7 +106,7 @@ export class ApiServer {
   async stop(): Promise<void> {
     clearInterval(this.pollTimer);
     this.pollTimer = undefined;
-    for (const conn of [...this.conns]) this.closeConn(conn, undefined);
+    for (const conn of [...this.admission.served, ...this.admission.probation]) this.closeConn(conn, undefined);
     this.listener?.stop(true);
     this.listener = undefined;
   }
@@ -118,9 +124,10 @@ export class ApiServer {
     let heldBytes = 0;
     let stalledSubscribers = 0;
     for (const conn of this.paused) heldBytes += conn.heldBytes;
-    for (const conn of this.conns) if (this.table.isStalled(conn)) stalledSubscribers++;
+    for (const conn of this.admission.served) if (this.table.isStalled(conn)) stalledSubscribers++;
     return {
-      connections: this.conns.size,
+      connections: this.admission.served.size,
+      onProbation: this.admission.probation.size,
       subscriptions: this.subscriptions.size,
       outstanding: this.table.outstanding,
       pausedAnnouncers: this.paused.size,
@@ -200,40 +207,31 @@ export class ApiServer {
   // Connections
 
   private opened(socket: Socket<Conn | undefined>): void {
-    this.liveSockets++;
-    if (this.liveSockets > this.opts.maxConnections && !this.evictOne()) {
-      this.log.warn("api connection refused", { reason: "too-many-connections", remote: `${socket.remoteAddress}:${socket.remotePort}` });
-      socket.terminate();
-      return;
-    }
     const conn = new ApiConnection(socket, this.opts.maxPendingOutputBytes, this.opts.partialMessageTimeoutMs, (c) => this.closeConn(c, "partial-timeout"));
     socket.data = conn;
-    this.conns.add(conn);
     this.log.debug("api connection opened", { remote: conn.remote });
+    const opened = this.admission.open(conn);
+    if (opened.as === "served") return;
+    // At the cap: it is served once it says something (in place of an idle one), else refused (admission.ts).
+    this.probationTimers.set(conn, setTimeout(() => this.closeConn(conn, "too-many-connections"), this.opts.probationMs));
+    if (opened.refuse !== undefined) this.closeConn(opened.refuse, "too-many-connections");
   }
 
-  /**
-   * Frees a slot for a new socket: a lingering one we already stopped serving, else the longest-idle connection that
-   * holds nothing (no subscription, nothing awaited from it or queued for it, not paused), those that never sent a
-   * whole message first. False: every connection holds something, and the new one is refused.
-   */
-  private evictOne(): boolean {
-    for (const conn of this.lingering) {
-      this.lingering.delete(conn);
-      if (conn.socketGone) continue;
-      conn.socket.terminate();
-      return true;
+  /** A connection on probation sent a whole message: it takes a slot, or is refused if nobody gives way. */
+  private promote(conn: Conn): boolean {
+    if (!this.admission.probation.has(conn)) return true;
+    clearTimeout(this.probationTimers.get(conn));
+    this.probationTimers.delete(conn);
+    const promoted = this.admission.promote(conn);
+    if (!promoted.ok) {
+      this.closeConn(conn, "too-many-connections");
+      return false;
     }
-    let victim: Conn | undefined;
-    for (const conn of this.conns) {
-      if (this.subscriptions.has(conn) || this.table.awaitedFrom(conn) > 0 || conn.queuedBytes > 0 || conn.isHolding) continue;
-      if (victim === undefined || (victim.spoke && !conn.spoke) || (victim.spoke === conn.spoke && conn.lastActiveAt < victim.lastActiveAt)) {
-        victim = conn;
-      }
+    promoted.terminate?.socket.terminate();
+    if (promoted.evict !== undefined) {
+      this.idleEvicted++;
+      this.closeConn(promoted.evict, "idle-evicted");
     }
-    if (victim === undefined) return false;
-    this.idleEvicted++;
-    this.closeConn(victim, "idle-evicted");
     return true;
   }
 
@@ -241,6 +239,7 @@ export class ApiServer {
     if (conn.closed) return; // bytes still arriving after we ended a violating connection
     this.guarded(conn, () => {
       const messages = conn.read(chunk);
+      if (messages.length > 0 && !this.promote(conn)) return;
       if (conn.isHolding) {
         this.hold(conn, messages); // read before the pause took effect: kept behind the held ANNOUNCE, in order
         return;
@@ -269,9 +268,13 @@ export class ApiServer {
     for (let i = 0; i < messages.length; i++) {
       const message = decodeMessage(messages[i]!);
       conn.spoke = true;
-      if (message.kind === "announce" && this.announcersWait) {
-        this.hold(conn, messages.slice(i));
-        return;
+      if (message.kind === "announce") {
+        // Before, not after: other traffic (forwards, repairs) may have filled a queue since the last ANNOUNCE.
+        this.checkQueues();
+        if (this.announcersWait) {
+          this.hold(conn, messages.slice(i));
+          return;
+        }
       }
       this.handle(conn, message);
       if (conn.closed) return;
@@ -317,7 +320,6 @@ export class ApiServer {
     } catch (error) {
       this.log.error("api announce handler failed", { error });
     }
-    this.checkQueues(); // the item went into the peer queues: the next ANNOUNCE may have to wait
   }
 
   private answered(conn: Conn, messageId: number, valid: boolean): void {
@@ -333,7 +335,10 @@ export class ApiServer {
     if (conn.closed) return;
     const queuedBytes = conn.queuedBytes;
     conn.dispose();
-    this.conns.delete(conn);
+    clearTimeout(this.probationTimers.get(conn));
+    this.probationTimers.delete(conn);
+    const abrupt = reason === undefined || reason === "slow-reader" || reason === "idle-evicted" || reason === "too-many-connections";
+    this.admission.stopped(conn, !abrupt && !conn.socketGone);
     this.paused.delete(conn);
     if (this.subscriptions.has(conn)) {
       this.subscriptions.remove(conn);
@@ -347,18 +352,18 @@ export class ApiServer {
       this.log.warn("api connection closed", { reason, remote: conn.remote, queuedBytes, limit: this.opts.maxPendingOutputBytes });
     } else if (reason === "idle-evicted") {
       this.log.warn("api connection closed", { reason, remote: conn.remote, limit: this.opts.maxConnections });
+    } else if (reason === "too-many-connections") {
+      this.log.warn("api connection refused", { reason, remote: conn.remote }); // never served
     } else {
       this.log.warn("api connection closed", { reason, remote: conn.remote });
     }
     if (conn.socketGone) return;
-    if (reason === undefined || reason === "slow-reader" || reason === "idle-evicted") {
-      conn.socket.terminate(); // stopping, it does not read, or its slot is needed now: no graceful end
+    if (abrupt) {
+      conn.socket.terminate(); // stopping, it does not read, or there is no slot for it: no graceful end
     } else {
-      this.lingering.add(conn); // first: end() may run the close handler at once
-      conn.socket.end();
-      // A peer that never closes its side must not keep the socket (and a slot under the cap) forever.
+      conn.socket.end(); // it lingers (counted under the cap) until its module closes too …
+      // … or this long: a module that never closes its side must not keep the socket and the slot forever.
       setTimeout(() => {
-        this.lingering.delete(conn);
         if (!conn.socketGone) conn.socket.terminate();
       }, this.opts.closeLingerMs).unref();
     }

@@ -214,8 +214,8 @@ describe("violations close only the offending connection", () => {
     await roundTrip(other, idle, 1, "idle is still subscribed");
   });
 
-  test("connections beyond maxConnections are closed at once", async () => {
-    const { server, log } = await startServer({ maxConnections: 2 });
+  test("at maxConnections a newcomer that says nothing is refused after its probation; a freed slot is usable", async () => {
+    const { server, log } = await startServer({ maxConnections: 2, probationMs: 100 });
     const a = await subscriber(server, 1);
     const b = await subscriber(server, 1);
     const third = await connect(server);
@@ -396,31 +396,50 @@ describe("output bound", () => {
   }, 20_000);
 });
 
-describe("connection cap: the longest-idle connection that holds nothing makes room", () => {
+describe("connection cap: a newcomer that speaks takes the slot of the longest-idle connection that holds nothing", () => {
   test("silent ones first, then the longest idle; subscribed ones never; refused once all hold something", async () => {
-    const { server, log, announced } = await startServer({ maxConnections: 3 });
+    const { server, log, announced } = await startServer({ maxConnections: 3, probationMs: 200 });
     const evicted = () => log.entries.filter((e) => e.fields.reason === "idle-evicted").length;
+    const refused = () => log.entries.filter((e) => e.event === "api connection refused").length;
+    const say = (c: ApiTestClient, t: string) => c.send(encodeAnnounce({ ttl: 1, dataType: 2, data: bytes(t) }));
     const a = await subscriber(server, 1);
     const b = await connect(server);
-    b.send(encodeAnnounce({ ttl: 1, dataType: 2, data: bytes("b spoke") }));
+    say(b, "b spoke");
     await waitFor(() => announced.length === 1, 3000, "b's announcement");
     const c = await connect(server); // never says anything
-    await waitFor(() => server.stats().connections === 3, 3000, "three open");
+    await waitFor(() => server.stats().connections === 3, 3000, "three served");
     const d = await connect(server);
+    await waitFor(() => server.stats().onProbation === 1, 3000, "d on probation");
+    expect([evicted(), c.isClosed]).toEqual([0, false]); // a newcomer that has said nothing replaces nobody
+    say(d, "d spoke");
     await c.waitClosed(); // silent, though younger than b
-    expect([evicted(), b.isClosed]).toEqual([1, false]);
-    d.send(encodeAnnounce({ ttl: 1, dataType: 2, data: bytes("d spoke") }));
-    await waitFor(() => announced.length === 2, 3000, "d's announcement");
+    expect([evicted(), b.isClosed, text(announced[1]!.data)]).toEqual([1, false, "d spoke"]);
     const e = await connect(server);
+    say(e, "e spoke");
     await b.waitClosed(); // b and d both spoke; b is idle longer
-    expect([evicted(), d.isClosed, a.isClosed]).toEqual([2, false, false]);
+    expect([evicted(), d.isClosed, a.isClosed, server.stats().connections]).toEqual([2, false, false, 3]);
     for (const x of [d, e]) x.send(encodeNotify({ dataType: 1 }));
     await waitFor(() => server.stats().subscriptions === 3, 3000, "all three subscribed");
     const f = await connect(server);
-    await f.waitClosed();
-    expect(log.entries.filter((x) => x.event === "api connection refused").map((x) => x.fields.reason)).toEqual(["too-many-connections"]);
+    say(f, "f spoke");
+    await f.waitClosed(); // nobody can give way
+    const g = await connect(server);
+    await g.waitClosed(); // silent past its probation
+    expect([refused(), evicted(), announced.length]).toEqual([2, 2, 3]);
     await roundTrip(d, e, 1, "the subscribed ones are kept");
     expect(closedReasons(log)).toEqual(["idle-evicted", "idle-evicted"]);
+  });
+
+  test("probation is bounded: past it the oldest newcomer is refused at once", async () => {
+    const { server, log } = await startServer({ maxConnections: 1, maxProbation: 2, probationMs: 60_000 });
+    await subscriber(server, 1);
+    const waiting = [await connect(server), await connect(server)];
+    await waitFor(() => server.stats().onProbation === 2, 3000, "two on probation");
+    const third = await connect(server);
+    await waiting[0]!.waitClosed();
+    await waitFor(() => server.stats().onProbation === 2, 3000, "still two");
+    expect([waiting[1]!.isClosed, third.isClosed]).toEqual([false, false]);
+    expect(log.entries.filter((e) => e.event === "api connection refused").map((e) => e.fields.reason)).toEqual(["too-many-connections"]);
   });
 });
 
@@ -465,15 +484,14 @@ describe("announce backpressure", () => {
     const ann = (t: string) => encodeAnnounce({ ttl: 1, dataType: 5, data: bytes(t) });
     announcer.send(ann("a"));
     await waitFor(() => announced.length === 1, 3000, "a");
-    queued = 5000; // the next announcement fills a link past its high-water mark
-    announcer.send(ann("b"));
-    await waitFor(() => announced.length === 2, 3000, "b");
-    // c waits, and so does everything after it; half of e is in the socket, unread.
+    queued = 5000; // a link's queue is past its high-water mark
+    // The module's next messages: b waits, and so does everything after it; half of e is unread.
     const e = ann("e");
-    announcer.send(Buffer.concat([ann("c"), encodeNotify({ dataType: 6 }), ann("d"), e.subarray(0, 6)]));
+    announcer.send(Buffer.concat([encodeNotify({ dataType: 8 }), ann("b"), ann("c"), encodeNotify({ dataType: 6 }), ann("d"), e.subarray(0, 6)]));
     await waitFor(() => server.stats().pausedAnnouncers === 1, 3000, "the announcer held");
-    expect(server.stats().heldBytes).toBeGreaterThanOrEqual(ann("c").length);
-    expect(announced.map((x) => text(x.data))).toEqual(["a", "b"]);
+    expect(server.stats().heldBytes).toBeGreaterThanOrEqual(ann("b").length + ann("c").length);
+    expect(announced.map((x) => text(x.data))).toEqual(["a"]);
+    expect(server.hasSubscribers(8)).toBe(true); // what came before the ANNOUNCE was handled
     expect(server.hasSubscribers(6)).toBe(false); // the NOTIFY behind the held ANNOUNCE waits too
     // Another connection's partial message is cut at its deadline; the held one's is not (we are not reading it).
     const partial = await connect(server);
@@ -483,7 +501,7 @@ describe("announce backpressure", () => {
     // A connection that does not announce is read as usual.
     await subscriber(server, 7);
     queued = 50; // drained: the held messages go, in order, and reading resumes
-    await waitFor(() => announced.length === 4, 3000, "c and d");
+    await waitFor(() => announced.length === 4, 3000, "b, c and d");
     announcer.send(e.subarray(6));
     await waitFor(() => announced.length === 5, 3000, "e completed");
     expect(announced.map((x) => text(x.data))).toEqual(["a", "b", "c", "d", "e"]);
