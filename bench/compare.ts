@@ -16,6 +16,8 @@ export interface CompareFlags {
   sizes: number[];
   latencyItems?: number;
   stepSeconds?: number;
+  /** Our nodes' gossip.dissemination (default: the node's default). */
+  dissemination?: "plumtree" | "flood";
 }
 
 const median = (xs: number[]) => {
@@ -150,7 +152,7 @@ export async function benchCompare(flags: CompareFlags, log: (line: string) => v
         const order: Impl[] = r % 2 === 0 ? IMPLS : [...IMPLS].reverse();
         for (const impl of order) {
           log(`-- N=${nodes} round ${r + 1}/${flags.runs}, ${size} B: ${impl}`);
-          const spec = { nodes, sizes: [size], dialsPerNode: 4, latencyItems: flags.latencyItems, stepSeconds: flags.stepSeconds };
+          const spec = { nodes, sizes: [size], dialsPerNode: 4, latencyItems: flags.latencyItems, stepSeconds: flags.stepSeconds, dissemination: flags.dissemination };
           results.push(await runIsolated(impl, spec, log));
         }
       }
@@ -184,7 +186,7 @@ function writeReports(saved: Saved, log: (line: string) => void): void {
     const md = [
       `# gossip vs js-libp2p gossipsub, N=${nodes}`,
       "",
-      `Command: \`npx bun run bench compare --nodes ${nodes} --runs ${flags.runs} --sizes ${flags.sizes.join(",")}\` ` +
+      `Command: \`npx bun run bench compare --nodes ${nodes} --runs ${flags.runs} --sizes ${flags.sizes.join(",")}${flags.dissemination ? ` --dissemination ${flags.dissemination}` : ""}\` ` +
         `(${flags.runs} rounds, implementations alternating; medians of the runs; ${minutes === undefined ? "?" : minutes.toFixed(1)} min in all).`,
       "",
       `Machine: ${machine.cores} cores reported (${machine.cpu}); load average ${machine.loadBefore} before, ${machine.loadAfter} after. ` +

@@ -1,6 +1,6 @@
 /**
  * `bun run bench [pow|link|net|gossipsub|compare]`: runs the named benchmark (pow and link without a name).
- *   net        our nodes, N = 10, 30, 60 by default (--nodes 30 --sizes 64,1024 --runs 1)
+ *   net        our nodes, N = 10, 30, 60 by default (--nodes 30 --sizes 64,1024 --runs 1; --dissemination flood)
  *   gossipsub  js-libp2p gossipsub on the same workload (--unsigned for StrictNoSign); installs its packages first
  *   compare    both, alternating, medians of --runs (3) at --nodes (30); writes bench/results/*.json|md|svg
  *   hop        real node processes through the VoidPhone API: one-hop latency, last-node latency at N=10, a burst
@@ -32,9 +32,12 @@ function matrixFlags(argv: string[], defaults: { nodes: string; runs: string }) 
       "latency-items": { type: "string" },
       "step-seconds": { type: "string" },
       unsigned: { type: "boolean" },
+      dissemination: { type: "string" },
       out: { type: "string" },
     },
   });
+  const d = values.dissemination;
+  if (d !== undefined && d !== "flood" && d !== "plumtree") throw new Error(`--dissemination: flood or plumtree, got ${d}`);
   const nums = (s: string) => s.split(",").map(Number);
   return {
     nodes: nums(values.nodes!),
@@ -43,6 +46,7 @@ function matrixFlags(argv: string[], defaults: { nodes: string; runs: string }) 
     latencyItems: values["latency-items"] === undefined ? undefined : Number(values["latency-items"]),
     stepSeconds: values["step-seconds"] === undefined ? undefined : Number(values["step-seconds"]),
     unsigned: values.unsigned ?? false,
+    dissemination: d as "flood" | "plumtree" | undefined,
     out: values.out,
   };
 }
@@ -55,7 +59,8 @@ async function benchOne(impl: Impl, argv: string[]): Promise<void> {
     for (let r = 0; r < f.runs; r++) {
       for (const size of f.sizes) {
         log(`-- ${impl} N=${nodes} run ${r + 1}/${f.runs}, ${size} B`);
-        results.push(await runIsolated(impl, { nodes, sizes: [size], dialsPerNode: 4, latencyItems: f.latencyItems, stepSeconds: f.stepSeconds }, log));
+        const spec = { nodes, sizes: [size], dialsPerNode: 4, latencyItems: f.latencyItems, stepSeconds: f.stepSeconds, dissemination: f.dissemination };
+        results.push(await runIsolated(impl, spec, log));
       }
     }
   }
@@ -76,8 +81,8 @@ const benches: Record<string, (argv: string[]) => Promise<unknown>> = {
   report: async (argv) => rerenderReport(argv[0] ?? "bench/results/compare-n30.json", log),
   "net-run": async (argv) => {
     const { values } = parseArgs({ args: argv, strict: false, options: { out: { type: "string" } } });
-    const { nodes, dialsPerNode, workload } = runArgsToOptions(argv, log);
-    const result = await runOurs({ ...OURS_DEFAULTS, nodes, dialsPerNode }, workload);
+    const { nodes, dialsPerNode, dissemination, workload } = runArgsToOptions(argv, log);
+    const result = await runOurs({ ...OURS_DEFAULTS, nodes, dialsPerNode, dissemination }, workload);
     writeFileSync(String(values.out), JSON.stringify(result));
   },
 };

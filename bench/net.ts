@@ -17,6 +17,8 @@ export interface OursOptions {
   degree?: number;
   dialsPerNode: number;
   powDifficulty: number;
+  /** gossip.dissemination of every node (default: the node's default, broadcast trees). */
+  dissemination?: "plumtree" | "flood";
 }
 
 export const OURS_DEFAULTS: OursOptions = { nodes: 30, dialsPerNode: 4, powDifficulty: 0 };
@@ -51,6 +53,7 @@ export async function runOurs(o: OursOptions, w: WorkloadOptions): Promise<RunRe
     membership: false,
     dialsPerNode: o.dialsPerNode,
     powDifficulty: o.powDifficulty,
+    dissemination: o.dissemination,
     seed: w.seed,
     onNotification: (node, _type, data) => recorder.sink(node, data),
   });
@@ -66,7 +69,7 @@ export async function runOurs(o: OursOptions, w: WorkloadOptions): Promise<RunRe
   await driver.stop();
   return runResult({
     impl: "ours",
-    variant: `degree ${degree}, difficulty ${o.powDifficulty}`,
+    variant: `degree ${degree}, difficulty ${o.powDifficulty}, ${o.dissemination ?? "default"} dissemination`,
     nodes: o.nodes,
     links,
     setupMs,

@@ -14,6 +14,8 @@ export interface RunSpec {
   stepSeconds?: number;
   sweepStart?: number;
   seed?: number;
+  /** Our nodes' gossip.dissemination (default: the node's default); gossipsub ignores it. */
+  dissemination?: "plumtree" | "flood";
 }
 
 const list = (text: string) => text.split(",").filter((x) => x !== "").map(Number);
@@ -24,10 +26,14 @@ export function specToArgs(s: RunSpec): string[] {
   if (s.stepSeconds !== undefined) args.push("--step-seconds", String(s.stepSeconds));
   if (s.sweepStart !== undefined) args.push("--sweep-start", String(s.sweepStart));
   if (s.seed !== undefined) args.push("--seed", String(s.seed));
+  if (s.dissemination !== undefined) args.push("--dissemination", s.dissemination);
   return args;
 }
 
-export function runArgsToOptions(argv: string[], log: (line: string) => void): { nodes: number; dialsPerNode: number; workload: WorkloadOptions } {
+export function runArgsToOptions(
+  argv: string[],
+  log: (line: string) => void,
+): { nodes: number; dialsPerNode: number; dissemination?: "plumtree" | "flood"; workload: WorkloadOptions } {
   const { values: v } = parseArgs({
     args: argv,
     strict: false,
@@ -39,12 +45,15 @@ export function runArgsToOptions(argv: string[], log: (line: string) => void): {
       "step-seconds": { type: "string" },
       "sweep-start": { type: "string" },
       seed: { type: "string" },
+      dissemination: { type: "string" },
     },
   });
+  const dissemination = v.dissemination === "flood" || v.dissemination === "plumtree" ? v.dissemination : undefined;
   const num = (x: unknown, fallback: number) => (typeof x === "string" ? Number(x) : fallback);
   return {
     nodes: num(v.nodes, 30),
     dialsPerNode: num(v.dials, 4),
+    dissemination,
     workload: {
       ...DEFAULT_WORKLOAD,
       sizes: typeof v.sizes === "string" ? list(v.sizes) : [64, 1024],
