@@ -26,6 +26,8 @@ export function nodeMetrics(s: ControlSource): MetricFamily[] {
   const links = s.transport.linked();
   const { bytesIn, bytesOut, dropped } = linkTotals(s.transport);
   const inbound = links.filter((l) => l.info.inbound).length;
+  const tree = b.tree;
+  const views = m as Partial<Record<"shuffles" | "promotions" | "neighborRefused" | "joins", number>>;
 
   return [
     gauge("gossip_build_info", "Always 1; the labels name the running build.", 1, { version: s.version, commit: s.commit }),
@@ -77,5 +79,21 @@ export function nodeMetrics(s: ControlSource): MetricFamily[] {
     counter("gossip_rps_failures_total", "RPS QUERYs that gave no usable peer.", m.rpsFailures),
     counter("gossip_link_rotations_total", "Link-rotation dials started (a node at degree swapping one link for a new address).", m.rotations),
     s.observations.powSolve.family("gossip_pow_solve_duration_seconds", "Time to solve the proof of work when dialing a peer."),
+
+    // Broadcast trees (zero when flooding) and membership views (zero with the classic overlay)
+    labelled("gossip_tree_links", "Links by broadcast-tree role now (lazy: lazy for at least one data type).", "gauge", "role",
+      new Map([["eager", tree?.eager ?? links.length], ["lazy", tree?.lazy ?? 0]])),
+    labelled("gossip_tree_messages_sent_total", "Broadcast-tree messages sent, by kind.", "counter", "kind",
+      new Map([["ihave", tree?.ihaveSent ?? 0], ["graft", tree?.graftsSent ?? 0], ["prune", tree?.prunesSent ?? 0]])),
+    labelled("gossip_tree_messages_received_total", "Broadcast-tree messages received, by kind.", "counter", "kind",
+      new Map([["ihave", tree?.ihaveReceived ?? 0], ["graft", tree?.graftsReceived ?? 0], ["prune", tree?.prunesReceived ?? 0]])),
+    counter("gossip_tree_ids_announced_total", "Item IDs announced to lazy links (several per IHAVE message).", tree?.idsAnnounced ?? 0),
+    counter("gossip_tree_grafts_answered_total", "GRAFTed items we sent in full.", tree?.graftsAnswered ?? 0),
+    counter("gossip_tree_grafts_missed_total", "GRAFTed items we no longer held (answered DONT-HAVE).", tree?.graftsMissed ?? 0),
+    counter("gossip_tree_optimisations_total", "Eager/lazy swaps because an announcement came by a much shorter path.", tree?.optimisations ?? 0),
+    counter("gossip_view_joins_total", "JOINs received (newcomers spread by FORWARD_JOIN walks).", views.joins ?? 0),
+    counter("gossip_view_shuffles_total", "SHUFFLE walks started.", views.shuffles ?? 0),
+    counter("gossip_view_promotions_total", "Passive-view entries dialed to fill the active view.", views.promotions ?? 0),
+    counter("gossip_view_neighbor_refused_total", "Low-priority NEIGHBOR requests refused because the active view was full.", views.neighborRefused ?? 0),
   ];
 }
