@@ -270,7 +270,10 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   let published = 0;
   let plannedEnd = joinEnd + ((o.warmupMinS ?? SIM_WARMUP_MIN_S) + items / rate + (o.drainMaxS ?? SIM_DRAIN_MAX_S)) * 1000;
   let lastReport = performance.now();
+  // This run's own peak (the process's maxRSS would include earlier runs of a sweep), sampled every 4096 events.
+  let peakRss = process.memoryUsage.rss();
   const progress = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
     if (o.progress === undefined) return;
     const now = performance.now();
     if (now - lastReport < 1000) return;
@@ -390,7 +393,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       scenario: round((wallPublishEnd - wallWarmupEnd) / 1000, 2),
       drain: round((wallDrainEnd - wallPublishEnd) / 1000, 2),
     },
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    peak_rss_mb: Math.round(Math.max(peakRss, process.memoryUsage.rss()) / 1048576),
     events: world.events,
   };
 }
