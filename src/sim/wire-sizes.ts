@@ -3,10 +3,9 @@
  * code): every link message is a LinkMessage, sealed in a frame of 4 length bytes + ciphertext + 16 AEAD tag bytes;
  * the handshake's four cleartext frames are sized from their real messages with keys and proofs of the real lengths.
  *
- * Batching (src/p2p/link.ts seals the messages a link queued in one event-loop turn into one Batch frame of at most
- * BATCH_MAX_BYTES) is approximated per link and simulator event: the first message of a turn pays the frame and tag;
- * the second pays the Batch wrapper (its own and the first message's entry header, the outer tag and length); each
- * further one only its entry header. Exact to within a byte or two of varint growth. Pure apart from a one-entry cache.
+ * Batching (src/p2p/link.ts sends the first message of a turn to an idle link at once, and seals the turn's later
+ * ones into one Batch frame of at most BATCH_MAX_BYTES) is followed per link and simulator event (a turn): see
+ * addToTurn. Exact to within a byte or two of varint growth. Pure.
  */
 import { BATCH_MAX_BYTES } from "../defaults.ts";
 import type { GossipItem, PeerAddress } from "../gossip/ports.ts";
@@ -92,7 +91,7 @@ export interface TurnBatch {
   bytes: number;
   firstBytes: number;
   count: number;
-  /** Whether the last message added joined the turn's frame. */
+  /** Whether the last message added joined a frame already started this turn. */
   sameFrame: boolean;
 }
 
@@ -102,10 +101,20 @@ export function newTurnBatch(): TurnBatch {
 
 /**
  * Wire bytes that one more message of `plain` bytes adds on a direction in turn `turn`; afterwards `batch.sameFrame`
- * says whether it rides in the frame already started this turn (no allocation: this runs for every message).
+ * says whether it rides in a frame already sent this turn (no allocation: this runs for every message). As in
+ * src/p2p/link.ts: the first message of a turn on a link with nothing queued (`idle`) leaves at once in a frame of its
+ * own; the turn's later messages share one Batch frame (at most BATCH_MAX_BYTES of plaintext, then another).
  */
-export function addToTurn(batch: TurnBatch, turn: number, plain: number): number {
-  if (batch.turn === turn && batch.bytes + plain <= BATCH_MAX_BYTES) {
+export function addToTurn(batch: TurnBatch, turn: number, plain: number, idle = true): number {
+  if (batch.turn !== turn) {
+    batch.turn = turn;
+    batch.count = 0;
+    if (idle) {
+      batch.sameFrame = false;
+      return plain + FRAME_OVERHEAD_BYTES;
+    }
+  }
+  if (batch.count > 0 && batch.bytes + plain <= BATCH_MAX_BYTES) {
     let bytes = 1 + varintBytes(plain) + plain;
     if (batch.count === 1) bytes += 1 + varintBytes(batch.firstBytes) + 1 + varintBytes(batch.bytes + plain);
     batch.bytes += plain;
@@ -113,10 +122,10 @@ export function addToTurn(batch: TurnBatch, turn: number, plain: number): number
     batch.sameFrame = true;
     return bytes;
   }
-  batch.turn = turn;
   batch.bytes = plain;
   batch.firstBytes = plain;
   batch.count = 1;
+  // The first message of the turn's Batch frame leaves with the ones after it, not with the solo one.
   batch.sameFrame = false;
   return plain + FRAME_OVERHEAD_BYTES;
 }

@@ -500,7 +500,7 @@ export class World {
     const to = toResponder ? conn.responder : conn.initiator;
     const dir = toResponder ? conn.toResponder : conn.toInitiator;
     const batch = toResponder ? conn.batchToResponder : conn.batchToInitiator;
-    const bytes = addToTurn(batch, this.turn, plain);
+    const bytes = addToTurn(batch, this.turn, plain, this.wire.unlimited || this.wire.backlog(dir, this.now) === 0);
     const sameFrame = batch.sameFrame;
     this.metrics.count(kind, bytes);
     let at = this.wire.arrival(from.index, to.index, bytes, this.now, dir, sameFrame);

@@ -102,14 +102,20 @@ describe("wire sizes", () => {
     expect(batch.sameFrame).toBe(false);
   });
 
-  test("messages of one turn on one link cost what one real Batch frame costs (to within 2 bytes)", () => {
+  test("a turn on an idle link: the first message alone at once, the rest in one real Batch frame (to within 2 bytes)", () => {
     for (const sizes of [[1068, 1068], [40, 300, 1068, 5], [200, 200, 200, 200, 200, 200]]) {
       const batch = newTurnBatch();
       let ours = 0;
       sizes.forEach((n) => (ours += addToTurn(batch, 9, n)));
-      const real = encodeBatch(sizes.map((n) => new Uint8Array(n))).length + FRAME_OVERHEAD_BYTES;
+      const rest = sizes.slice(1).map((n) => new Uint8Array(n));
+      const real = sizes[0]! + FRAME_OVERHEAD_BYTES + encodeBatch(rest).length + FRAME_OVERHEAD_BYTES;
       expect(Math.abs(ours - real)).toBeLessThanOrEqual(2);
     }
+    // A link with bytes still queued batches the whole turn, the first message included.
+    const busy = newTurnBatch();
+    let ours = 0;
+    for (const n of [100, 100, 100]) ours += addToTurn(busy, 3, n, false);
+    expect(Math.abs(ours - (encodeBatch([100, 100, 100].map((n) => new Uint8Array(n))).length + FRAME_OVERHEAD_BYTES))).toBeLessThanOrEqual(2);
     const batch = newTurnBatch();
     addToTurn(batch, 1, 100);
     addToTurn(batch, 2, 100);
