@@ -91,6 +91,8 @@ export interface SimOptions {
   progress?: (p: Progress) => void;
   /** Called once at the end with the world and its measurements (tests and diagnostics look inside). */
   inspect?: (world: World, metrics: SimMetrics) => void;
+  /** Called every simulated second (from the first join to the end) with the world, e.g. to time a recovery. */
+  everySecond?: (world: World, phase: string) => void;
 }
 
 export interface Progress {
@@ -288,6 +290,15 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       simSecondsLeft: Math.max(0, plannedEnd - world.now) / 1000,
     });
   };
+
+  if (o.everySecond !== undefined) {
+    const observe = o.everySecond;
+    const tick = () => {
+      observe(world, phase);
+      world.at(world.now + 1000, tick);
+    };
+    world.at(1000, tick);
+  }
 
   // Warm-up: until the links settle (see SIM_WARMUP_* and docs/simulation.md).
   await world.runUntil(joinEnd + (o.warmupMinS ?? SIM_WARMUP_MIN_S) * 1000, undefined, progress);

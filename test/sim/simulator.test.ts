@@ -64,7 +64,17 @@ describe("network model in a whole run", () => {
 
 describe("scenarios", () => {
   test("failure: half the nodes crash at once; the survivors still get the items published 5 s later", async () => {
-    const r = await simulate({ nodes: 150, degree: 6, items: 6, scenario: "failure:0.5:5", seed: 2 });
+    const alive: number[] = [];
+    const r = await simulate({
+      nodes: 150,
+      degree: 6,
+      items: 6,
+      scenario: "failure:0.5:5",
+      seed: 2,
+      everySecond: (world) => void alive.push(world.nodes.filter((n) => n.alive).length),
+    });
+    expect(alive[0]).toBe(150); // all joined (1,000 per second) by the first second
+    expect(alive.at(-1)).toBe(75);
     expect(r.scenario).toBe("failure:0.5:5");
     expect(r.expected).toBe(6 * 74); // 75 survivors, minus the publisher
     expect(r.delivered_ratio).toBeGreaterThan(0.9);
