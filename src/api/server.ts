@@ -3,8 +3,9 @@
  * VALIDATIONs. The dissemination layer uses it through `onAnnounce` and the LocalModules port (src/gossip/ports.ts,
  * matched structurally): `hasSubscribers`, `canValidate`, `validate`.
  *
- * Bytes ⇄ messages is codec.ts/reader.ts, message IDs, rounds and fair shares are validation-table.ts, subscriptions
- * subscriptions.ts, when announcers wait announce-backpressure.ts; this file is the socket I/O and the limits.
+ * Bytes ⇄ messages is codec.ts/reader.ts (per socket: connection.ts), IDs, rounds and fair shares validation-table.ts,
+ * subscriptions subscriptions.ts, who is served under the cap admission.ts, when announcers wait
+ * announce-backpressure.ts; this file is the socket I/O and the limits around them.
  * Must never: let one connection's bytes or slowness affect another connection (a violation or an unbounded output
  * queue closes that connection only), notify anyone for an item it has no room to validate, let validate() reject or
  * hang past its timeout, or hold more than one socket read of a connection it stopped reading.
