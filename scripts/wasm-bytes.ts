@@ -99,3 +99,22 @@ export const op = {
   brIf: (label: number) => [0x0d, ...uleb(label)],
   end: [0x0b],
 };
+
+export const V128 = 0x7b;
+const simd = (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm];
+
+/** The SIMD (128-bit) instructions the generators use; i32x4 lanes unless named otherwise. */
+export const simdOp = {
+  load: (offset: number) => simd(0x00, 4, ...uleb(offset)),
+  store: (offset: number) => simd(0x0b, 4, ...uleb(offset)),
+  /** A v128 constant of four i32 lanes. */
+  const: (lanes: number[]) => simd(0x0c, ...lanes.flatMap((x) => [x & 255, (x >>> 8) & 255, (x >>> 16) & 255, (x >>> 24) & 255])),
+  /** i8x16.shuffle of the two vectors on the stack (indices 0–15: the first, 16–31: the second). */
+  shuffle: (bytes: number[]) => simd(0x0d, ...bytes),
+  splat: simd(0x11),
+  xor: simd(0x51),
+  or: simd(0x50),
+  shl: simd(0xab),
+  shrU: simd(0xad),
+  add: simd(0xae),
+};

@@ -3,7 +3,8 @@ import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import fc from "fast-check";
 import { aeadModule } from "../../scripts/gen-aead-wasm.ts";
 import { AEAD_IMPL, AeadScratch, aeadOpen, aeadOpenPortable, aeadSeal, aeadSealPortable } from "../../src/p2p/aead.ts";
-import { AEAD_WASM_BASE64 } from "../../src/p2p/aead-wasm.gen.ts";
+import { WASM_AEAD_KIND } from "../../src/p2p/aead-wasm.ts";
+import { AEAD_SIMD_WASM_BASE64, AEAD_WASM_BASE64 } from "../../src/p2p/aead-wasm.gen.ts";
 
 // Both implementations: the WebAssembly one (what runs here) and the TypeScript fallback.
 const impls = [
@@ -11,9 +12,11 @@ const impls = [
   ["portable", aeadSealPortable, aeadOpenPortable],
 ] as const;
 
-test("the WebAssembly AEAD runs here, from the bytes the generator emits now", () => {
-  expect(AEAD_IMPL).toBe("wasm");
-  expect(AEAD_WASM_BASE64).toBe(Buffer.from(aeadModule()).toString("base64")); // else: bun scripts/gen-aead-wasm.ts
+test("the WebAssembly AEAD runs here (with SIMD), from the bytes the generator emits now", () => {
+  expect([AEAD_IMPL, WASM_AEAD_KIND]).toEqual(["wasm", "simd"]);
+  // Else: bun scripts/gen-aead-wasm.ts
+  expect(AEAD_SIMD_WASM_BASE64).toBe(Buffer.from(aeadModule(true)).toString("base64"));
+  expect(AEAD_WASM_BASE64).toBe(Buffer.from(aeadModule(false)).toString("base64"));
 });
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
