@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { chacha20, chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import fc from "fast-check";
 import { aeadModule } from "../../scripts/gen-aead-wasm.ts";
 import { AEAD_IMPL, AeadScratch, aeadOpen, aeadOpenPortable, aeadSeal, aeadSealPortable } from "../../src/p2p/aead.ts";
@@ -76,3 +76,24 @@ test(`${impl}: equal to noble at every length from 0 to 300 and at the largest f
   }
 });
 }
+
+test("both WebAssembly modules' ChaCha20 (with and without SIMD) give noble's keystream at every length to 600 bytes", () => {
+  const key = Uint8Array.from({ length: 32 }, (_, i) => 3 * i + 1);
+  const nonce = Uint8Array.from({ length: 12 }, (_, i) => 200 - i);
+  for (const base64 of [AEAD_SIMD_WASM_BASE64, AEAD_WASM_BASE64]) {
+    const w = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(base64, "base64")), {}).exports as unknown as {
+      memory: WebAssembly.Memory;
+      chacha(counter: number, data: number, len: number): void;
+    };
+    const mem = new Uint8Array(w.memory.buffer);
+    mem.set(key, 0);
+    mem.set(nonce, 32);
+    for (let n = 0; n <= 600; n++) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 13) & 0xff);
+      mem.set(data, 1024);
+      w.chacha(7, 1024, n);
+      const expected = chacha20(key, nonce, data, undefined, 7);
+      if (Buffer.compare(mem.subarray(1024, 1024 + n), expected) !== 0) throw new Error(`keystream differs at length ${n}`);
+    }
+  }
+});
