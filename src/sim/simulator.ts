@@ -34,12 +34,15 @@ import type { PeerAddress, PeerNetwork } from "../gossip/ports.ts";
 import { randomDials } from "../testnet/dials.ts";
 import { seededRandom } from "../util/random.ts";
 import { adversaryCore, BEHAVIOURS } from "./adversary.ts";
-import { SimMetrics, round, type Counters, type DeliveryFigures, type ItemTrack, type Population } from "./metrics.ts";
+import { SimMetrics, round, type Population } from "./metrics.ts";
+import { deliveryResult, type SimResult } from "./result.ts";
 import { parseLatency, Wire } from "./network-model.ts";
 import { SimModules, SimNode, type ModuleHost } from "./node.ts";
-import { overlayStats, type OverlayStats } from "./overlay.ts";
+import { overlayStats } from "./overlay.ts";
 import { parseScenario, shuffle, type ScenarioContext } from "./scenario.ts";
 import { World } from "./world.ts";
+
+export type { SimResult } from "./result.ts";
 
 export const DISSEMINATIONS = ["flood"] as const;
 export type Dissemination = (typeof DISSEMINATIONS)[number];
@@ -106,34 +109,6 @@ export interface Progress {
   simSecondsLeft: number;
 }
 
-export interface SimResult extends DeliveryFigures {
-  nodes: number;
-  degree: number;
-  dissemination: Dissemination;
-  scenario: string;
-  seed: number;
-  items: number;
-  size: number;
-  rate: number;
-  latency: string;
-  uplink_mbit: number | null;
-  adversaries: number;
-  amplification: number;
-  messages: Counters["messages"];
-  bytes: Counters["bytes"];
-  honest_peers_banned: number;
-  adversaries_banned: number;
-  /** Before the first item: joins, warm-up and (failure, churn, partition) what the scenario did first. */
-  warmup: { sim_seconds: number; messages: Counters["messages"]; bytes: Counters["bytes"] };
-  overlay: OverlayStats;
-  phases: Record<string, DeliveryFigures>;
-  sim_seconds: number;
-  wall_seconds: number;
-  /** Wall seconds of: joins and warm-up; the scenario until the last item; the drain after it. */
-  wall_phases: { warmup: number; scenario: number; drain: number };
-  peak_rss_mb: number;
-  events: number;
-}
 
 /** Independent seeded streams, so that adding draws to one part does not shift another's. */
 function stream(seed: number, k: number): () => number {
@@ -366,13 +341,6 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   world.flushPings();
   o.inspect?.(world, metrics);
 
-  const figures = metrics.figures(population);
-  const totalBytes = Object.values(metrics.measured.bytes).reduce((a, b) => a + b, 0);
-  const deliveries = metrics.items.reduce((a, t) => a + t.deliveries, 0);
-  const phases: Record<string, DeliveryFigures> = {};
-  const byPhase = new Map<string, ItemTrack[]>();
-  for (const t of metrics.items) byPhase.set(t.phase, [...(byPhase.get(t.phase) ?? []), t]);
-  if (byPhase.size > 1) for (const [name, list] of byPhase) phases[name] = metrics.figures(population, list);
   return {
     nodes: o.nodes,
     degree,
@@ -385,18 +353,11 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     latency: wire.latency.description,
     uplink_mbit: o.uplinkMbit ?? null,
     adversaries,
-    ...figures,
-    amplification: deliveries === 0 ? 0 : round(totalBytes / (deliveries * size), 3),
-    copies_per_delivery: round(figures.copies_per_delivery, 3),
-    rmr: round(figures.rmr, 3),
-    delivered_ratio: round(figures.delivered_ratio, 6),
-    messages: metrics.measured.messages,
-    bytes: metrics.measured.bytes,
+    ...deliveryResult(metrics, population, size),
     honest_peers_banned: metrics.honestBansOfHonest,
     adversaries_banned: metrics.honestBansOfAdversaries,
     warmup: { sim_seconds: warmupSimSeconds, messages: metrics.warmup.messages, bytes: metrics.warmup.bytes },
     overlay,
-    phases,
     sim_seconds: round(world.now / 1000, 3),
     wall_seconds: round((performance.now() - wallStart) / 1000, 2),
     wall_phases: {

@@ -1,9 +1,8 @@
 /**
- * The simulated transport: virtual time, the one event queue, and every node's PeerNetwork port. It does what
- * src/p2p/transport.ts does on sockets, on the network model instead: dials with their TCP and Noise round trips and
- * proof of work, the same admission rules in the same places (refusal with referrals, simultaneous open, banned
- * peers), links as ordered byte streams with real message sizes, local linkDown at once on disconnect, the remote one
- * when the close arrives, crashes (reset or silent) and partitions.
+ * The simulated transport: virtual time, the one event loop, and every node's PeerNetwork port, on the link layer of
+ * links.ts. It does what src/p2p/transport.ts does on sockets, on the network model instead: dials with their TCP and
+ * Noise round trips and proof of work, and the same admission rules in the same places (refusal with referrals,
+ * simultaneous open, banned peers).
  *
  * The event loop drains microtasks after every event that settled a promise (a validation answer, a dial), so the
  * core's `await` continuations run at that event's virtual time. Must never: call into a dead node, deliver on a link
@@ -11,51 +10,35 @@
  */
 import {
   HANDSHAKE_TIMEOUT_MS,
-  LINK_IDLE_TIMEOUT_MS,
-  LINK_PING_INTERVAL_MS,
-  LINK_SEND_BUFFER_BYTES,
   MAX_PENDING_HANDSHAKES,
   SIM_CONNECT_TIMEOUT_MS,
   SIM_SYN_RETRY_MS,
   SIM_UNKNOWN_ADDRESS_RTT_MS,
 } from "../defaults.ts";
 import { DialError } from "../errors.ts";
-import type { Clock, GossipItem, LinkInfo, PeerAddress, PeerId, PeerNetwork, Verdict } from "../gossip/ports.ts";
+import type { Clock, PeerAddress, PeerId, PeerNetwork, Verdict } from "../gossip/ports.ts";
 import type { HandshakeFailure } from "../p2p/reasons.ts";
-import { EventQueue, type QueuedEvent } from "./event-queue.ts";
-import type { SimMetrics } from "./metrics.ts";
-import { newDirection, powSolveMs, type Wire } from "./network-model.ts";
-import type { Conn, SimNode } from "./node.ts";
+import type { QueuedEvent } from "./event-queue.ts";
 import {
-  PayloadSizer,
-  PEER_REQUEST_BYTES,
-  PING_BYTES,
-  PONG_BYTES,
-  FRAME_OVERHEAD_BYTES,
-  addToTurn,
-  handshakeFrameBytes,
-  linkErrorBytes,
-  newTurnBatch,
-  peerListBytes,
-} from "./wire-sizes.ts";
-
-// Event kinds.
-const TIMER = 1;
-const CALL = 2;
-const SYN = 3;
-const INIT_ESTABLISHED = 4;
-const DIAL_FAIL = 5;
-const HANDSHAKE_ABORT = 6;
-const MESSAGE = 7;
-const IDLE_TIMEOUT = 8;
-const ANSWER = 9;
-
-// MESSAGE codes (event x = code * 2 + 1 when it travels to the responder).
-const M_PAYLOAD = 0;
-const M_PEER_REQUEST = 1;
-const M_PEER_LIST = 2;
-const M_CLOSE = 3;
-const M_FINAL = 4;
+  ANSWER,
+  CALL,
+  DIAL_FAIL,
+  HANDSHAKE_ABORT,
+  IDLE_TIMEOUT,
+  INIT_ESTABLISHED,
+  LinkLayer,
+  MESSAGE,
+  M_CLOSE,
+  M_FINAL,
+  M_PEER_LIST,
+  M_PEER_REQUEST,
+  SYN,
+  TIMER,
+  type LinkLayerOptions,
+} from "./links.ts";
+import { newDirection, powSolveMs } from "./network-model.ts";
+import type { Conn, SimNode } from "./node.ts";
+import { PEER_REQUEST_BYTES, handshakeFrameBytes, linkErrorBytes, newTurnBatch, peerListBytes } from "./wire-sizes.ts";
 
 interface Timer {
   node: SimNode | undefined;
@@ -64,57 +47,27 @@ interface Timer {
   cancelled: boolean;
 }
 
-export interface WorldOptions {
-  wire: Wire;
-  metrics: SimMetrics;
+export interface WorldOptions extends LinkLayerOptions {
   /** Leading zero bits every node demands from dialers. */
   powDifficulty: number;
   hashesPerSecond: number;
-  /** Randomness of the world itself (PoW draws, idle-timeout phases). */
-  random: () => number;
-  /** What a crash looks like to peers: `reset` (the host is up: RST at once) or `silent` (the host is gone). */
-  crash: "reset" | "silent";
   /** Microtask turns yielded after an event that settled a promise. */
   drainTurns: number;
   /** Also wait for a macrotask after every event and fail if the core still did something then (tests). */
   strictDrain?: boolean;
 }
 
-export class World {
-  readonly queue = new EventQueue();
-  readonly nodes: SimNode[] = [];
-  now = 0;
+export class World extends LinkLayer {
   /** Events run. */
   events = 0;
-  /** Incremented per event: messages a node sends within one turn share a Batch frame. */
-  private turn = 0;
-  /** Experimental: ask for a collection every this many events (0 = never). */
-  gcEvery = Number(process.env.SIM_GC_EVERY ?? 0);
-  private lastGcAt = 0;
   private settled = false;
-  private portCalls = 0;
-  /** Every node ever added, by "host:port" (addresses are never reused). */
-  private readonly byAddress = new Map<string, SimNode>();
-  private readonly sizer = new PayloadSizer();
-  private lastData: Uint8Array | undefined = undefined;
-  private lastTrack: ReturnType<SimMetrics["track"]> = undefined;
   private readonly handshakeBytes: [number, number, number, number];
-  private readonly closeBytes: number;
-  private readonly wire: Wire;
-  private readonly metrics: SimMetrics;
-  private splitUntil = -Infinity;
-  /** Called for each crash, after the node is dead (scenario bookkeeping). */
-  onDeath: (node: SimNode) => void = () => {};
   private readonly ev: QueuedEvent = { time: 0, kind: 0, a: undefined, b: undefined, x: 0 };
 
   constructor(private readonly options: WorldOptions) {
-    this.wire = options.wire;
-    this.metrics = options.metrics;
+    super(options);
     this.handshakeBytes = handshakeFrameBytes(options.powDifficulty, 6001);
-    this.closeBytes = linkErrorBytes("too-many-links") + FRAME_OVERHEAD_BYTES;
   }
-
-  // ---- Time ------------------------------------------------------------------------------------------------------
 
   clockFor(node: () => SimNode | undefined): Clock {
     const timer = (fn: () => void, ms: number, every: number): Timer => {
@@ -181,10 +134,6 @@ export class World {
         sinceCheck = 0;
         progress?.();
         if (stop?.()) return;
-        if (this.gcEvery > 0 && this.events - this.lastGcAt >= this.gcEvery) {
-          this.lastGcAt = this.events;
-          Bun.gc(process.env.SIM_GC_FULL === "1");
-        }
       }
     }
     this.now = Math.max(this.now, until);
@@ -224,14 +173,6 @@ export class World {
     }
   }
 
-  // ---- Nodes -----------------------------------------------------------------------------------------------------
-
-  add(node: SimNode): void {
-    this.nodes.push(node);
-    this.wire.place(node.index);
-    this.byAddress.set(`${node.host}:${node.listenPort}`, node);
-  }
-
   /** The node's PeerNetwork port (what the gossip core talks to). */
   portOf(node: SimNode): PeerNetwork {
     const world = this;
@@ -249,45 +190,6 @@ export class World {
       disconnect: (peer, reason) => world.disconnect(node, peer, reason),
     };
   }
-
-  /** The process on `node` dies: timers stop, and peers see the links close (at once or by idle timeout). */
-  crash(node: SimNode): void {
-    if (!node.alive) return;
-    node.alive = false;
-    node.diedAt = this.now;
-    for (const conn of node.links.values()) {
-      this.countPings(conn, node);
-      const other = conn.initiator === node ? conn.responder : conn.initiator;
-      if (this.options.crash === "reset") this.sendClose(conn, node, "closed-by-peer", 0);
-      else this.scheduleIdleTimeout(conn, other, this.now);
-    }
-    node.links.clear();
-    node.linksChanged();
-    node.logic = undefined;
-    this.onDeath(node);
-  }
-
-  /**
-   * Splits the network by `side` until `healAt`: frames across wait for the heal (TCP retransmits them), links
-   * across close by idle timeout if the split outlasts it, and dials across get through at the first SYN retry after
-   * the heal (or time out).
-   */
-  partition(healAt: number): void {
-    this.splitUntil = healAt;
-    for (const node of this.nodes) {
-      if (!node.alive) continue;
-      for (const conn of node.links.values()) {
-        const other = conn.initiator === node ? conn.responder : conn.initiator;
-        if (other.side !== node.side) this.scheduleIdleTimeout(conn, node, this.now);
-      }
-    }
-  }
-
-  private blocked(a: SimNode, b: SimNode): boolean {
-    return this.now < this.splitUntil && a.side !== b.side;
-  }
-
-  // ---- Dials and handshakes (src/p2p/transport.ts, connection.ts, admission.ts) ------------------------------------
 
   private dial(node: SimNode, addr: PeerAddress): Promise<PeerId> {
     this.portCalls++;
@@ -421,7 +323,7 @@ export class World {
   }
 
   /** M3 arrived: the responder's admission (self, banned, duplicate, room) and its link up. */
-  private responderEstablished(conn: Conn): void {
+  protected responderEstablished(conn: Conn): void {
     const { initiator: peer, responder: node } = conn;
     node.handshakesPending--;
     if (!node.alive || node.logic === undefined) return;
@@ -461,171 +363,7 @@ export class World {
     this.transmit(node, conn, M_CLOSE, reason, linkErrorBytes("too-many-links"), "link_error");
   }
 
-  private hold(node: SimNode, peer: SimNode, conn: Conn): void {
-    node.links.set(peer.id, conn);
-    node.linksChanged();
-    this.setSince(conn, node, this.now);
-  }
-
-  // ---- Links -----------------------------------------------------------------------------------------------------
-
-  private sendItem(node: SimNode, peer: PeerId, item: GossipItem): boolean {
-    const sent = this.send(node, peer, M_PAYLOAD, item, this.sizer.bytes(item), "payload", true);
-    if (sent) {
-      // A node pushes one item to several peers in a row: remember the last lookup.
-      if (item.data !== this.lastData) {
-        this.lastData = item.data;
-        this.lastTrack = this.metrics.track(item.data);
-      }
-      if (this.lastTrack !== undefined) this.lastTrack.copies++;
-    }
-    return sent;
-  }
-
-  /** Queues one message on `node`'s link to `peer`; false if not linked or (droppable) its send buffer is full. */
-  private send(node: SimNode, peer: PeerId, code: number, body: unknown, plain: number, kind: Parameters<SimMetrics["count"]>[0], droppable: boolean): boolean {
-    this.portCalls++;
-    const conn = node.links.get(peer);
-    if (conn === undefined || !node.alive) return false;
-    if (droppable && !this.wire.unlimited) {
-      const dir = conn.initiator === node ? conn.toResponder : conn.toInitiator;
-      if (this.wire.backlog(dir, this.now) + plain > LINK_SEND_BUFFER_BYTES) return false;
-    }
-    this.transmit(node, conn, code, body, plain, kind);
-    return true;
-  }
-
-  private transmit(from: SimNode, conn: Conn, code: number, body: unknown, plain: number, kind: Parameters<SimMetrics["count"]>[0]): void {
-    const toResponder = conn.initiator === from;
-    const to = toResponder ? conn.responder : conn.initiator;
-    const dir = toResponder ? conn.toResponder : conn.toInitiator;
-    const batch = toResponder ? conn.batchToResponder : conn.batchToInitiator;
-    const bytes = addToTurn(batch, this.turn, plain, this.wire.unlimited || this.wire.backlog(dir, this.now) === 0);
-    const sameFrame = batch.sameFrame;
-    this.metrics.count(kind, bytes);
-    let at = this.wire.arrival(from.index, to.index, bytes, this.now, dir, sameFrame);
-    if (this.blocked(from, to)) {
-      at = Math.max(at, this.splitUntil + this.wire.trip(from.index, to.index));
-      dir.lastArrival = at;
-    }
-    this.queue.push(at, MESSAGE, conn, body, code * 2 + (toResponder ? 1 : 0));
-  }
-
-  private message(conn: Conn, body: unknown, x: number): void {
-    const toResponder = (x & 1) === 1;
-    const code = x >> 1;
-    const to = toResponder ? conn.responder : conn.initiator;
-    const from = toResponder ? conn.initiator : conn.responder;
-    if (code === M_FINAL) return this.responderEstablished(conn);
-    if (!to.alive || to.links.get(from.id) !== conn) return;
-    const events = to.logic?.events;
-    if (events === undefined) return;
-    switch (code) {
-      case M_PAYLOAD: {
-        const item = body as GossipItem;
-        const track = this.metrics.track(item.data);
-        if (track !== undefined) this.metrics.arrived(track, from.index, to.index);
-        return events.item(from.id, item);
-      }
-      case M_PEER_REQUEST:
-        return events.peersRequested(from.id);
-      case M_PEER_LIST:
-        return events.peers(from.id, body as PeerAddress[]);
-      case M_CLOSE:
-        this.countPings(conn, to);
-        this.setSince(conn, to, NaN);
-        to.links.delete(from.id);
-        to.linksChanged();
-        events.linkDown(from.id, body as string);
-        return;
-    }
-  }
-
-  /** PeerNetwork.disconnect: a LinkError to the peer, then linkDown here at once (as the transport does). */
-  private disconnect(node: SimNode, peer: PeerId, reason: string): void {
-    this.portCalls++;
-    const conn = node.links.get(peer);
-    if (conn === undefined) return;
-    const other = conn.initiator === node ? conn.responder : conn.initiator;
-    if (reason.startsWith("banned") && node.honest) {
-      if (other.honest) this.metrics.honestBansOfHonest++;
-      else this.metrics.honestBansOfAdversaries++;
-    }
-    this.countPings(conn, node);
-    this.setSince(conn, node, NaN);
-    node.links.delete(peer);
-    node.linksChanged();
-    this.sendClose(conn, node, `remote-error:${reason}`, this.closeBytes);
-    node.logic?.events.linkDown(peer, reason);
-  }
-
-  private sendClose(conn: Conn, from: SimNode, reason: string, bytes: number): void {
-    if (bytes > 0) {
-      this.transmit(from, conn, M_CLOSE, reason, bytes - FRAME_OVERHEAD_BYTES, "link_error");
-      return;
-    }
-    // An RST: no bytes of ours, but it still arrives after what was already in flight.
-    const toResponder = conn.initiator === from;
-    const to = toResponder ? conn.responder : conn.initiator;
-    const dir = toResponder ? conn.toResponder : conn.toInitiator;
-    let at = Math.max(this.now + this.wire.trip(from.index, to.index), dir.lastArrival);
-    if (this.blocked(from, to)) at = Math.max(at, this.splitUntil + this.wire.trip(from.index, to.index)); // not through a cut either
-    dir.lastArrival = at;
-    this.queue.push(at, MESSAGE, conn, reason, M_CLOSE * 2 + (toResponder ? 1 : 0));
-  }
-
-  /** `node` hears nothing on `conn` from `since` on: it closes the link 45 s after the last frame it got. */
-  private scheduleIdleTimeout(conn: Conn, node: SimNode, since: number): void {
-    const at = since + LINK_IDLE_TIMEOUT_MS - LINK_PING_INTERVAL_MS * this.options.random();
-    if (at < this.splitUntil || this.splitUntil < since) this.queue.push(at, IDLE_TIMEOUT, conn, node);
-  }
-
-  private idleTimeout(conn: Conn, node: SimNode): void {
-    if (!node.alive) return;
-    const other = conn.initiator === node ? conn.responder : conn.initiator;
-    if (node.links.get(other.id) !== conn) return;
-    if (other.alive && !this.blocked(node, other)) return; // healed (or never cut): frames flow again
-    this.countPings(conn, node);
-    this.setSince(conn, node, NaN);
-    node.links.delete(other.id);
-    node.linksChanged();
-    if (other.alive) this.sendClose(conn, node, "remote-error:idle-timeout", 0);
-    node.logic?.events.linkDown(other.id, "idle-timeout");
-  }
-
-  private setSince(conn: Conn, node: SimNode, at: number): void {
-    if (conn.initiator === node) conn.initiatorSince = at;
-    else conn.responderSince = at;
-  }
-
-  /**
-   * Keep-alive traffic, counted rather than simulated: each end pings every LINK_PING_INTERVAL_MS and answers the
-   * other's pings, so an end that held the link for T sends T / interval pings and as many pongs.
-   */
-  private countPings(conn: Conn, node: SimNode): void {
-    const since = conn.initiator === node ? conn.initiatorSince : conn.responderSince;
-    if (!(since >= 0)) return;
-    const n = Math.floor((this.now - since) / LINK_PING_INTERVAL_MS);
-    if (n <= 0) return;
-    this.metrics.count("ping", n * (PING_BYTES + FRAME_OVERHEAD_BYTES), n);
-    this.metrics.count("pong", n * (PONG_BYTES + FRAME_OVERHEAD_BYTES), n);
-  }
-
-  /** Counts the keep-alives of links still up and restarts their count from now (at a phase boundary, at the end). */
-  flushPings(): void {
-    for (const node of this.nodes) {
-      if (!node.alive) continue;
-      for (const conn of node.links.values()) {
-        this.countPings(conn, node);
-        const since = conn.initiator === node ? conn.initiatorSince : conn.responderSince;
-        if (since >= 0) this.setSince(conn, node, since + LINK_PING_INTERVAL_MS * Math.floor((this.now - since) / LINK_PING_INTERVAL_MS));
-      }
-    }
-  }
-
   stats(): { events: number; scheduled: number } {
     return { events: this.events, scheduled: this.queue.scheduled };
   }
 }
-
-export type { LinkInfo };
