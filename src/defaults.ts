@@ -60,6 +60,10 @@ export const GRAFT_TIMEOUT_MS = 150;
 /** After a GRAFT, how long before asking the next announcer (Plumtree's second timer: about one round trip). */
 export const GRAFT_RETRY_MS = 100;
 
+/** Rounds of GRAFTs over all of an ID's announcers before it is given up (an answer may be dropped at a full send
+ *  buffer under load; the next round asks again). */
+export const GRAFT_ROUNDS = 3;
+
 /** Announcements for one peer are collected this long and sent as one message. */
 export const ANNOUNCE_DELAY_MS = 10;
 

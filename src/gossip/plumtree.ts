@@ -33,6 +33,8 @@ export interface PlumtreeOptions {
   lazyFanout: number;
   /** Hops an announcement must be closer to the origin than the eager copy for the links to swap roles. */
   optimisationThreshold: number;
+  /** Rounds of GRAFTs over all announcers before an awaited ID is given up. */
+  graftRounds: number;
   /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
   maxPending: number;
   /** Announcers remembered per awaited ID. */
@@ -59,6 +61,8 @@ export class PlumtreeStats {
   ihaveSent = 0;
   ihaveReceived = 0;
   idsAnnounced = 0;
+  /** Awaited IDs given up after every announcer was asked graftRounds times. */
+  graftsAbandoned = 0;
   /** Role swaps by the optimisation (a faster lazy path became eager). */
   optimisations = 0;
   /** Announcements ignored: bounds reached, or a type nobody here wants. */
@@ -70,6 +74,8 @@ interface Pending {
   /** Peers that announced the ID, in the order heard; the next GRAFT goes to the first one not yet asked. */
   announcers: PeerId[];
   asked: number;
+  /** Times every announcer has been asked in turn. */
+  rounds: number;
   timer: unknown;
 }
 
@@ -187,7 +193,7 @@ export class Plumtree {
           this.stats.ignored++;
           continue;
         }
-        p = { dataType: e.dataType, announcers: [], asked: 0, timer: undefined };
+        p = { dataType: e.dataType, announcers: [], asked: 0, rounds: 0, timer: undefined };
         p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftTimeoutMs);
         this.pending.set(key, p);
       }
@@ -252,9 +258,19 @@ export class Plumtree {
   private graftNext(key: string): void {
     const p = this.pending.get(key);
     if (p === undefined) return;
-    if (this.o.has(key) || p.asked >= p.announcers.length) {
+    if (this.o.has(key) || p.announcers.length === 0) {
       this.drop(key);
       return;
+    }
+    if (p.asked >= p.announcers.length) {
+      // Every announcer was asked and none served (an answer may have been dropped at a full send buffer under
+      // load): go round again, a bounded number of times.
+      if (++p.rounds >= this.o.graftRounds) {
+        this.stats.graftsAbandoned++;
+        this.drop(key);
+        return;
+      }
+      p.asked = 0;
     }
     const peer = p.announcers[p.asked++]!;
     this.roles.set(peer, p.dataType, true);

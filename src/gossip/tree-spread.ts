@@ -10,6 +10,7 @@
 import {
   ANNOUNCE_DELAY_MS,
   GRAFT_RETRY_MS,
+  GRAFT_ROUNDS,
   GRAFT_TIMEOUT_MS,
   LAZY_FANOUT,
   SEEN_CACHE_MAX_ENTRIES,
@@ -42,6 +43,7 @@ export interface TreeSpreadPorts {
 export interface TreeTunables {
   graftTimeoutMs: number;
   graftRetryMs: number;
+  graftRounds: number;
   announceDelayMs: number;
   lazyFanout: number;
   optimisationThreshold: number;
@@ -61,6 +63,7 @@ export interface TreeTunables {
 const DEFAULT_TUNABLES: TreeTunables = {
   graftTimeoutMs: GRAFT_TIMEOUT_MS,
   graftRetryMs: GRAFT_RETRY_MS,
+  graftRounds: GRAFT_ROUNDS,
   announceDelayMs: ANNOUNCE_DELAY_MS,
   lazyFanout: LAZY_FANOUT,
   optimisationThreshold: TREE_OPTIMISATION_HOPS,
@@ -93,6 +96,7 @@ export class TreeSpread {
       wants: o.wants,
       graftTimeoutMs: o.graftTimeoutMs,
       graftRetryMs: o.graftRetryMs,
+      graftRounds: o.graftRounds,
       announceDelayMs: o.announceDelayMs,
       lazyFanout: o.lazyFanout,
       optimisationThreshold: o.optimisationThreshold,

@@ -4,7 +4,7 @@
  * announces but never serves, and a mixed network of flood-only and tree nodes.
  */
 import { describe, expect, test } from "bun:test";
-import { GRAFT_RETRY_MS, GRAFT_TIMEOUT_MS } from "../../src/defaults.ts";
+import { GRAFT_RETRY_MS, GRAFT_ROUNDS, GRAFT_TIMEOUT_MS } from "../../src/defaults.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
 import { prefixKeyOf } from "../../src/gossip/plumtree.ts";
 import type { GossipItem, PeerId, TreeMessage } from "../../src/gossip/ports.ts";
@@ -166,6 +166,16 @@ describe("broadcast trees over the in-memory network", () => {
     expect(got(nodes[2]!, "wanted")).toBe(1);
     expect(peers[2]!.broadcaster.stats().tree!.graftsSent).toBe(2); // the liar, then 0
     expect(peers[0]!.broadcaster.stats().tree!.graftsAnswered).toBe(1);
+  });
+
+  test("an announcer whose answer never comes is asked again, a bounded number of rounds, then the ID is given up", async () => {
+    const { net, peers, nodes } = await network(2, [[0, 1]]);
+    const liar = nodes[0]!;
+    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
+    const it = item("lost answer");
+    liar.sendTree(nodes[1]!.localId, { kind: "ihave", entries: [{ id: it.id.subarray(0, 8), dataType: T, hops: 0 }] });
+    await net.runFor(GRAFT_TIMEOUT_MS + 10 * GRAFT_RETRY_MS, 10);
+    expect(peers[1]!.broadcaster.stats().tree).toMatchObject({ graftsSent: GRAFT_ROUNDS, graftsAbandoned: 1, awaiting: 0 });
   });
 
   test("a mixed network of flood-only and tree nodes delivers everything; flood-only nodes never get tree messages", async () => {
