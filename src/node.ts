@@ -236,9 +236,20 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
     }
     return lastEncoded;
   };
+  // The broadcaster asks for the links with every item: describe them again only when one came or went.
+  let described: readonly unknown[] | undefined;
+  let infos: LinkInfo[] = [];
+  const linkedPeers = (): LinkInfo[] => {
+    const links = transport.linked();
+    if (links !== described) {
+      described = links;
+      infos = links.map((l) => linkInfo(l.info));
+    }
+    return infos.slice();
+  };
   return {
     localId,
-    linkedPeers: () => transport.linked().map((l) => linkInfo(l.info)),
+    linkedPeers,
     sendItem: (peer, item) => transport.send(peer, encodedPayload(item), true),
     requestPeers: (peer) => void transport.send(peer, { kind: { $case: "peerRequest", value: {} } }),
     sendPeers: (peer, peers) => void transport.send(peer, peerListMessage(peers)),

@@ -106,6 +106,8 @@ export class Transport {
   private listener?: TCPSocketListener<Slot>;
   private readonly staticKeys: StaticKeyPair = generateStaticKeyPair();
   private readonly links = new Map<string, Link>();
+  /** The links as an array, rebuilt only when one comes or goes (linked() runs for every item sent). */
+  private linkList: readonly Link[] = [];
   private readonly dials = new Map<string, PendingDial>();
   /** Sockets whose handshake is in progress, inbound and dialed (pending-table.ts decides who gets a slot). */
   private readonly pending = new Set<Slot>();
@@ -170,8 +172,14 @@ export class Transport {
     this.links.get(peerId)?.closeWithError(code, ownerReason(reason));
   }
 
-  linked(): Link[] {
-    return [...this.links.values()];
+  /** The links now: the same array until a link comes or goes (never modify it). */
+  linked(): readonly Link[] {
+    return this.linkList;
+  }
+
+  private setLink(peerId: string, link: Link): void {
+    this.links.set(peerId, link);
+    this.linkList = [...this.links.values()];
   }
 
   stats(): TransportStats {
@@ -328,7 +336,7 @@ export class Transport {
     }
     if (admission.kind === "duplicate") {
       if (admission.keepNew) {
-        this.links.set(peerId, link);
+        this.setLink(peerId, link);
         existing!.closeWithError(LinkErrorCode.DUPLICATE_LINK, "duplicate-link");
       } else {
         link.closeWithError(LinkErrorCode.DUPLICATE_LINK, "duplicate-link");
@@ -336,7 +344,7 @@ export class Transport {
       dial?.resolve(peerId);
       return;
     }
-    this.links.set(peerId, link);
+    this.setLink(peerId, link);
     this.opts.log.info("link up", { peer: peerId, address: `${info.remoteHost}:${info.remotePort}`, inbound: info.inbound });
     dial?.resolve(peerId);
     this.events.linkUp(info);
@@ -359,6 +367,7 @@ export class Transport {
       return;
     }
     this.links.delete(peerId);
+    this.linkList = [...this.links.values()];
     this.opts.log.info("link down", { peer: peerId, reason });
     this.events.linkDown(peerId, reason);
   }
