@@ -85,6 +85,10 @@ export class Link {
   private corkedBytes = 0;
   /** A message went out at once in this turn: the next ones of the turn wait to share a frame. */
   private wroteThisTurn = false;
+  /** Messages sent this turn, and whether the last turn that sent any sent several (then the link is under load,
+   *  and the first message of a turn waits too: one write per turn, not two). */
+  private sentThisTurn = 0;
+  private busy = false;
   /** Frames sealed and messages carried (the ratio is how much batching saves). */
   framesOut = 0;
   messagesOut = 0;
@@ -132,10 +136,11 @@ export class Link {
       return false;
     }
     this.sentByKind[field]!++;
-    // A message to a link with nothing waiting (its first this turn, and the kernel took all before it) leaves at
-    // once: no turn of latency when idle. The next ones of the turn wait for its end; then those for this peer are
-    // sealed together (one AEAD call and one frame per Batch instead of per message) and leave in one write.
-    if (!this.wroteThisTurn && this.corked.length === 0 && this.queue.pending === 0) {
+    this.sentThisTurn++;
+    // A message to an idle link (its first this turn, the last turn sent at most one, and the kernel took all before
+    // it) leaves at once: no turn of latency. Otherwise messages wait for the end of the turn; then those for this peer
+    // are sealed together (one AEAD call and one frame per Batch instead of per message) and leave in one write.
+    if (!this.busy && !this.wroteThisTurn && this.corked.length === 0 && this.queue.pending === 0) {
       this.wroteThisTurn = true;
       cork(this);
       this.write([plaintext]);
@@ -150,6 +155,8 @@ export class Link {
   /** Seals this turn's messages into frames and hands them to the send queue in one write (turn flush, and close). */
   uncork(): void {
     this.wroteThisTurn = false;
+    this.busy = this.sentThisTurn > 1;
+    this.sentThisTurn = 0;
     if (this.corked.length === 0) return;
     const messages = this.corked;
     this.corked = [];

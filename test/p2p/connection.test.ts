@@ -78,7 +78,7 @@ describe("a connection pair in memory", () => {
     expect([dialer.out.writes, listener.out.writes]).toEqual([2, 2]);
   });
 
-  test("messages flow both ways in order; the first of a turn leaves at once, the rest of the turn share one frame", async () => {
+  test("messages flow both ways in order; on an idle link the first of a turn leaves at once, under load a turn is one frame", async () => {
     const { dialer, listener } = await linked();
     const batch = (tag: string, from: number) => Array.from({ length: 50 }, (_, i) => `${tag}${from + i}`);
     for (const turn of [0, 50]) {
@@ -89,7 +89,8 @@ describe("a connection pair in memory", () => {
     await waitFor(() => payloadTexts(listener).length === 100 && payloadTexts(dialer).length === 100, 3000, "100 each way");
     expect(payloadTexts(listener)).toEqual([...batch("d", 0), ...batch("d", 50)]);
     expect(payloadTexts(dialer)).toEqual([...batch("l", 0), ...batch("l", 50)]);
-    expect([dialer.link!.framesOut, dialer.link!.messagesOut, listener.link!.framesIn]).toEqual([4, 100, 4]);
+    // Turn 1: the first alone, 49 in a Batch; turn 2 follows a turn of many: all 50 in one Batch.
+    expect([dialer.link!.framesOut, dialer.link!.messagesOut, listener.link!.framesIn]).toEqual([3, 100, 3]);
   });
 
   test("a message to an idle link is written before send() returns; one behind a backlog waits for the turn's end", async () => {
@@ -102,6 +103,16 @@ describe("a connection pair in memory", () => {
     expect(dialer.out.writes - before).toBe(1); // waits to share a frame with the rest of the turn
     await nextTurn();
     expect(dialer.out.writes - before).toBe(2);
+    // The last turn sent two: this turn's first message waits for the turn's end (one write per turn under load) …
+    const writes = dialer.out.writes;
+    expect(dialer.link!.send(text("under load"))).toBe(true);
+    expect(dialer.out.writes).toBe(writes);
+    await nextTurn();
+    expect(dialer.out.writes).toBe(writes + 1);
+    // … and after a turn of one, the next first message leaves at once again.
+    expect(dialer.link!.send(text("idle again"))).toBe(true);
+    expect(dialer.out.writes).toBe(writes + 2);
+    await nextTurn();
     // The sink takes nothing: the next turn's first message finds bytes waiting and is not written at once.
     dialer.out.paused = true;
     expect(dialer.link!.send(text("blocked"))).toBe(true);
