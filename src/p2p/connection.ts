@@ -23,6 +23,9 @@ export interface ByteSink {
   write(bytes: Uint8Array): number;
   /** Ends the stream after what was written (a FIN). */
   end(): void;
+  /** Stops and restarts reading from the peer (a Bun socket's pause/resume): TCP then slows the peer down. */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** What solves the initiator's proof of work (the worker pool in production). */
@@ -75,6 +78,8 @@ export class Connection {
   private solving?: AbortController;
   /** A closed link whose last frames still wait in the queue: the stream ends once they are out, or at this timer. */
   private lingering?: ReturnType<typeof setTimeout>;
+  /** Frames that arrived while the link was paused (at most the rest of the chunk being read), in order. */
+  private heldFrames: Uint8Array[] = [];
 
   constructor(
     private readonly sink: ByteSink,
@@ -132,7 +137,8 @@ export class Connection {
     for (const body of bodies) {
       if ((this.phase as ConnectionPhase) === "closed") return; // an earlier frame of this chunk ended it
       if (this.link) {
-        this.link.receiveFrame(body);
+        if (this.link.paused) this.heldFrames.push(body);
+        else this.link.receiveFrame(body);
         continue;
       }
       try {
@@ -142,6 +148,26 @@ export class Connection {
         return;
       }
     }
+  }
+
+  /**
+   * Flow control for the owner: stop handing the link's messages up (from the next one, also within a frame or a
+   * chunk already read) and stop reading the socket, so that TCP makes the peer wait instead of us buffering or
+   * dropping. Holds at most what was read already (one chunk). The link's idle timeout still runs: pause briefly.
+   */
+  pauseReading(): void {
+    if (this.link === undefined || this.link.paused || this.phase === "closed") return;
+    this.link.pause();
+    this.sink.pause?.();
+  }
+
+  /** Hands up what was held, in order (until paused again), then reads the socket again. */
+  resumeReading(): void {
+    const link = this.link;
+    if (link === undefined || !link.paused) return;
+    link.resume();
+    while (this.heldFrames.length > 0 && !link.paused && this.phase === "link") link.receiveFrame(this.heldFrames.shift()!);
+    if (!link.paused && this.phase === "link") this.sink.resume?.();
   }
 
   /** The sink has room again: write what waited. */

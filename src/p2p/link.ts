@@ -99,6 +99,9 @@ export class Link {
   closed = false;
   private readonly trees: boolean;
   private readonly views: boolean;
+  private pausedReading = false;
+  /** Messages of a Batch that arrived after pause(), handed up on resume(). */
+  private held: LinkMessage[] = [];
 
   constructor(
     readonly info: LinkDescription,
@@ -209,10 +212,33 @@ export class Link {
         this.close(protocolCode(e));
         return;
       }
-      for (const m of inner) if (!this.closed) this.handle(m);
+      for (let i = 0; i < inner.length && !this.closed; i++) {
+        if (this.paused) {
+          this.held.push(...inner.slice(i));
+          return;
+        }
+        this.handle(inner[i]!);
+      }
       return;
     }
     this.handle(message);
+  }
+
+  /** Whether messages from the peer are held rather than handed up (pause()/resume(); connection.ts holds whole
+   *  frames meanwhile and stops reading the socket). */
+  get paused(): boolean {
+    return this.pausedReading;
+  }
+
+  /** Stops handing messages up, from the next one on (also in the middle of a Batch: the rest waits, in order). */
+  pause(): void {
+    this.pausedReading = true;
+  }
+
+  /** Hands up what waited, in order, until paused again. */
+  resume(): void {
+    this.pausedReading = false;
+    while (this.held.length > 0 && !this.pausedReading && !this.closed) this.handle(this.held.shift()!);
   }
 
   private handle(message: LinkMessage): void {

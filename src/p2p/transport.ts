@@ -106,6 +106,8 @@ export class Transport {
   private listener?: TCPSocketListener<Slot>;
   private readonly staticKeys: StaticKeyPair = generateStaticKeyPair();
   private readonly links = new Map<string, Link>();
+  /** Each link's connection (for flow control); entries go with their links. */
+  private readonly connections = new WeakMap<Link, Connection>();
   /** The links as an array, rebuilt only when one comes or goes (linked() runs for every item sent). */
   private linkList: readonly Link[] = [];
   private readonly dials = new Map<string, PendingDial>();
@@ -165,6 +167,32 @@ export class Transport {
   /** Sends to a linked peer; false if not linked or dropped. Pass pre-encoded plaintext to fan one message out. */
   send(peerId: string, message: LinkMessage | Uint8Array, droppable = false): boolean {
     return this.links.get(peerId)?.send(message, droppable) ?? false;
+  }
+
+  /**
+   * Stops reading a linked peer (connection.ts pauseReading: its messages wait, and TCP makes it wait), e.g. while
+   * nothing it sends could be validated; false if not linked. resumeReading hands up what waited, in order.
+   */
+  pauseReading(peerId: string): boolean {
+    const connection = this.connectionOf(peerId);
+    connection?.pauseReading();
+    return connection !== undefined;
+  }
+
+  resumeReading(peerId: string): boolean {
+    const connection = this.connectionOf(peerId);
+    connection?.resumeReading();
+    return connection !== undefined;
+  }
+
+  /** Whether reading from a linked peer is paused. */
+  isReadingPaused(peerId: string): boolean {
+    return this.links.get(peerId)?.paused ?? false;
+  }
+
+  private connectionOf(peerId: string): Connection | undefined {
+    const link = this.links.get(peerId);
+    return link === undefined ? undefined : this.connections.get(link);
   }
 
   /** Closes the link with a LinkError; `reason` (the owner's own code) is what "link down" reports. */
@@ -306,6 +334,7 @@ export class Transport {
 
   private established(slot: Slot, link: Link): void {
     this.endPending(slot);
+    this.connections.set(link, slot.connection!);
     this.handshakesOk++;
     const info = link.info;
     const peerId = info.peerId;

@@ -25,6 +25,8 @@ export class MemoryPipe implements ByteSink {
   ended = false;
   /** Writes taken so far. */
   writes = 0;
+  /** The pipe the other way: our connection pausing its reading stops that pipe from taking bytes. */
+  reverse!: MemoryPipe;
 
   write(bytes: Uint8Array): number {
     if (this.paused) return 0;
@@ -45,6 +47,16 @@ export class MemoryPipe implements ByteSink {
     queueMicrotask(() => this.to.closed("closed-by-peer"));
   }
 
+  /** Our connection stops reading (ByteSink.pause): the other side's writes are not taken, as with a full socket. */
+  pause(): void {
+    this.reverse.paused = true;
+  }
+
+  resume(): void {
+    this.reverse.paused = false;
+    this.to.drained(); // the other side writes what waited
+  }
+
   /** Bytes that arrive at `to` as if the other side had written them (after what is already on the way). */
   inject(bytes: Uint8Array): void {
     queueMicrotask(() => this.to.receive(bytes));
@@ -63,6 +75,8 @@ export interface Side {
   failedError?: Error;
   closeReason?: CloseReason;
   messages: LinkMessage[];
+  /** Called with each message as it is handed up, after it was recorded (a test's own handler). */
+  onMessage?: (message: LinkMessage) => void;
 }
 
 export interface PairOptions {
@@ -106,6 +120,8 @@ export function memoryPair(o: PairOptions = {}): { dialer: Side; listener: Side 
   const listener = side(listenerOptions);
   dialer.out.to = listener.connection;
   listener.out.to = dialer.connection;
+  dialer.out.reverse = listener.out;
+  listener.out.reverse = dialer.out;
   listener.connection.start();
   dialer.connection.start();
   return { dialer, listener };
@@ -123,7 +139,10 @@ function side(options: ConnectionOptions): Side {
       s.failed = reason;
       s.failedError = error;
     },
-    message: (_l, message) => void s.messages.push(message),
+    message: (_l, message) => {
+      s.messages.push(message);
+      s.onMessage?.(message);
+    },
     linkClosed: (_l, reason) => void (s.closeReason = reason),
   });
   return s;
