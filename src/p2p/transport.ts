@@ -17,6 +17,7 @@ import {
 import { DialError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { admitLink } from "./admission.ts";
+import { DialTable, type PendingDial } from "./dial-table.ts";
 import { admitPending, type PendingInbound } from "./pending-table.ts";
 import { Connection, type ConnectionEvents, type ConnectionOptions, type PowSolver } from "./connection.ts";
 import { generateStaticKeyPair, type Identity, type StaticKeyPair } from "./identity.ts";
@@ -81,12 +82,6 @@ export interface TransportStats {
   closedLinks: { bytesIn: number; bytesOut: number; droppedMessages: number };
 }
 
-interface PendingDial {
-  promise: Promise<string>;
-  resolve(id: string): void;
-  reject(e: DialError): void;
-}
-
 /** One TCP socket: what the transport knows of it before and after its Connection exists. */
 interface Slot {
   inbound: boolean;
@@ -110,7 +105,7 @@ export class Transport {
   private readonly connections = new WeakMap<Link, Connection>();
   /** The links as an array, rebuilt only when one comes or goes (linked() runs for every item sent). */
   private linkList: readonly Link[] = [];
-  private readonly dials = new Map<string, PendingDial>();
+  private readonly dials = new DialTable();
   /** Sockets whose handshake is in progress, inbound and dialed (pending-table.ts decides who gets a slot). */
   private readonly pending = new Set<Slot>();
   private stopping = false;
@@ -158,7 +153,7 @@ export class Transport {
     const key = `${host}:${port}`;
     const existing = this.dials.get(key);
     if (existing) return existing.promise;
-    const dial = this.pendingDial(key);
+    const dial = this.dials.start(key);
     const slot: Slot = { inbound: false, host, port, expectedId, dial, openedAt: performance.now() };
     Bun.connect<Slot>({ hostname: host, port, data: slot, socket: this.socketHandlers }).catch((e: Error) => this.connectFailed(slot, e));
     return dial.promise;
@@ -228,27 +223,8 @@ export class Transport {
     for (const link of [...this.links.values()]) link.closeWithError(LinkErrorCode.SHUTTING_DOWN, "shutting-down");
     for (const slot of [...this.pending]) slot.connection?.abort("shutting-down");
     // Dials whose sockets have not opened yet: they will be ended when they do (onOpen).
-    for (const dial of [...this.dials.values()]) dial.reject(new DialError("shutting-down", "the transport stopped"));
+    for (const dial of this.dials.all()) dial.reject(new DialError("shutting-down", "the transport stopped"));
     this.listener?.stop(true);
-  }
-
-  /** A dial in the table until it settles; settling removes it at once, so a new dial of the address starts afresh. */
-  private pendingDial(key: string): PendingDial {
-    let settle!: { resolve: (id: string) => void; reject: (e: DialError) => void };
-    const promise = new Promise<string>((resolve, reject) => void (settle = { resolve, reject }));
-    const dial: PendingDial = {
-      promise,
-      resolve: (id) => {
-        if (this.dials.get(key) === dial) this.dials.delete(key);
-        settle.resolve(id);
-      },
-      reject: (e) => {
-        if (this.dials.get(key) === dial) this.dials.delete(key);
-        settle.reject(e);
-      },
-    };
-    this.dials.set(key, dial);
-    return dial;
   }
 
   private onOpen(socket: Socket<Slot>): void {
