@@ -77,7 +77,9 @@ export class Link {
   droppedMessages = 0;
   /** Frames from the peer that decrypted. */
   framesIn = 0;
+  /** When the tick last saw a new frame (frames are counted, not timed: no clock read per frame). */
   private lastReceived = Date.now();
+  private bytesInAtTick = 0;
   private readonly timer: ReturnType<typeof setInterval>;
   private pingCounter = 0n;
   /** Encoded messages of this event-loop turn, in order, not yet sealed and handed to the send queue. */
@@ -193,7 +195,6 @@ export class Link {
   /** One whole frame body (ciphertext) from the frame reader. */
   receiveFrame(body: Uint8Array): void {
     if (this.closed) return;
-    this.lastReceived = Date.now();
     this.bytesIn += body.length + 4;
     let message: LinkMessage;
     try {
@@ -285,6 +286,10 @@ export class Link {
 
   private tick(): void {
     const now = Date.now();
+    if (this.bytesIn !== this.bytesInAtTick) {
+      this.bytesInAtTick = this.bytesIn;
+      this.lastReceived = now;
+    }
     if (now - this.lastReceived > this.options.idleTimeoutMs) {
       this.close("idle-timeout");
       return;
