@@ -275,6 +275,9 @@ function transportNetwork(transport: Transport, localId: string, bindHost: strin
       return m !== undefined && transport.send(peer, m.message, m.droppable);
     },
     isOwnAddress: (host, port) => port === transport.port && ownHosts.has(host),
+    // Flow control: the broadcaster stops reading a peer while busy local subscribers have no room for its items.
+    pauseReading: (peer) => transport.pauseReading(peer),
+    resumeReading: (peer) => transport.resumeReading(peer),
   };
 }
 

@@ -25,6 +25,7 @@ import { idKey, idMatches, itemId } from "./item-id.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { PlumtreeStats } from "./plumtree.ts";
 import type { Clock, GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork, TreeMessage, Verdict } from "./ports.ts";
+import { PeerIntake } from "./intake.ts";
 import { ReplayHold } from "./replay-hold.ts";
 import { SeenCache } from "./seen-cache.ts";
 import { TreeSpread, type TreeTunables } from "./tree-spread.ts";
@@ -48,6 +49,8 @@ export class BroadcasterMetrics {
   replayHeld = 0;
   /** Items dropped because the local modules' validation table had no room (not marked seen). */
   droppedBusy = 0;
+  /** Times a peer was paused (not read) until its item fit in the validation table. */
+  readPauses = 0;
   /** Items from peers that all local subscribers declared valid. */
   valid = 0;
   /** Items a local subscriber declared invalid (counted against the sender, never a ban by itself). */
@@ -112,6 +115,7 @@ export class Broadcaster implements PeerEvents {
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
   private readonly hold: ReplayHold;
+  private readonly intake: PeerIntake;
   private outstanding = 0;
   private readonly spread: TreeSpread | undefined;
   /** Items being validated → the peers that sent us a copy meanwhile (they need no copy from us). */
@@ -136,6 +140,7 @@ export class Broadcaster implements PeerEvents {
       hasSubscribers: (dataType) => this.local.hasSubscribers(dataType),
       release: (from, item) => this.item(from, item, true),
     });
+    this.intake = new PeerIntake(this.network, this.local, (from, item) => this.item(from, item, true));
     this.spread =
       (options.dissemination ?? DEFAULT_DISSEMINATION) === "plumtree"
         ? new TreeSpread({
@@ -214,8 +219,10 @@ export class Broadcaster implements PeerEvents {
       return;
     }
     if (!this.local.canValidate(item.dataType)) {
-      // Not marked seen: a later copy may be validated once there is room.
-      this.metrics.droppedBusy++;
+      // Busy subscribers: stop reading this peer until there is room (nothing it sent is lost). Otherwise drop the
+      // item without marking it seen: a later copy may be validated once there is room.
+      if (!released && this.intake.wait(from, item)) this.metrics.readPauses++;
+      else this.metrics.droppedBusy++;
       return;
     }
     this.hold.forget(key);
@@ -226,6 +233,7 @@ export class Broadcaster implements PeerEvents {
     void this.gate(from, item).finally(() => {
       this.outstanding--;
       this.holders.delete(key);
+      if (this.intake.paused > 0) this.intake.settled();
     });
   }
 
@@ -243,6 +251,7 @@ export class Broadcaster implements PeerEvents {
   peers(_from: PeerId, _peers: PeerAddress[]): void {}
   linkDown(peer: PeerId, _reason: string): void {
     this.spread?.linkDown(peer);
+    this.intake.linkDown(peer);
   }
 
   /** The link's role in the broadcast tree ("eager" for every link when flooding or when the peer does not speak trees). */
@@ -261,6 +270,7 @@ export class Broadcaster implements PeerEvents {
   stop(): void {
     this.hold.clear();
     this.spread?.stop();
+    this.intake.clear();
   }
 
   stats(): BroadcasterStats {

@@ -58,6 +58,9 @@ export interface LocalModules {
    * asks first and, on false, drops the item without marking it seen, so a later copy can still be validated.
    */
   canValidate(dataType: number): boolean;
+  /** Why there is no room, when there is none: "busy" (the subscribers answer but hold their share: worth waiting
+   *  for) or "stalled" (one let a NOTIFICATION time out: waiting is pointless). Optional: without it, never wait. */
+  validationRoom?(dataType: number): "room" | "busy" | "stalled";
   /** Sends a NOTIFICATION to every local subscriber of the type and resolves with their joint verdict. Never rejects. */
   validate(dataType: number, data: Uint8Array): Promise<Verdict>;
 }
@@ -116,6 +119,9 @@ export interface PeerNetwork {
   /** Whether host:port is one of our own listen addresses (never stored, shared or dialed). Optional: a network
    *  that cannot tell (behind NAT) leaves it out, and a dial that reaches us resolves with our own ID instead. */
   isOwnAddress?(host: string, port: number): boolean;
+  /** Stops handing up what this peer sends (TCP makes it wait) / resumes, in order. Optional (flow control). */
+  pauseReading?(peer: PeerId): boolean;
+  resumeReading?(peer: PeerId): boolean;
   disconnect(peer: PeerId, reason: string): void;
   /** Sends a broadcast-tree message to a peer whose LinkInfo says it speaks trees (best effort, like sendItem). */
   sendTree?(peer: PeerId, message: TreeMessage): boolean;
