@@ -91,29 +91,36 @@ export interface TurnBatch {
   bytes: number;
   firstBytes: number;
   count: number;
+  /** Messages sent in the turn `turn` (all frames). */
+  sent: number;
   /** Whether the last message added joined a frame already started this turn. */
   sameFrame: boolean;
 }
 
 export function newTurnBatch(): TurnBatch {
-  return { turn: -1, bytes: 0, firstBytes: 0, count: 0, sameFrame: false };
+  return { turn: -1, bytes: 0, firstBytes: 0, count: 0, sent: 0, sameFrame: false };
 }
 
 /**
  * Wire bytes that one more message of `plain` bytes adds on a direction in turn `turn`; afterwards `batch.sameFrame`
  * says whether it rides in a frame already sent this turn (no allocation: this runs for every message). As in
- * src/p2p/link.ts: the first message of a turn on a link with nothing queued (`idle`) leaves at once in a frame of its
- * own; the turn's later messages share one Batch frame (at most BATCH_MAX_BYTES of plaintext, then another).
+ * src/p2p/link.ts: the first message of a turn on an idle link (nothing queued, `idle`, and its last sending turn sent
+ * one message) leaves at once in a frame of its own; the turn's other messages share one Batch frame (at most
+ * BATCH_MAX_BYTES of plaintext, then another).
  */
 export function addToTurn(batch: TurnBatch, turn: number, plain: number, idle = true): number {
   if (batch.turn !== turn) {
+    // A link whose last sending turn sent several messages is under load: this turn's first one waits too.
+    const busy = batch.sent > 1;
     batch.turn = turn;
     batch.count = 0;
-    if (idle) {
+    batch.sent = 1;
+    if (idle && !busy) {
       batch.sameFrame = false;
       return plain + FRAME_OVERHEAD_BYTES;
     }
   }
+  else batch.sent++;
   if (batch.count > 0 && batch.bytes + plain <= BATCH_MAX_BYTES) {
     let bytes = 1 + varintBytes(plain) + plain;
     if (batch.count === 1) bytes += 1 + varintBytes(batch.firstBytes) + 1 + varintBytes(batch.bytes + plain);

@@ -116,10 +116,20 @@ describe("wire sizes", () => {
     let ours = 0;
     for (const n of [100, 100, 100]) ours += addToTurn(busy, 3, n, false);
     expect(Math.abs(ours - (encodeBatch([100, 100, 100].map((n) => new Uint8Array(n))).length + FRAME_OVERHEAD_BYTES))).toBeLessThanOrEqual(2);
+    // After a turn of several messages the link is busy: the next turn is one Batch, first message included; after a
+    // turn of one it is idle again.
+    const after = newTurnBatch();
+    addToTurn(after, 1, 100);
+    addToTurn(after, 1, 100);
+    expect(addToTurn(after, 2, 100)).toBe(100 + FRAME_OVERHEAD_BYTES);
+    expect(addToTurn(after, 2, 100)).toBeLessThan(100 + FRAME_OVERHEAD_BYTES); // joined the first one's frame
     const batch = newTurnBatch();
     addToTurn(batch, 1, 100);
     addToTurn(batch, 2, 100);
     expect(batch.sameFrame).toBe(false); // a new turn starts a new frame
+    addToTurn(batch, 2, 100);
+    expect(addToTurn(batch, 3, 100)).toBe(100 + FRAME_OVERHEAD_BYTES);
+    expect(addToTurn(batch, 3, 100)).toBeLessThan(100 + FRAME_OVERHEAD_BYTES); // busy after turn 2's two: batched
     expect(varintBytes(127)).toBe(1);
     expect(varintBytes(128)).toBe(2);
   });
