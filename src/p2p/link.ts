@@ -1,7 +1,8 @@
 /**
  * One authenticated, encrypted peer link, after the handshake (connection.ts runs that and feeds this its frames):
  * frames are encrypted with the per-direction transport ciphers, queued against a byte bound, and kept alive with
- * Ping/Pong. Any decryption failure, oversize frame or undecodable message closes the link without a reply (a byte
+ * Ping/Pong. A message to an idle link is written at once; under load a turn's messages share a Batch frame. Its
+ * owner may pause handing messages up (flow control: connection.ts stops reading the socket). Any decryption failure, oversize frame or undecodable message closes the link without a reply (a byte
  * stream cannot be resynchronised). It never touches a socket (bytes go to a SendQueue, and `end` closes the stream)
  * and never interprets payloads: it hands decoded LinkMessages up.
  */

@@ -1,5 +1,6 @@
 /**
- * Protobuf bytes ⇄ messages for the P2P protocol, on top of the generated ts-proto code (src/p2p/proto/).
+ * Protobuf bytes ⇄ messages for the P2P protocol, on top of the generated ts-proto code (src/p2p/proto/), with
+ * hand-tuned paths for Payload and Batch (wire-fast.ts) that give the generated code's results.
  * Decoders here are the only way peer bytes become messages: whatever the bytes, they return a well-formed message
  * or throw P2PProtocolError ("undecodable", "unknown-message", "malformed", "non-canonical"), never anything else.
  *
