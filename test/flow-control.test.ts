@@ -42,9 +42,11 @@ test("a burst into a full validation table is slowed down, not dropped: every it
   const b = await h.node({ bootstrapPort: a.transport.port, api: { maxOutstanding: 4 }, dissemination: "flood" });
   const c = await h.node({ bootstrapPort: b.transport.port, dissemination: "flood" });
   await waitFor(() => b.transport.linked().length === 2, 5000, "a — b — c");
+  // A line: nobody dials any more (dials in flight are let finish), then any shortcut a — c is closed.
+  for (const n of [a, b, c]) n.membership.stop();
+  await waitFor(() => [a, b, c].every((n) => n.membership.stats().dialing === 0 && n.transport.stats().pendingHandshakes === 0), 5000, "dials settled");
   for (const n of [a, c]) for (const l of n.transport.linked()) if (l.info.peerId !== b.identity.idHex) n.transport.disconnect(l.info.peerId, "test");
-  a.membership.stop();
-  c.membership.stop();
+  await waitFor(() => a.transport.linked().length === 1 && c.transport.linked().length === 1, 3000, "a and c linked to b only");
   const atB = await slowSubscriber(b, 77, 20);
   const atC = await h.subscriber(c, 77);
   const announcer = await ApiTestClient.connect(a.api.port);
