@@ -55,11 +55,14 @@ export function markdownReport(results: SimResult[], commands: string[] = []): s
 
 export function reportFiles(results: SimResult[], commands: string[] = []): ReportFiles {
   const files: ReportFiles = { "README.md": markdownReport(results, commands) };
+  // Past ten runs the chart would be a tangle: then only the steady ones (if any).
+  const steady = results.filter((r) => r.scenario === "steady");
+  const cdfRuns = results.length > 10 && steady.length > 0 ? steady : results.slice(0, 10);
   files["latency-cdf.svg"] = lineChart(
     "Delivery latency (CDF over deliveries)",
     "ms after publication",
     "share of deliveries",
-    results.map((r) => ({ label: label(r), points: r.latency_cdf_ms.map((ms, i, all) => [ms, i / (all.length - 1)] as [number, number]) })),
+    cdfRuns.map((r) => ({ label: label(r), points: r.latency_cdf_ms.map((ms, i, all) => [ms, i / (all.length - 1)] as [number, number]) })),
     { logX: false, percentY: true },
   );
   const failures = failureSeries(results);
@@ -83,8 +86,11 @@ function failureSeries(results: SimResult[]): SimResult[] {
   return results.filter((r) => failureFraction(r) !== undefined);
 }
 
+/** Runs that differ in N (the steady ones, when there are any, to keep the chart readable). */
 function sizeSeries(results: SimResult[]): SimResult[] {
-  return new Set(results.map((r) => r.nodes)).size > 1 ? results : [];
+  const steady = results.filter((r) => r.scenario === "steady");
+  const runs = new Set(steady.map((r) => r.nodes)).size > 1 ? steady : results;
+  return new Set(runs.map((r) => r.nodes)).size > 1 ? runs : [];
 }
 
 function groupBy(results: SimResult[], key: (r: SimResult) => string, point: (r: SimResult) => [number, number]): { label: string; points: [number, number][] }[] {
