@@ -10,10 +10,10 @@ import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { reportFiles, TABLE_HEADER, TABLE_RULE, tableRow } from "../sim/report.ts";
 import { parseScenario } from "../sim/scenario.ts";
-import { DISSEMINATIONS, simulate, type Dissemination, type Progress, type SimOptions, type SimResult } from "../sim/simulator.ts";
+import { DISSEMINATIONS, OVERLAYS, simulate, type Dissemination, type Progress, type SimOptions, type SimOverlay, type SimResult } from "../sim/simulator.ts";
 import { parseOptions } from "./common.ts";
 
-const SIMULATE_USAGE = `usage: gossip simulate [--nodes N] [--degree D] [--dissemination flood] [--scenario S] [--items K]
+const SIMULATE_USAGE = `usage: gossip simulate [--nodes N] [--degree D] [--dissemination flood|plumtree] [--overlay classic|hyparview] [--scenario S] [--items K]
                        [--size BYTES] [--rate PER_S] [--seed N] [--latency MODEL] [--uplink MBIT]
                        [--json FILE|-] [--report DIR] [--sweep KEY=V1,V2,…] [--inputs A.json,B.json,…]
   A deterministic simulation of N nodes (default 1000, degree 6) running the real gossip core on virtual time.
@@ -30,6 +30,9 @@ const FLAGS = {
   nodes: { type: "string" },
   degree: { type: "string" },
   dissemination: { type: "string" },
+  overlay: { type: "string" },
+  tree: { type: "string" },
+  "warmup-items": { type: "string" },
   scenario: { type: "string" },
   items: { type: "string" },
   size: { type: "string" },
@@ -78,8 +81,10 @@ function num(values: Values, flag: string, min: number, max: number, integer = f
 export function optionsFrom(values: Values): SimOptions {
   const dissemination = (values.dissemination as string | undefined) ?? "flood";
   if (!(DISSEMINATIONS as readonly string[]).includes(dissemination)) {
-    throw new UsageError(`--dissemination: only ${DISSEMINATIONS.join(", ")} for now, got "${dissemination}"`);
+    throw new UsageError(`--dissemination: expected ${DISSEMINATIONS.join(" or ")}, got "${dissemination}"`);
   }
+  const overlay = (values.overlay as string | undefined) ?? "classic";
+  if (!(OVERLAYS as readonly string[]).includes(overlay)) throw new UsageError(`--overlay: expected ${OVERLAYS.join(" or ")}, got "${overlay}"`);
   const scenario = (values.scenario as string | undefined) ?? "steady";
   parseScenario(scenario); // a UsageError now, not after the first table line
   const latency = values.latency as string | undefined;
@@ -94,6 +99,9 @@ export function optionsFrom(values: Values): SimOptions {
     nodes: num(values, "nodes", 2, 1_000_000, true) ?? 1000,
     degree: num(values, "degree", 1, 1000, true) ?? 6,
     dissemination: dissemination as Dissemination,
+    overlay: overlay as SimOverlay,
+    tree: treeTunables(values.tree as string | undefined),
+    warmupItems: num(values, "warmup-items", 0, 100_000, true),
     scenario,
     items: num(values, "items", 0, 1_000_000, true),
     size: num(values, "size", 4, 65_527, true),
@@ -225,4 +233,17 @@ function planRuns(argv: string[], values: Values): { options: SimOptions; comman
     const options = optionsFrom({ ...values, ...Object.fromEntries(combo) });
     return { options, command: ["gossip simulate", ...args, ...combo.flatMap(([k, v]) => [`--${k}`, v])].join(" ") };
   });
+}
+
+/** `--tree graftTimeoutMs=100,lazyFanout=8`: broadcast-tree parameters for tuning runs (names as in TreeTunables). */
+function treeTunables(text: string | undefined): Record<string, number> | undefined {
+  if (text === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const pair of text.split(",")) {
+    const [key, value] = pair.split("=");
+    const n = Number(value);
+    if (!key || !Number.isFinite(n)) throw new UsageError(`--tree: expected key=number pairs, got "${pair}"`);
+    out[key.trim()] = n;
+  }
+  return out;
 }

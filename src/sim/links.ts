@@ -7,7 +7,7 @@
  * Must never: call into a dead node, deliver on a link the receiver no longer holds, or reorder one direction.
  */
 import { LINK_IDLE_TIMEOUT_MS, LINK_PING_INTERVAL_MS, LINK_SEND_BUFFER_BYTES } from "../defaults.ts";
-import type { GossipItem, PeerAddress, PeerId } from "../gossip/ports.ts";
+import type { GossipItem, PeerAddress, PeerId, TreeMessage, ViewMessage } from "../gossip/ports.ts";
 import { EventQueue } from "./event-queue.ts";
 import type { SimMetrics } from "./metrics.ts";
 import type { Wire } from "./network-model.ts";
@@ -31,6 +31,8 @@ export const M_PEER_REQUEST = 1;
 export const M_PEER_LIST = 2;
 export const M_CLOSE = 3;
 export const M_FINAL = 4;
+export const M_TREE = 5;
+export const M_VIEWS = 6;
 
 export interface LinkLayerOptions {
   wire: Wire;
@@ -180,6 +182,10 @@ export abstract class LinkLayer {
         return events.peersRequested(from.id);
       case M_PEER_LIST:
         return events.peers(from.id, body as PeerAddress[]);
+      case M_TREE:
+        return events.tree(from.id, body as TreeMessage);
+      case M_VIEWS:
+        return events.views(from.id, body as ViewMessage);
       case M_CLOSE:
         this.countPings(conn, to);
         this.setSince(conn, to, NaN);

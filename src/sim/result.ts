@@ -10,6 +10,8 @@ export interface SimResult extends DeliveryFigures {
   nodes: number;
   degree: number;
   dissemination: Dissemination;
+  /** The membership the honest nodes ran (`--overlay`). */
+  membership: "classic" | "hyparview";
   scenario: string;
   seed: number;
   items: number;

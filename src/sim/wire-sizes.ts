@@ -7,6 +7,8 @@
  * ones into one Batch frame of at most BATCH_MAX_BYTES) is followed per link and simulator event (a turn): see
  * addToTurn. Exact to within a byte or two of varint growth. Pure.
  */
+import type { TreeMessage, ViewMessage } from "../gossip/ports.ts";
+import { treeLinkMessages, viewLinkMessage } from "../peer-messages.ts";
 import { BATCH_MAX_BYTES } from "../defaults.ts";
 import type { GossipItem, PeerAddress } from "../gossip/ports.ts";
 import { HandshakeFinal, HandshakeInit, HandshakeResponse, Hello, IdentityProof, type LinkMessage } from "../p2p/proto/gossip.ts";
@@ -16,8 +18,27 @@ import { MAX_HOPS, encodeLinkMessage, encodeMessage } from "../p2p/wire.ts";
 export const FRAME_OVERHEAD_BYTES = 4 + 16;
 
 /** Message kinds the simulator counts messages and bytes of. */
-export type MessageKind = "payload" | "peer_request" | "peer_list" | "link_error" | "ping" | "pong" | "handshake";
-export const MESSAGE_KINDS: readonly MessageKind[] = ["payload", "peer_request", "peer_list", "link_error", "ping", "pong", "handshake"];
+export type MessageKind =
+  | "payload" | "peer_request" | "peer_list" | "link_error" | "ping" | "pong" | "handshake"
+  | "ihave" | "graft" | "prune" | "dont_have"
+  | "join" | "forward_join" | "neighbor" | "disconnect" | "shuffle" | "shuffle_reply";
+export const MESSAGE_KINDS: readonly MessageKind[] = [
+  "payload", "peer_request", "peer_list", "link_error", "ping", "pong", "handshake",
+  "ihave", "graft", "prune", "dont_have", "join", "forward_join", "neighbor", "disconnect", "shuffle", "shuffle_reply",
+];
+
+/** Plaintext bytes of a broadcast-tree message: the real translation (src/peer-messages.ts) and the real encoder. */
+export function treeMessageBytes(message: TreeMessage): number {
+  let n = 0;
+  for (const m of treeLinkMessages(message)) n += encodeLinkMessage(m).length;
+  return n;
+}
+
+/** Plaintext bytes of a membership-view message, encoded the same way (0 when the wire could not carry it). */
+export function viewMessageBytes(message: ViewMessage): number {
+  const m = viewLinkMessage(message);
+  return m === undefined ? 0 : encodeLinkMessage(m.message).length;
+}
 
 export function varintBytes(n: number): number {
   let bytes = 1;

@@ -16,7 +16,7 @@ import {
   SIM_UNKNOWN_ADDRESS_RTT_MS,
 } from "../defaults.ts";
 import { DialError } from "../errors.ts";
-import type { Clock, PeerAddress, PeerId, PeerNetwork, Verdict } from "../gossip/ports.ts";
+import type { Clock, PeerAddress, PeerId, PeerNetwork, TreeMessage, Verdict, ViewMessage } from "../gossip/ports.ts";
 import type { HandshakeFailure } from "../p2p/reasons.ts";
 import type { QueuedEvent } from "./event-queue.ts";
 import {
@@ -32,13 +32,29 @@ import {
   M_FINAL,
   M_PEER_LIST,
   M_PEER_REQUEST,
+  M_TREE,
+  M_VIEWS,
   SYN,
   TIMER,
   type LinkLayerOptions,
 } from "./links.ts";
 import { newDirection, powSolveMs } from "./network-model.ts";
 import type { Conn, SimNode } from "./node.ts";
-import { PEER_REQUEST_BYTES, handshakeFrameBytes, linkErrorBytes, newTurnBatch, peerListBytes } from "./wire-sizes.ts";
+import {
+  PEER_REQUEST_BYTES,
+  handshakeFrameBytes,
+  linkErrorBytes,
+  newTurnBatch,
+  peerListBytes,
+  treeMessageBytes,
+  viewMessageBytes,
+  type MessageKind,
+} from "./wire-sizes.ts";
+
+const TREE_KIND: Record<TreeMessage["kind"], MessageKind> = { ihave: "ihave", graft: "graft", prune: "prune", "dont-have": "dont_have" };
+const VIEW_KIND: Record<ViewMessage["kind"], MessageKind> = {
+  join: "join", "forward-join": "forward_join", neighbor: "neighbor", disconnect: "disconnect", shuffle: "shuffle", "shuffle-reply": "shuffle_reply",
+};
 
 interface Timer {
   node: SimNode | undefined;
@@ -185,6 +201,12 @@ export class World extends LinkLayer {
       sendItem: (peer, item) => world.sendItem(node, peer, item),
       requestPeers: (peer) => void world.send(node, peer, M_PEER_REQUEST, undefined, PEER_REQUEST_BYTES, "peer_request", false),
       sendPeers: (peer, peers) => void world.send(node, peer, M_PEER_LIST, peers, peerListBytes(peers), "peer_list", false),
+      // Announcements and walks may be dropped at a full send buffer, like items; the rest steer the overlay.
+      sendTree: (peer, m) => world.send(node, peer, M_TREE, m, treeMessageBytes(m), TREE_KIND[m.kind], m.kind === "ihave"),
+      sendViews: (peer, m) => {
+        const droppable = m.kind === "forward-join" || m.kind === "shuffle" || m.kind === "shuffle-reply";
+        return world.send(node, peer, M_VIEWS, m, viewMessageBytes(m), VIEW_KIND[m.kind], droppable);
+      },
       dial: (addr) => world.dial(node, addr),
       isOwnAddress: (host, port) => host === node.host && port === node.listenPort,
       disconnect: (peer, reason) => world.disconnect(node, peer, reason),
@@ -218,8 +240,9 @@ export class World extends LinkLayer {
     const conn: Conn = {
       initiator: node,
       responder,
-      initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false },
-      responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true },
+      // Honest nodes negotiate trees and views with each other (the features bits); adversaries speak neither.
+      initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: node.honest && responder.honest, views: node.honest && responder.honest },
+      responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true, trees: node.honest && responder.honest, views: node.honest && responder.honest },
       toResponder: newDirection(),
       toInitiator: newDirection(),
       batchToResponder: newTurnBatch(),

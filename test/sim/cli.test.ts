@@ -44,7 +44,7 @@ describe("gossip simulate", () => {
   }, 30_000);
 
   test("usage errors exit 2 before any run", async () => {
-    for (const args of [["--nodes", "x"], ["--scenario", "bogus"], ["--dissemination", "plumtree"], ["--latency", "fast"], ["--sweep", "colour=red"]]) {
+    for (const args of [["--nodes", "x"], ["--scenario", "bogus"], ["--dissemination", "gossipsub"], ["--overlay", "mesh"], ["--tree", "graftTimeoutMs=soon"], ["--latency", "fast"], ["--sweep", "colour=red"]]) {
       const r = await gossip("simulate", ...args);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe("");
