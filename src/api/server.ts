@@ -26,7 +26,6 @@ export type { ValidationVerdict } from "./validation-table.ts";
 export type { AnnouncedData, ApiLimits, ApiServerOptions, ApiServerStats } from "./server-options.ts";
 
 type Conn = ApiConnection;
-
 export class ApiServer {
   /** Called after every ANNOUNCE from a local module, with data the callee owns. */
   onAnnounce: ((a: AnnouncedData) => void) | undefined;
@@ -35,7 +34,6 @@ export class ApiServer {
 
   private readonly log: Logger;
   private readonly opts: ResolvedApiOptions;
-
   private listener: TCPSocketListener<Conn | undefined> | undefined;
   /** Who is served, lingering or on probation under the connection cap (admission.ts). */
   private readonly admission: Admission<Conn>;
@@ -43,7 +41,6 @@ export class ApiServer {
   private readonly subscriptions: SubscriptionTable<Conn>;
   private readonly table: ValidationTable<Conn>;
   private idleEvicted = 0;
-
   private readonly backpressure: AnnounceBackpressure;
   /** Connections holding an ANNOUNCE until the peer queues drain, in the order they were stopped (served in turn). */
   private readonly paused = new Set<Conn>();

@@ -5,15 +5,8 @@
  * It knows nothing of gossip: it reports links up/down and decoded link messages to its owner.
  */
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import {
-  HANDSHAKE_TIMEOUT_MS,
-  LINK_IDLE_TIMEOUT_MS,
-  LINK_PING_INTERVAL_MS,
-  LINK_SEND_BUFFER_BYTES,
-  MAX_INBOUND_LINKS_PER_IP,
-  MAX_PENDING_HANDSHAKES,
-  MAX_PENDING_HANDSHAKES_PER_IP,
-} from "../defaults.ts";
+import { HANDSHAKE_TIMEOUT_MS, LINK_IDLE_TIMEOUT_MS, LINK_PING_INTERVAL_MS, LINK_SEND_BUFFER_BYTES } from "../defaults.ts";
+import { MAX_INBOUND_LINKS_PER_IP, MAX_PENDING_HANDSHAKES, MAX_PENDING_HANDSHAKES_PER_IP } from "../defaults.ts";
 import { DialError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { admitLink } from "./admission.ts";
@@ -181,9 +174,7 @@ export class Transport {
   }
 
   /** Whether reading from a linked peer is paused. */
-  isReadingPaused(peerId: string): boolean {
-    return this.links.get(peerId)?.paused ?? false;
-  }
+  isReadingPaused = (peerId: string): boolean => this.links.get(peerId)?.paused ?? false;
 
   private connectionOf(peerId: string): Connection | undefined {
     const link = this.links.get(peerId);
