@@ -176,8 +176,8 @@ export class Broadcaster implements PeerEvents {
   }
 
   /**
-   * An item from a peer. Never throws; validation continues asynchronously. `released`: the replay hold hands back
-   * an item it kept (its first copy was already counted as received).
+   * An item from a peer. Never throws; validation continues asynchronously. `released`: the replay hold or the intake
+   * (a paused peer's waiting item) hands back an item it kept (already counted as received, its hops already counted).
    */
   item(from: PeerId, item: GossipItem, released = false): void {
     if (!released) this.metrics.received++;
