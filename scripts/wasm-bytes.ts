@@ -1,6 +1,6 @@
 /**
  * Just enough of the WebAssembly binary format to emit small hand-written modules (scripts/gen-blake3-wasm.ts,
- * scripts/gen-aead-wasm.ts): LEB128, sections, a module of functions of one type each, and the instructions those
+ * scripts/gen-aead-wasm.ts; scripts/gen-pow-wasm.ts uses its encoding helpers): LEB128, sections, a module of functions of one type each, and the instructions those
  * generators use. Pure: bytes in, bytes out.
  */
 
@@ -27,8 +27,8 @@ export function sleb(n: number | bigint): number[] {
 }
 
 export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (s: string) => vec([...new TextEncoder().encode(s)].map((b) => [b]));
+export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+export const name = (s: string) => vec([...new TextEncoder().encode(s)].map((b) => [b]));
 
 export const I32 = 0x7f;
 export const I64 = 0x7e;

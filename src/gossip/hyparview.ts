@@ -21,7 +21,6 @@ import {
   LINK_ROTATION_INTERVAL_MS,
   MAX_PEERS_PER_EXCHANGE,
   MEMBERSHIP_TICK_MS,
-  RPS_QUERIES_PER_TICK,
   STABLE_LINK_MS,
   VIEW_ACTIVE_WALK,
   VIEW_NEIGHBOR_GRACE_MS,
@@ -33,6 +32,7 @@ import {
   peerExchangeSize,
 } from "../defaults.ts";
 import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
+import { RpsQueries } from "./rps-queries.ts";
 import { ShuffleWalks, shuffle } from "./view-shuffle.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork, ViewMessage } from "./ports.ts";
@@ -79,7 +79,7 @@ export interface HyParViewStats {
   disconnectsSent: number;
 }
 
-type Counter = Exclude<keyof HyParViewStats, "linked" | "inbound" | "outbound" | "dialing" | "candidates" | "passive">;
+type Counter = Exclude<keyof HyParViewStats, "linked" | "inbound" | "outbound" | "dialing" | "candidates" | "passive" | "rpsQueries" | "rpsFailures">;
 
 export class HyParView implements PeerEvents {
   readonly degree: number;
@@ -95,7 +95,7 @@ export class HyParView implements PeerEvents {
   private readonly shuffles: ShuffleWalks;
   private handle: unknown = undefined;
   private running = false;
-  private rpsInFlight = 0;
+  private readonly rpsQueries: RpsQueries;
   private nextShuffleAt = 0;
   /** Low-priority refills wait after a refusal (most nodes are full in a steady network, and every try costs the
    *  dialer a handshake with proof of work): doubled per refusal, back to zero once a promotion sticks. */
@@ -103,13 +103,17 @@ export class HyParView implements PeerEvents {
   private nextRefillAt = 0;
   private nextRotationAt: number;
   private readonly counters: Record<Counter, number> = {
-    dials: 0, dialFailures: 0, rpsQueries: 0, rpsFailures: 0, rotations: 0, joins: 0, forwardJoins: 0,
+    dials: 0, dialFailures: 0, rotations: 0, joins: 0, forwardJoins: 0,
     shuffles: 0, promotions: 0, neighborRefused: 0, disconnectsSent: 0,
   };
 
   constructor(options: HyParViewOptions) {
     this.o = options;
     this.log = options.log ?? silentLogger;
+    this.rpsQueries = new RpsQueries(options.rps, this.log, (addr) => {
+      this.learn(addr, {});
+      if (this.running) this.fill();
+    });
     this.degree = options.degree ?? DEFAULT_DEGREE;
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`HyParView: degree must be an integer ≥ 1, got ${this.degree}`);
@@ -179,6 +183,8 @@ export class HyParView implements PeerEvents {
       candidates: this.passive.size,
       passive: this.passive.size,
       ...this.counters,
+      rpsQueries: this.rpsQueries.queries,
+      rpsFailures: this.rpsQueries.failures,
     };
   }
 
@@ -266,9 +272,7 @@ export class HyParView implements PeerEvents {
     this.shuffles.expire();
     this.fill();
     const links = this.links();
-    if (this.o.rps && this.rpsInFlight === 0 && links.length < this.degree) {
-      for (let i = 0; i < Math.min(this.degree - links.length, RPS_QUERIES_PER_TICK); i++) this.queryRps(this.o.rps);
-    }
+    this.rpsQueries.ask(this.degree - links.length);
     if (now >= this.nextShuffleAt) {
       this.nextShuffleAt = now + this.shuffleIntervalMs;
       if (this.shuffles.start(links)) this.counters.shuffles++;
@@ -402,22 +406,6 @@ export class HyParView implements PeerEvents {
         const delay = this.passive.fail(c, this.now());
         this.log.debug("dial failed", { host: c.host, port: c.port, retryInMs: delay, why: error instanceof Error ? error.message : String(error) });
         if (this.running) this.fill();
-      },
-    );
-  }
-
-  private queryRps(rps: () => Promise<PeerAddress>): void {
-    this.rpsInFlight++;
-    this.counters.rpsQueries++;
-    rps().then(
-      (addr) => {
-        this.rpsInFlight--;
-        this.learn(addr, {});
-        if (this.running) this.fill();
-      },
-      () => {
-        this.rpsInFlight--;
-        this.counters.rpsFailures++;
       },
     );
   }

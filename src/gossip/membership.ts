@@ -17,7 +17,6 @@ import {
   MAX_PEERS_PER_EXCHANGE,
   MEMBERSHIP_TICK_MS,
   PEER_EXCHANGE_INTERVAL_MS,
-  RPS_QUERIES_PER_TICK,
   peerExchangeSize,
   STABLE_LINK_MS,
   minOutbound,
@@ -25,6 +24,7 @@ import {
 } from "../defaults.ts";
 import { pickInPlace } from "./broadcaster.ts";
 import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
+import { RpsQueries } from "./rps-queries.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { formatHostPort } from "../address.ts";
@@ -70,7 +70,6 @@ export class Membership implements PeerEvents {
   readonly degree: number;
   private readonly network: PeerNetwork;
   private readonly score: PeerScore;
-  private readonly rps?: () => Promise<PeerAddress>;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -89,15 +88,18 @@ export class Membership implements PeerEvents {
   private readonly dialedAs = new Map<PeerId, string>();
   private handle: unknown = undefined;
   private running = false;
-  private rpsInFlight = 0;
+  private readonly rpsQueries: RpsQueries;
   private nextExchangeAt = 0;
-  private counters = { dials: 0, dialFailures: 0, rpsQueries: 0, rpsFailures: 0, rotations: 0 };
+  private counters = { dials: 0, dialFailures: 0, rotations: 0 };
 
   constructor(options: MembershipOptions) {
     this.network = options.network;
     this.score = options.score;
-    this.rps = options.rps;
     this.log = options.log ?? silentLogger;
+    this.rpsQueries = new RpsQueries(options.rps, this.log, (addr) => {
+      this.learn(addr, {});
+      if (this.running) this.maintain();
+    });
     this.clock = options.clock;
     this.random = options.random;
     this.degree = options.degree ?? DEFAULT_DEGREE;
@@ -233,6 +235,8 @@ export class Membership implements PeerEvents {
       dialing: this.dialing.size,
       candidates: this.candidates.size,
       ...this.counters,
+      rpsQueries: this.rpsQueries.queries,
+      rpsFailures: this.rpsQueries.failures,
     };
   }
 
@@ -241,10 +245,7 @@ export class Membership implements PeerEvents {
     if (!this.running) return;
     const stillWanted = this.maintain();
     const links = this.network.linkedPeers();
-    if (this.rps !== undefined && this.rpsInFlight === 0 && links.length < this.degree) {
-      const queries = Math.min(this.degree - links.length, RPS_QUERIES_PER_TICK);
-      for (let i = 0; i < queries; i++) this.queryRps(this.rps);
-    }
+    this.rpsQueries.ask(this.degree - links.length);
     // Exchange while short of links, and also while we know too few spare addresses to replace lost links.
     const thin = stillWanted > 0 || this.spareCandidates() < this.degree;
     if (thin && links.length > 0 && this.clock.now() >= this.nextExchangeAt) {
@@ -356,23 +357,6 @@ export class Membership implements PeerEvents {
   private fail(c: Candidate, why: string): void {
     const delay = this.candidates.fail(c, this.clock.now());
     this.log.debug("dial failed", { host: c.host, port: c.port, failures: c.failures, retryInMs: delay, why });
-  }
-
-  private queryRps(rps: () => Promise<PeerAddress>): void {
-    this.rpsInFlight++;
-    this.counters.rpsQueries++;
-    rps().then(
-      (addr) => {
-        this.rpsInFlight--;
-        this.learn(addr, {});
-        if (this.running) this.maintain();
-      },
-      (error: unknown) => {
-        this.rpsInFlight--;
-        this.counters.rpsFailures++;
-        this.log.debug("rps query failed", { error: error instanceof Error ? error.message : String(error) });
-      },
-    );
   }
 
   /** Adds an address to the candidate table unless it names us or a banned peer. */
