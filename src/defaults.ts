@@ -98,7 +98,7 @@ export const SEEN_CACHE_MAX_ENTRIES = 100_000;
  *  item cache while it is cached there). */
 export const SEEN_CACHE_MAX_AGE_MS = 2 * 60_000;
 
-// ---- Peer score (misbehaviour → temporary ban) -------------------------------------------------------------------
+// ---- Peer score (strikes, the score per peer, temporary bans) ----------------------------------------------------
 
 /** Invalid items (or ID forgeries) from one peer within INVALID_WINDOW_MS that get it banned. Generous because an
  *  honest peer may run a module version whose verdicts differ from ours now and then. */
@@ -113,6 +113,55 @@ export const BAN_DURATION_MS = 10 * 60_000;
 /** Peers whose strikes are tracked at once (oldest record dropped first) and bans remembered at once. Peer IDs cost a
  *  proof of work per link, but memory must stay bounded anyway. */
 export const PEER_SCORE_MAX_TRACKED = 10_000;
+
+// The score per peer (src/gossip/score-table.ts has the formula; docs/decisions.md "Peer scoring" the reasons). Every
+// counter below decays: it halves every SCORE_HALF_LIFE_MS of the core's clock.
+
+/** Half-life of every score counter: evidence older than a few of these hardly counts any more. */
+export const SCORE_HALF_LIFE_MS = 2 * 60_000;
+
+/** Credit per first copy of an item that local modules found valid … */
+export const SCORE_FIRST_DELIVERY_WEIGHT = 1;
+/** … counted up to this many (decayed), so a peer cannot bank credit for a later attack (covert flash). */
+export const SCORE_FIRST_DELIVERY_CAP = 20;
+
+/** Per protocol violation (forged item ID, oversized item); the strikes above ban on their own as well. */
+export const SCORE_VIOLATION_WEIGHT = -4;
+
+/** Behavioural penalties (an announced item not served on GRAFT, GRAFT or announcement floods, an eager link that did
+ *  not deliver): this many (decayed) are tolerated, since honest peers lose a few to evicted caches and races … */
+export const SCORE_PENALTY_TOLERANCE = 6;
+/** … and each one beyond costs this times the excess squared (sustained misbehaviour grows fast, slips do not). */
+export const SCORE_PENALTY_WEIGHT = -1;
+
+/** Module rejections are charged only beyond the node's own baseline b for that data type (the share of its items
+ *  from all other peers that local modules rejected), plus this share of what is left: a peer is charged for the
+ *  rejections past b + margin × (1 − b) of the items it delivered … */
+export const SCORE_REJECTION_MARGIN = 0.3;
+/** … minus this many excess rejections forgiven (small samples) … */
+export const SCORE_REJECTION_ALLOWANCE = 10;
+/** … each remaining one costing this. */
+export const SCORE_REJECTION_WEIGHT = -2;
+/** Items of a type (decayed) validated from other peers before a peer is judged on that type at all: a peer that is
+ *  the only source of a type has no baseline to be compared with and is never charged for it. */
+export const SCORE_REJECTION_MIN_REFERENCE = 10;
+
+/** Linked peers from one IPv4 address or IPv6 /64 tolerated (loopback exempt) … */
+export const SCORE_COLOCATION_THRESHOLD = 2;
+/** … each one beyond costs every one of them this times the excess squared … */
+export const SCORE_COLOCATION_WEIGHT = -1;
+/** … at most this much in all: colocation alone lowers a score (below SCORE_GOSSIP_THRESHOLD) but never bans. */
+export const SCORE_COLOCATION_MAX_PENALTY = 20;
+
+/** Below this score a peer is neither sent our announcements nor are its announcements grafted (tree code asks
+ *  PeerScore.acceptsGossip) … */
+export const SCORE_GOSSIP_THRESHOLD = -10;
+/** … and below this it is disconnected and banned for BAN_DURATION_MS (checked whenever evidence against it arrives). */
+export const SCORE_BAN_THRESHOLD = -50;
+
+/** Data types with a node-wide rejection baseline at once, and per peer (least recently seen type forgotten first). */
+export const SCORE_MAX_TYPES = 256;
+export const SCORE_MAX_TYPES_PER_PEER = 16;
 
 // ---- Membership ----------------------------------------------------------------------------------------------------
 

@@ -303,8 +303,9 @@ export class Broadcaster implements PeerEvents {
     if (verdict === "invalid") {
       this.metrics.invalid++;
       this.log.info("item invalid", { peer: from, dataType: item.dataType });
-      // Not a strike: a module's "invalid" also means "not useful to me", and the peer may be an honest relay.
-      this.score.recordRejection(from);
+      // Not a strike: a module's "invalid" also means "not useful to me", and the peer may be an honest relay; the
+      // score weighs it against the node's own baseline (a ban there disconnects through the core).
+      this.score.recordRejection(from, item.dataType);
       return;
     }
     if (verdict === "unanswered") {
@@ -312,6 +313,7 @@ export class Broadcaster implements PeerEvents {
       return;
     }
     this.metrics.valid++;
+    this.score.recordFirstDelivery(from, item.dataType);
     if (item.ttl === 1) return; // delivered locally (the subscribers were notified); must not travel further
     const onward: GossipItem = { ...item, ttl: item.ttl === 0 ? 0 : item.ttl - 1 };
     this.cache.put(onward);

@@ -11,7 +11,7 @@
 import { Broadcaster, type BroadcasterOptions, type BroadcasterStats } from "./broadcaster.ts";
 import { HyParView, type HyParViewOptions } from "./hyparview.ts";
 import { Membership, type MembershipOptions, type MembershipStats } from "./membership.ts";
-import { PeerScore, type PeerScoreOptions } from "./peer-score.ts";
+import { PeerScore, type PeerScoreOptions, type PeerScoreStats } from "./peer-score.ts";
 import type { Clock, GossipItem, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { silentLogger, type Logger } from "../log.ts";
 
@@ -59,13 +59,13 @@ export interface CoreOptions {
   membership?: MembershipTunables | false;
   /** The membership overlay (default: classic). */
   overlay?: Overlay;
-  score?: Omit<PeerScoreOptions, "now">;
+  score?: Omit<PeerScoreOptions, "now" | "onScoreBan">;
 }
 
 export interface CoreStats {
   broadcaster: BroadcasterStats;
   membership: MembershipStats | undefined;
-  score: { tracked: number; banned: number };
+  score: PeerScoreStats;
 }
 
 export interface GossipCore {
@@ -92,7 +92,14 @@ export interface GossipCore {
 export function createCore(options: CoreOptions): GossipCore {
   const log = options.log ?? silentLogger;
   const clock = options.clock;
-  const score = new PeerScore({ ...options.score, now: () => clock.now() });
+  const score = new PeerScore({
+    ...options.score,
+    now: () => clock.now(),
+    onScoreBan: (peer, why) => {
+      log.child({ part: "gossip" }).warn("peer banned", { peer, why });
+      options.network.disconnect(peer, `banned: ${why}`);
+    },
+  });
   const broadcaster = new Broadcaster({
     ...options.broadcaster,
     network: options.network,
@@ -123,8 +130,9 @@ export function createCore(options: CoreOptions): GossipCore {
   if (membership && options.knownAddresses && options.knownAddresses.length > 0) {
     membership.addKnownAddresses(options.knownAddresses);
   }
-  // Membership first: it drops links to banned peers and to ourselves before the broadcaster replays its cache.
-  const sinks: PeerEvents[] = [...(membership ? [membership] : []), broadcaster, ...(options.sinks ?? [])];
+  // Membership first: it drops links to banned peers and to ourselves before the broadcaster replays its cache; the
+  // score (colocation) before the broadcaster.
+  const sinks: PeerEvents[] = [...(membership ? [membership] : []), score, broadcaster, ...(options.sinks ?? [])];
   const events = fanOutEvents(sinks);
 
   return {

@@ -25,17 +25,17 @@ describe("PeerScore", () => {
     const s = new PeerScore({ threshold: 2, maxTracked: 10, now: () => 0 });
     for (let i = 0; i < 1_000; i++) s.recordInvalid(`p${i}`);
     for (let i = 0; i < 1_000; i++) s.ban(`b${i}`);
-    expect(s.stats()).toEqual({ tracked: 10, banned: 10 });
+    expect(s.stats()).toEqual({ tracked: 10, banned: 10, scoreBans: 0 });
   });
 
-  test("rejections by local modules are counted, bounded, and never ban", () => {
+  test("rejections by local modules with no other peer to compare with are counted, bounded, and never ban", () => {
     const s = new PeerScore({ threshold: 2, maxTracked: 10, now: () => 0 });
-    for (let i = 0; i < 100; i++) s.recordRejection("relay");
+    for (let i = 0; i < 100; i++) s.recordRejection("relay", 1);
     expect(s.rejectionsOf("relay")).toBe(100);
     expect(s.isBanned("relay")).toBe(false);
     expect(s.strikesOf("relay")).toBe(0);
-    for (let i = 0; i < 1_000; i++) s.recordRejection(`p${i}`);
+    for (let i = 0; i < 1_000; i++) s.recordRejection(`p${i}`, 1);
     expect(s.rejectionsOf("relay")).toBe(0); // the stalest record went first
-    expect(s.stats()).toEqual({ tracked: 10, banned: 0 });
+    expect(s.stats()).toEqual({ tracked: 10, banned: 0, scoreBans: 0 });
   });
 });
