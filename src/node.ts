@@ -8,7 +8,7 @@ import { queryRps } from "./api/rps.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Broadcaster } from "./gossip/broadcaster.ts";
-import { createCore, systemClock, type GossipCore, type MembershipPart, type MembershipTunables } from "./gossip/core.ts";
+import { createCore, systemClock, type CoreOptions, type GossipCore, type MembershipPart, type MembershipTunables } from "./gossip/core.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
 import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
@@ -53,6 +53,8 @@ export interface NodeOptions {
   api?: Partial<ApiLimits>;
   /** Peer store file; default beside the hostkey (none when the config has no hostkey path); null: no store. */
   peerStorePath?: string | null;
+  /** Peer score parameters (tests shrink the ban duration); defaults from src/defaults.ts "Peer score". */
+  score?: CoreOptions["score"];
 }
 
 export interface GossipNode {
@@ -172,6 +174,7 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     membership: options.membership,
     broadcaster: { dissemination: config.dissemination },
     overlay: config.overlay,
+    score: options.score,
   });
   api.onAnnounce = (a) => core.announce(a);
   api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);

@@ -29,6 +29,7 @@ export interface NodeSpec {
   membership?: NodeOptions["membership"];
   transport?: NodeOptions["transport"];
   api?: NodeOptions["api"];
+  score?: NodeOptions["score"];
 }
 
 /** A node config for in-process tests: loopback, any free ports, degree 3, PoW difficulty 4; `overrides` win. */
@@ -91,6 +92,7 @@ export function createHarness() {
       membership: { tickMs: 100, backoffInitialMs: 50, ...spec.membership },
       transport: spec.transport,
       api: spec.api,
+      score: spec.score,
     });
     nodes.push(n);
     return n;
