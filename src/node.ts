@@ -345,6 +345,7 @@ function controlServer(
       api: parts.api,
       broadcaster: parts.core.broadcaster,
       membership: parts.core.membership!,
+      score: parts.core.score,
       observations: parts.observations,
     },
   });

@@ -265,7 +265,7 @@ test("/status has the documented shape: peer ID, listen addresses, links, subscr
   expect(res.headers.get("content-type")).toContain("application/json");
   const s = (await res.json()) as NodeStatus;
   expect(Object.keys(s).sort()).toEqual(
-    ["api_connections", "cache", "commit", "handshakes", "items", "link_bytes", "links", "listen", "membership", "peer_id",
+    ["api_connections", "bans", "cache", "commit", "handshakes", "items", "link_bytes", "links", "listen", "membership", "peer_id",
       "subscriptions", "uptime_seconds", "validation", "validations_outstanding", "version"].sort(),
   );
   expect(s.peer_id).toBe(a.identity.idHex);

@@ -58,6 +58,12 @@ export function nodeMetrics(s: ControlSource): MetricFamily[] {
     counter("gossip_items_send_failed_total", "Item copies a peer link refused (peer gone or send buffer full).", b.sendFailed),
     counter("gossip_items_cache_replayed_total", "Cached items sent to newly linked peers.", b.cacheReplayed),
     counter("gossip_peers_banned_total", "Peers banned for sending invalid items.", b.bans),
+    ...(s.score
+      ? [
+          counter("gossip_peers_score_banned_total", "Peers banned because their score fell below the ban threshold.", s.score.stats().scoreBans),
+          gauge("gossip_peers_banned", "Peers banned now (by strikes or by score).", s.score.stats().banned),
+        ]
+      : []),
     gauge("gossip_item_cache_items", "Validated items in the cache for newly linked peers.", b.cached),
     gauge("gossip_item_cache_capacity", "Configured cache_size.", s.cacheCapacity),
     gauge("gossip_seen_ids", "Item IDs in the seen cache.", b.seen),

@@ -46,5 +46,7 @@ export interface ControlSource {
   /** roleOf: the link's broadcast-tree role, where the dissemination layer has one (shown in /status when present). */
   broadcaster: { stats(): BroadcasterStats; roleOf?(peer: string): "eager" | "lazy" };
   membership: { stats(): MembershipStats };
+  /** The peer score (src/gossip/peer-score.ts), shown per link and as ban counts when present. */
+  score?: { scoreOf(peer: string): number; stats(): { banned: number; scoreBans: number } };
   observations: NodeObservations;
 }

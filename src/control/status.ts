@@ -19,6 +19,9 @@ export interface LinkStatus {
   dropped: number;
   /** The link's role in the broadcast tree, when the dissemination layer has trees. */
   role?: "eager" | "lazy";
+  /** The peer's score now (src/gossip/score-table.ts; 2 decimals): credit above 0, evidence against it below; under
+   *  the ban threshold (-50 by default) it is banned. */
+  score?: number;
 }
 
 /** Item counters since the node started (the same figures as the gossip_items_* metrics). */
@@ -55,6 +58,8 @@ export interface NodeStatus {
   validation: { count: number; sum_seconds: number; buckets: { le: number | "+Inf"; count: number }[] };
   /** Framed bytes over every link since the start (closed links included). */
   link_bytes: { received: number; sent: number };
+  /** Peers banned now (by strikes or score), and bans by the score since the start. */
+  bans?: { banned: number; by_score: number };
 }
 
 export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStatus {
@@ -64,6 +69,7 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
   const t = s.transport.stats();
   const validation = s.observations.validation.snapshot();
   const bytes = linkTotals(s.transport);
+  const score = s.score?.stats();
   const links: LinkStatus[] = s.transport
     .linked()
     .map((l) => ({
@@ -76,6 +82,7 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
       bytes_out: l.bytesOut,
       dropped: l.droppedMessages,
       ...(s.broadcaster.roleOf ? { role: s.broadcaster.roleOf(l.info.peerId) } : {}),
+      ...(s.score ? { score: round2(s.score.scoreOf(l.info.peerId)) } : {}),
     }))
     .sort((x, y) => (x.peer_id < y.peer_id ? -1 : 1));
   return {
@@ -108,7 +115,12 @@ export function nodeStatus(s: ControlSource, now: number = Date.now()): NodeStat
     },
     validation: { count: validation.count, sum_seconds: validation.sum, buckets: validation.buckets },
     link_bytes: { received: bytes.bytesIn, sent: bytes.bytesOut },
+    ...(score ? { bans: { banned: score.banned, by_score: score.scoreBans } } : {}),
   };
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100 || 0; // never -0
 }
 
 function round1(x: number): number {

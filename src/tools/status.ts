@@ -53,14 +53,17 @@ export function renderStatus(s: NodeStatus): string {
         (failed.length ? ` (${failed.map(([k, v]) => `${k} ${v}`).join(", ")})` : "") +
         `, ${s.handshakes.pending} pending`,
     ],
+    ...(s.bans ? [["bans", `${s.bans.banned} now, ${s.bans.by_score} by score since the start`] as [string, string]] : []),
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   let out = rows.map(([k, v]) => k.padEnd(width) + v).join("\n") + "\n";
   if (s.links.length > 0) {
     // The broadcast-tree role is shown when the node has trees (older nodes' documents have no role).
     const roles = s.links.some((l) => l.role !== undefined);
+    // Likewise the peer score (older nodes' documents have none).
+    const scores = s.links.some((l) => l.score !== undefined);
     const table = [
-      ["PEER", "ADDRESS", "DIR", "AGE", "IN", "OUT", "DROPPED", ...(roles ? ["ROLE"] : [])],
+      ["PEER", "ADDRESS", "DIR", "AGE", "IN", "OUT", "DROPPED", ...(roles ? ["ROLE"] : []), ...(scores ? ["SCORE"] : [])],
       ...s.links.map((l) => [
         l.peer_id.slice(0, 16),
         l.address,
@@ -70,6 +73,7 @@ export function renderStatus(s: NodeStatus): string {
         bytes(l.bytes_out),
         String(l.dropped),
         ...(roles ? [l.role ?? "-"] : []),
+        ...(scores ? [l.score === undefined ? "-" : l.score.toFixed(1)] : []),
       ]),
     ];
     const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
