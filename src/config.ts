@@ -14,6 +14,7 @@ import {
   DEFAULT_DEGREE,
   DEFAULT_DISSEMINATION,
   DEFAULT_MAX_POW_DIFFICULTY,
+  DEFAULT_IDENTITY_POW_DIFFICULTY,
   DEFAULT_OVERLAY,
   DEFAULT_P2P_ADDRESS,
   DEFAULT_POW_DIFFICULTY,
@@ -40,6 +41,8 @@ export interface NodeConfig {
   powDifficulty: number;
   /** The most this node will solve when it connects to others. */
   maxPowDifficulty: number;
+  /** Identity cost: bits of identity proof of work this node holds and demands of peers; absent or 0 = off. */
+  identityPowDifficulty?: number;
   validationTimeoutMs: number;
   rpsApiAddress?: HostPort;
   controlAddress?: HostPort;
@@ -54,6 +57,7 @@ export const DEFAULTS = {
   cacheSize: DEFAULT_CACHE_SIZE,
   powDifficulty: DEFAULT_POW_DIFFICULTY,
   maxPowDifficulty: DEFAULT_MAX_POW_DIFFICULTY,
+  identityPowDifficulty: DEFAULT_IDENTITY_POW_DIFFICULTY,
   validationTimeoutMs: VALIDATION_TIMEOUT_MS,
   logLevel: "info" as LogLevel,
 };
@@ -68,6 +72,7 @@ const GOSSIP_KEYS = [
   "overlay",
   "pow_difficulty",
   "max_pow_difficulty",
+  "identity_pow_difficulty",
   "validation_timeout_ms",
   "control_address",
   "log_level",
@@ -147,6 +152,7 @@ function build(file: string, top: Raw, gossip: Raw, rps: Raw | undefined, baseDi
     cacheSize: int("cache_size", DEFAULTS.cacheSize, 0, 100_000),
     powDifficulty: int("pow_difficulty", DEFAULTS.powDifficulty, 0, 32),
     maxPowDifficulty: int("max_pow_difficulty", DEFAULTS.maxPowDifficulty, 0, 32),
+    identityPowDifficulty: int("identity_pow_difficulty", DEFAULTS.identityPowDifficulty, 0, 40),
     validationTimeoutMs: int("validation_timeout_ms", DEFAULTS.validationTimeoutMs, 10, 600_000),
     logLevel: DEFAULTS.logLevel,
   };

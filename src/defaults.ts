@@ -18,6 +18,11 @@ export const DEFAULT_POW_DIFFICULTY = 22;
 /** `gossip.max_pow_difficulty`: the most work we do to dial others; a peer demanding more is not dialed. */
 export const DEFAULT_MAX_POW_DIFFICULTY = 24;
 
+/** `gossip.identity_pow_difficulty`: identity cost (off at 0). Above 0 this node solves once, and stores beside its
+ *  hostkey, a proof of work of that many bits for its own identity, and refuses peers whose identity has less
+ *  (src/p2p/identity-pow.ts): a fresh ID after a ban then costs 2^k hashes. Every node of a network must agree. */
+export const DEFAULT_IDENTITY_POW_DIFFICULTY = 0;
+
 // ---- Items -----------------------------------------------------------------------------------------------------
 
 /** Bytes in an item ID: BLAKE3(dataType u16 BE ‖ data), default 32-byte output. */

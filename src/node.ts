@@ -24,6 +24,7 @@ import { DialError, RpsError } from "./errors.ts";
 import { ControlServer } from "./control/server.ts";
 import { NodeObservations } from "./control/source.ts";
 import { PeerStore, peerStorePathFor } from "./peer-store.ts";
+import { identityPowPathFor, withIdentityPow } from "./identity-pow-store.ts";
 import { VERSION, buildCommit } from "./version.ts";
 
 export interface NodeOptions {
@@ -81,6 +82,7 @@ function linkInfo(d: LinkDescription): LinkInfo {
 }
 
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {
+  identity = await identityWithPow(config, identity, log, options.pow);
   const parts = buildNode(config, identity, log, options);
   await startListeners(config, parts);
   announceListeners(config, parts, log);
@@ -105,6 +107,20 @@ export async function startNode(config: NodeConfig, identity: Identity, log: Log
       await ownPool?.close();
     },
   };
+}
+
+/** With identity cost on (gossip.identity_pow_difficulty > 0): the identity with its proof of work, stored beside the
+ *  hostkey or solved (once) on the given pool or a pool of its own. */
+async function identityWithPow(config: NodeConfig, identity: Identity, log: Logger, pow: PowSolver | undefined): Promise<Identity> {
+  const difficulty = config.identityPowDifficulty ?? 0;
+  if (difficulty <= 0) return identity;
+  const pool = pow ?? new PowPool();
+  try {
+    const path = config.hostkeyPath ? identityPowPathFor(config.hostkeyPath) : undefined;
+    return await withIdentityPow(identity, difficulty, pool, path, log.child({ part: "p2p" }));
+  } finally {
+    if (pow === undefined) await (pool as PowPool).close();
+  }
 }
 
 interface NodeParts {
@@ -142,6 +158,7 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     port: config.p2pAddress.port,
     difficulty: config.powDifficulty,
     maxDifficulty: config.maxPowDifficulty,
+    identityDifficulty: config.identityPowDifficulty,
     pow,
     log: log.child({ part: "p2p" }),
     isRefused: (peer) => core.isBanned(peer),

@@ -48,6 +48,8 @@ export interface ConnectionOptions extends LinkOptions {
   rekeyInterval?: number;
   /** Feature bits we offer (wire.ts FEATURE_*); the link gets those the peer offered too. Default none. */
   features?: number;
+  /** Identity proof-of-work bits demanded of the peer (src/p2p/identity-pow.ts); 0 or unset: none. */
+  identityDifficulty?: number;
   handshakeTimeoutMs: number;
   /** The peer's address as we see it (a dial: the address dialed). */
   remote: { host: string; port: number };
@@ -93,6 +95,7 @@ export class Connection {
       listenPort: options.listenPort,
       rekeyInterval: options.rekeyInterval,
       features: options.features,
+      identityDifficulty: options.identityDifficulty,
     };
     const role = options.role;
     if (role.inbound) {

@@ -22,6 +22,7 @@ import {
   type Identity,
   type StaticKeyPair,
 } from "./identity.ts";
+import { verifyIdentityPow } from "./identity-pow.ts";
 import { DH_LEN, XXHandshakeState, generateKeyPair, type KeyPair } from "./noise.ts";
 import { POW_MAX_DIFFICULTY, POW_NONCE_BYTES, powPrefix, verifyPow } from "./pow-input.ts";
 import {
@@ -64,6 +65,8 @@ interface CommonOptions {
   rekeyInterval?: number;
   /** Feature bits we offer (wire.ts FEATURE_*), told to the peer inside the encrypted handshake; default none. */
   features?: number;
+  /** Leading zero bits demanded of the peer's identity proof of work (src/p2p/identity-pow.ts); 0 or unset: none. */
+  identityDifficulty?: number;
 }
 
 export interface ResponderOptions extends CommonOptions {
@@ -127,11 +130,14 @@ function ownProof(options: CommonOptions): Uint8Array {
     listenPort: options.listenPort ?? 0,
     // Left out when 0: a node offering nothing sends the very bytes a node that predates the field does.
     features: options.features || undefined,
+    // Left out without one: the bytes of a node that predates the field.
+    identityNonce: options.identity.identityNonce,
   });
 }
 
-/** Checks the peer's IdentityProof against the ID it claimed and the static key Noise authenticated. */
-function checkProof(payload: Uint8Array, claimedId: Uint8Array, remoteStatic: Uint8Array): IdentityProof {
+/** Checks the peer's IdentityProof against the ID it claimed, the identity work we demand, and the static key Noise
+ *  authenticated. */
+function checkProof(payload: Uint8Array, claimedId: Uint8Array, remoteStatic: Uint8Array, identityDifficulty = 0): IdentityProof {
   // Not canonical: the proof is inside the AEAD, so tampering is impossible and new fields may be added later.
   let proof: IdentityProof;
   try {
@@ -143,6 +149,9 @@ function checkProof(payload: Uint8Array, claimedId: Uint8Array, remoteStatic: Ui
   // The hash first: it is cheap, an RSA verification is not.
   if (!equal(peerIdOf(proof.identityKey), claimedId)) {
     throw fail("id-mismatch", `identity key does not hash to the claimed ID ${hex(claimedId)}`);
+  }
+  if (!verifyIdentityPow(claimedId, proof.identityNonce, identityDifficulty)) {
+    throw fail("weak-identity", `identity proof of work below difficulty ${identityDifficulty}`);
   }
   if (!verifyIdentitySignature(proof.identityKey, staticKeyProofMessage(remoteStatic), proof.signature)) {
     throw fail("bad-signature", "identity signature over the Noise static key does not verify");
@@ -252,7 +261,7 @@ export class ResponderHandshake extends Steps<"new" | "hello-sent" | "m2-sent" |
       const final = decodeStrict(HandshakeFinal, body, "HandshakeFinal");
       const noise = this.noise!;
       const payload = noise.readMessage(final.noise);
-      const proof = checkProof(payload, this.initiatorId!, noise.remoteStaticKey!);
+      const proof = checkProof(payload, this.initiatorId!, noise.remoteStaticKey!, this.options.identityDifficulty);
       return finish(noise, false, this.initiatorId!, proof, this.options.rekeyInterval);
     });
   }
@@ -323,7 +332,7 @@ export class InitiatorHandshake extends Steps<"new" | "hello-received" | "m1-sen
       const response = decodeStrict(HandshakeResponse, body, "HandshakeResponse");
       const noise = this.noise!;
       const payload = noise.readMessage(response.noise);
-      const proof = checkProof(payload, this.responderId!, noise.remoteStaticKey!);
+      const proof = checkProof(payload, this.responderId!, noise.remoteStaticKey!, this.options.identityDifficulty);
       const m3 = noise.writeMessage(ownProof(this.options));
       const result = finish(noise, true, this.responderId!, proof, this.options.rekeyInterval);
       return { send: encodeMessage(HandshakeFinal, { noise: m3 }), result };

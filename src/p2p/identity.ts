@@ -21,6 +21,8 @@ export interface Identity {
   id: Uint8Array;
   idHex: string;
   sign(message: Uint8Array): Uint8Array;
+  /** The identity's proof of work (src/p2p/identity-pow.ts), sent in every handshake when it has one. */
+  identityNonce?: Uint8Array;
 }
 
 /** A raw X25519 key pair used as the Noise static key; fresh per process, never stored. */

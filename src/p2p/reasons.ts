@@ -25,6 +25,8 @@ export type HandshakeErrorCode =
   | "self-connection"
   | "id-mismatch"
   | "bad-signature"
+  /** The peer's identity proof of work (IdentityProof.identity_nonce) is missing or below what we demand. */
+  | "weak-identity"
   | "out-of-order"
   | "handshake-dead"
   | "unexpected-frame";

@@ -33,6 +33,8 @@ export interface TransportOptions extends Partial<LinkOptions> {
   port: number;
   /** Leading zero bits demanded from peers that dial us. */
   difficulty: number;
+  /** Identity proof-of-work bits demanded of every peer, dialing or dialed (src/p2p/identity-pow.ts); default 0. */
+  identityDifficulty?: number;
   /** The most work we do to dial others. */
   maxDifficulty: number;
   pow: PowSolver;
@@ -268,6 +270,7 @@ export class Transport {
       listenPort: this.port,
       rekeyInterval: o.rekeyInterval,
       features: (o.offerTrees === false ? 0 : FEATURE_TREES) | (o.offerViews === true ? FEATURE_VIEWS : 0),
+      identityDifficulty: o.identityDifficulty,
       handshakeTimeoutMs: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       remote: { host: slot.host, port: slot.port },
     };

@@ -91,7 +91,16 @@ export interface IdentityProof {
    * (Join, ForwardJoin, Neighbor, Disconnect, Shuffle, ShuffleReply). Unknown bits are ignored; nodes that predate the
    * field send none (0).
    */
-  features?: number | undefined;
+  features?:
+    | number
+    | undefined;
+  /**
+   * Identity cost (optional): 8 bytes such that BLAKE3("voidphone-gossip-v1 identity pow" ‖ ID ‖ 64 zero bytes ‖
+   * nonce) has leading zero bits (src/p2p/identity-pow.ts), solved once per identity and stored beside the hostkey.
+   * A receiver configured with gossip.identity_pow_difficulty > 0 refuses a proof without enough; others ignore it
+   * (and nodes that predate the field neither send nor read it).
+   */
+  identityNonce?: Uint8Array | undefined;
 }
 
 /** One gossiped data item. */
@@ -502,7 +511,13 @@ export const HandshakeFinal: MessageFns<HandshakeFinal> = {
 };
 
 function createBaseIdentityProof(): IdentityProof {
-  return { identityKey: new Uint8Array(0), signature: new Uint8Array(0), listenPort: 0, features: undefined };
+  return {
+    identityKey: new Uint8Array(0),
+    signature: new Uint8Array(0),
+    listenPort: 0,
+    features: undefined,
+    identityNonce: undefined,
+  };
 }
 
 export const IdentityProof: MessageFns<IdentityProof> = {
@@ -518,6 +533,9 @@ export const IdentityProof: MessageFns<IdentityProof> = {
     }
     if (message.features !== undefined) {
       writer.uint32(32).uint32(message.features);
+    }
+    if (message.identityNonce !== undefined) {
+      writer.uint32(42).bytes(message.identityNonce);
     }
     return writer;
   },
@@ -565,6 +583,14 @@ export const IdentityProof: MessageFns<IdentityProof> = {
             }
 
             message.features = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.identityNonce = reader.bytes();
             continue;
           }
         }
