@@ -147,9 +147,15 @@ export const SCORE_REJECTION_MARGIN = 0.3;
 export const SCORE_REJECTION_ALLOWANCE = 10;
 /** … each remaining one costing this. */
 export const SCORE_REJECTION_WEIGHT = -2;
-/** Items of a type (decayed) validated from other peers before a peer is judged on that type at all: a peer that is
- *  the only source of a type has no baseline to be compared with and is never charged for it. */
+/** Items of a type (decayed) validated from other reference peers before a peer is judged on that type at all: a
+ *  peer that is the only source of a type has no baseline to be compared with and is never charged for it. */
 export const SCORE_REJECTION_MIN_REFERENCE = 10;
+/** A peer counts in a type's baseline (is a reference peer) once it delivered this many valid items of that type
+ *  (decayed): garbage senders, however many, never shape the baseline they are judged by. */
+export const SCORE_REJECTION_MIN_VALID = 1;
+/** A type's baseline is recomputed from the peer records after this long, or sooner once the items validated since
+ *  reach a quarter of its reference (decayed in between). */
+export const SCORE_BASELINE_REFRESH_MS = 1_000;
 
 /** Linked peers from one IPv4 address or IPv6 /64 tolerated (loopback exempt) … */
 export const SCORE_COLOCATION_THRESHOLD = 2;

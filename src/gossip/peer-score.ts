@@ -31,6 +31,8 @@ import {
   SCORE_REJECTION_ALLOWANCE,
   SCORE_REJECTION_MARGIN,
   SCORE_REJECTION_MIN_REFERENCE,
+  SCORE_REJECTION_MIN_VALID,
+  SCORE_BASELINE_REFRESH_MS,
   SCORE_REJECTION_WEIGHT,
   SCORE_VIOLATION_WEIGHT,
 } from "../defaults.ts";
@@ -249,6 +251,8 @@ function scoreParams(o: Partial<ScoreParams>, maxTracked: number): ScoreParams {
     rejectionMargin: o.rejectionMargin ?? SCORE_REJECTION_MARGIN,
     rejectionAllowance: o.rejectionAllowance ?? SCORE_REJECTION_ALLOWANCE,
     rejectionMinReference: o.rejectionMinReference ?? SCORE_REJECTION_MIN_REFERENCE,
+    rejectionMinValid: o.rejectionMinValid ?? SCORE_REJECTION_MIN_VALID,
+    baselineRefreshMs: o.baselineRefreshMs ?? SCORE_BASELINE_REFRESH_MS,
     colocationWeight: o.colocationWeight ?? SCORE_COLOCATION_WEIGHT,
     colocationThreshold: o.colocationThreshold ?? SCORE_COLOCATION_THRESHOLD,
     colocationMaxPenalty: o.colocationMaxPenalty ?? SCORE_COLOCATION_MAX_PENALTY,

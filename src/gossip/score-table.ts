@@ -8,14 +8,15 @@
  *         + rejectionWeight × max(0, Σ_types excess rejections − allowance)        module verdicts against our baseline
  *         − min(colocationMax, |colocationWeight| × max(0, linked peers from its IP or /64 − threshold)²)
  *
- * Module rejections are weighed per data type against the node's own baseline: the share of that type's items from
- * all OTHER peers that local modules rejected. A peer is charged only for rejections beyond
- * `baseline + margin × (1 − baseline)` of what it delivered, so an honest relay of an honest stream (whose share
- * matches everyone's, whatever the module's taste) is never charged, and a peer that is the only source of a type
- * (no reference) is never judged on it. Pure: time comes in as `now`, and every table is bounded (least recently
+ * Module rejections are weighed per data type against the node's own baseline (score-baseline.ts): the share of that
+ * type's items from the OTHER peers that delivered valid ones that local modules rejected. A peer is charged only for
+ * rejections beyond `baseline + margin × (1 − baseline)` of what it delivered, so an honest relay of an honest stream
+ * (whose share matches everyone's, whatever the module's taste) is never charged, a peer that is the only source of
+ * a type (no reference) is never judged on it, and garbage senders, however many, are no reference. Pure: time comes in as `now`, and every table is bounded (least recently
  * touched out first; forgetting only ever forgets evidence against a peer, or its capped credit).
  */
 import { bump, decayRate, decaying, valueAt, type Decaying } from "./score-decay.ts";
+import { RejectionBaselines, type TypeSample } from "./score-baseline.ts";
 import { Colocation } from "./score-colocation.ts";
 import type { PeerId } from "./ports.ts";
 
@@ -30,6 +31,10 @@ export interface ScoreParams {
   rejectionMargin: number;
   rejectionAllowance: number;
   rejectionMinReference: number;
+  /** Valid items (decayed) a peer must have delivered of a type to count in that type's baseline. */
+  rejectionMinValid: number;
+  /** How often a type's baseline is recomputed from the peer records. */
+  baselineRefreshMs: number;
   colocationWeight: number;
   colocationThreshold: number;
   colocationMaxPenalty: number;
@@ -52,10 +57,7 @@ export interface ScoreParts {
   colocation: number;
 }
 
-interface TypeCounts {
-  validated: Decaying;
-  rejected: Decaying;
-}
+type TypeCounts = TypeSample;
 
 interface PeerRecord {
   firstDeliveries: Decaying;
@@ -67,8 +69,7 @@ interface PeerRecord {
 export class ScoreTable {
   private readonly rate: number;
   private readonly peers = new Map<PeerId, PeerRecord>();
-  /** Per data type, every peer's validated and rejected items together (the baseline before leaving one out). */
-  private readonly totals = new Map<number, TypeCounts>();
+  private readonly baselines: RejectionBaselines;
   private readonly colocation: Colocation;
 
   constructor(
@@ -77,6 +78,13 @@ export class ScoreTable {
   ) {
     this.rate = decayRate(p.halfLifeMs);
     this.colocation = new Colocation(p.colocationLoopback);
+    this.baselines = new RejectionBaselines({
+      rate: this.rate,
+      refreshMs: p.baselineRefreshMs,
+      minValid: p.rejectionMinValid,
+      minReference: p.rejectionMinReference,
+      maxTypes: p.maxTypes,
+    });
     if (!(p.rejectionMargin >= 0 && p.rejectionMargin <= 1)) throw new RangeError(`score rejection margin must be in [0, 1], got ${p.rejectionMargin}`);
   }
 
@@ -113,8 +121,7 @@ export class ScoreTable {
     this.colocation.linkDown(peer);
   }
 
-  /** Forgets a peer's counters (its ban is the punishment; it returns with a clean slate). Its items stay in the
-   *  node-wide baseline, where they decay like the rest. */
+  /** Forgets a peer's counters (its ban is the punishment; it returns with a clean slate). */
   forget(peer: PeerId): void {
     this.peers.delete(peer);
   }
@@ -135,7 +142,7 @@ export class ScoreTable {
     const violations = p.violationWeight * valueAt(r.violations, now, this.rate);
     const excessPenalties = Math.max(0, valueAt(r.penalties, now, this.rate) - p.penaltyTolerance);
     const penalties = p.penaltyWeight * excessPenalties * excessPenalties;
-    const rejections = p.rejectionWeight * Math.max(0, this.excessRejections(r, now) - p.rejectionAllowance);
+    const rejections = p.rejectionWeight * Math.max(0, this.excessRejections(peer, r, now) - p.rejectionAllowance);
     return {
       score: noNegativeZero(firstDeliveries + violations + penalties + rejections + colocation),
       firstDeliveries: noNegativeZero(firstDeliveries),
@@ -147,43 +154,33 @@ export class ScoreTable {
   }
 
   /** Rejections beyond what the node's own baseline of each type allows (decayed items). */
-  excessRejections(r: PeerRecord, now: number): number {
+  excessRejections(peer: PeerId, r: PeerRecord, now: number): number {
     let excess = 0;
     for (const [dataType, mine] of r.types) {
-      const all = this.totals.get(dataType);
-      if (all === undefined) continue;
       const n = valueAt(mine.validated, now, this.rate);
       const k = valueAt(mine.rejected, now, this.rate);
-      const others = valueAt(all.validated, now, this.rate) - n;
-      if (others < this.p.rejectionMinReference) continue; // no one to compare with: not judged
-      const baseline = Math.min(1, Math.max(0, (valueAt(all.rejected, now, this.rate) - k) / others));
+      if (k - n * this.p.rejectionMargin <= 0) continue; // within the margin whatever the baseline: skip the lookup
+      const baseline = this.baselines.baselineFor(peer, dataType, now, this.peers);
+      if (baseline === undefined) continue; // no one to compare with: not judged
       excess += Math.max(0, k - n * (baseline + this.p.rejectionMargin * (1 - baseline)));
     }
     return excess;
   }
 
-  /** Node-wide share of a type's items that local modules rejected (undefined before any). */
+  /** The share of a type's items from reference peers (see above) that local modules rejected (undefined before any). */
   baselineOf(dataType: number): number | undefined {
-    const all = this.totals.get(dataType);
-    if (all === undefined) return undefined;
-    const now = this.now();
-    const n = valueAt(all.validated, now, this.rate);
-    return n > 0 ? valueAt(all.rejected, now, this.rate) / n : undefined;
+    return this.baselines.overall(dataType, this.now(), this.peers);
   }
 
   stats(): { tracked: number; types: number; colocated: number } {
-    return { tracked: this.peers.size, types: this.totals.size, colocated: this.colocation.linked };
+    return { tracked: this.peers.size, types: this.baselines.types, colocated: this.colocation.linked };
   }
 
   private countValidated(r: PeerRecord, dataType: number, now: number, rejected: boolean): void {
     const mine = touch(r.types, dataType, now, this.p.maxTypesPerPeer);
-    const all = touch(this.totals, dataType, now, this.p.maxTypes);
     bump(mine.validated, now, this.rate, 1);
-    bump(all.validated, now, this.rate, 1);
-    if (rejected) {
-      bump(mine.rejected, now, this.rate, 1);
-      bump(all.rejected, now, this.rate, 1);
-    }
+    if (rejected) bump(mine.rejected, now, this.rate, 1);
+    this.baselines.noteValidated(dataType);
   }
 
   private record(peer: PeerId, now: number): PeerRecord {

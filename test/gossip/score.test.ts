@@ -129,11 +129,30 @@ describe("module rejections against the node's own baseline", () => {
     expect(worst).toBe(0);
   });
 
-  test("a module that rejects everything charges nobody (the baseline is 1)", () => {
+  test("a module that rejects everything charges nobody (no peer delivered anything valid: no reference)", () => {
     const { s, clock, bans } = scored();
     stream(s, clock, { peers: ["a", "b", "c"], items: 3_000, rejectRate: 1 });
     expect(bans).toEqual([]);
-    expect(s.table.baselineOf(T)).toBeCloseTo(1, 9);
+    expect(s.table.baselineOf(T)).toBeUndefined();
+  });
+
+  test("garbage senders outnumbering the honest relays ten to one are all banned, the relays never", () => {
+    for (const rejectRate of [0, 0.5]) {
+      const { s, clock, bans } = scored();
+      const spammers = Array.from({ length: 20 }, (_, i) => `spam${i}`);
+      const random = seededRandom(7);
+      for (let round = 0; round < 400; round++) {
+        clock.t += 100;
+        for (const h of ["a", "b"]) {
+          if (random() < rejectRate) s.recordRejection(h, T);
+          else s.recordFirstDelivery(h, T);
+        }
+        for (const p of spammers) if (!s.isBanned(p)) s.recordRejection(p, T);
+      }
+      expect(bans.map(([p]) => p).sort()).toEqual([...spammers].sort());
+      expect(s.isBanned("a") || s.isBanned("b")).toBe(false);
+      expect(s.table.baselineOf(T)).toBeCloseTo(rejectRate, 1); // the garbage did not move it
+    }
   });
 
   test("a peer sending only garbage among honest relays is banned; the honest ones are not", () => {
