@@ -448,6 +448,19 @@ export const SIM_CONNECT_TIMEOUT_MS = 127_000;
 /** How long a simulated local module takes to answer VALIDATION (a module on loopback). */
 export const SIM_VALIDATION_DELAY_MS = 1;
 
+/** Adversaries (`attack:BEHAVIOUR:RATIO`, src/sim/adversary.ts): the timed ones act every tick … */
+export const SIM_ADVERSARY_TICK_MS = 100;
+/** … `spam`: garbage items (true IDs) per tick to each honest link (10/s per link) … */
+export const SIM_SPAM_PER_TICK = 1;
+/** … `ihave-flood` / `graft-flood`: IDs announced or grafted per tick to each honest link that speaks trees … */
+export const SIM_FLOOD_IDS_PER_TICK = 16;
+/** … `eclipse`: how often an adversary without a link to the target dials it again … */
+export const SIM_ECLIPSE_REDIAL_MS = 2_000;
+/** … `cold-boot`: links it keeps, as a multiple of `degree` … */
+export const SIM_COLD_BOOT_LINK_FACTOR = 4;
+/** … `covert-flash`: distinct items it relays honestly before it stops forwarding. */
+export const SIM_FLASH_AFTER_ITEMS = 20;
+
 /** Random already-present nodes each joining node is given as bootstrappers. */
 export const SIM_BOOTSTRAPPERS = 3;
 

@@ -24,6 +24,8 @@ export interface NodeLogic {
   stop(): void;
   /** A local module's ANNOUNCE (honest nodes only). */
   announce?(announce: { ttl: number; dataType: number; data: Uint8Array }): unknown;
+  /** Offers broadcast trees in its handshakes (default: honest nodes do, adversaries do not). */
+  readonly offersTrees?: boolean;
 }
 
 /** One TCP connection between two nodes, from the dial until both ends have closed it. */

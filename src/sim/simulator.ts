@@ -82,6 +82,8 @@ export interface SimOptions {
   invalidNodes?: number;
   /** Probability that any one validation answer is "invalid". */
   rejectRate?: number;
+  /** false: honest nodes keep their peer scores but ban only by strikes (measurements with scoring off). */
+  scoring?: boolean;
   /** Fraction of honest nodes without a subscriber (dead ends). */
   deadEnds?: number;
   bootstrappers?: number;
@@ -218,7 +220,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     if (behaviour === undefined) {
       const modules = new SimModules(node, host, topology() >= (o.deadEnds ?? 0), topology() < (o.invalidNodes ?? 0));
       node.modules = modules;
-      node.logic = createCore({ network, local: modules, clock, random, degree, cacheSize, bootstrappers, broadcaster, overlay: o.overlay });
+      node.logic = createCore({ network, local: modules, clock, random, degree, cacheSize, bootstrappers, broadcaster, overlay: o.overlay, score: { scoring: o.scoring } });
     } else {
       colluders.add(node.id);
       const base = { network, clock, random, degree, cacheSize, bootstrappers, dataType: SIM_DATA_TYPE };

@@ -240,9 +240,10 @@ export class World extends LinkLayer {
     const conn: Conn = {
       initiator: node,
       responder,
-      // Honest nodes negotiate trees and views with each other (the features bits); adversaries speak neither.
-      initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: node.honest && responder.honest, views: node.honest && responder.honest },
-      responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true, trees: node.honest && responder.honest, views: node.honest && responder.honest },
+      // Honest nodes negotiate trees and views with each other (the features bits); adversaries speak neither, unless
+      // their behaviour offers trees (NodeLogic.offersTrees: the tree floods).
+      initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
+      responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
       toResponder: newDirection(),
       toInitiator: newDirection(),
       batchToResponder: newTurnBatch(),
@@ -389,4 +390,9 @@ export class World extends LinkLayer {
   stats(): { events: number; scheduled: number } {
     return { events: this.events, scheduled: this.queue.scheduled };
   }
+}
+
+/** Whether a node offers broadcast trees in its handshakes: honest ones do; an adversary when its behaviour says so. */
+function speaksTrees(n: SimNode): boolean {
+  return n.logic?.offersTrees ?? n.honest;
 }
