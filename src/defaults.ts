@@ -239,6 +239,17 @@ export const VIEW_SHUFFLE_PASSIVE = 4;
 /** How often a node starts a shuffle (first one at a random point within the first interval). */
 export const VIEW_SHUFFLE_INTERVAL_MS = 10_000;
 
+/** A node short of links (but not without any) asks neighbours this often at most to start a FORWARD_JOIN walk on
+ *  its behalf (a NEIGHBOR on a link already in the view): the walk ends at the first node past its first hop that has
+ *  room, so two nodes short of links find each other without a proof of work per try (src/gossip/view-refill.ts). */
+export const VIEW_REFILL_ASK_MS = 3_000;
+/** Neighbours asked per missing link in one round (each walk that finds nobody with room costs one refused dial). */
+export const VIEW_REFILL_WALKS = 3;
+
+/** A low-priority rotation link (dialed by a full node) is kept, and another link dropped for it, once it has stayed
+ *  up this long without the target refusing it (a refusal, DISCONNECT, comes within a round trip). */
+export const VIEW_ROTATION_SETTLE_MS = 2_000;
+
 /** An inbound link that speaks views but says neither JOIN nor NEIGHBOR within this is a low-priority neighbour. */
 export const VIEW_NEIGHBOR_GRACE_MS = 2_000;
 
@@ -496,6 +507,15 @@ export const SIM_DATA_TYPE = 0x51a1;
 
 /** failure:F — items are published from this many simulated seconds after the crash unless F:S says otherwise. */
 export const SIM_FAILURE_PUBLISH_AFTER_S = 10;
+
+/** newcomer:K — K newcomers (default) join this many seconds apart, each through one bootstrapper, and each is looked
+ *  at (where its links go) this long after its join. */
+export const SIM_NEWCOMERS = 20;
+export const SIM_NEWCOMER_GAP_S = 2;
+export const SIM_NEWCOMER_WAIT_S = 60;
+
+/** How often the share of full active views is sampled after t0 (the `views` figures of the result). */
+export const SIM_VIEW_SAMPLE_MS = 250;
 
 /** churn:R — replacements start this long before the first item, so items travel through a network in churn. */
 export const SIM_CHURN_LEAD_S = 60;

@@ -17,11 +17,12 @@ const SIMULATE_USAGE = `usage: gossip simulate [--nodes N] [--degree D] [--disse
                        [--size BYTES] [--rate PER_S] [--seed N] [--latency MODEL] [--uplink MBIT]
                        [--json FILE|-] [--report DIR] [--sweep KEY=V1,V2,…] [--inputs A.json,B.json,…]
   A deterministic simulation of N nodes (default 1000, degree 6) running the real gossip core on virtual time.
-  Scenarios: steady (default), failure:F[:S], churn[:R], partition[:F], attack:BEHAVIOUR:RATIO.
+  Scenarios: steady (default), failure:F[:S], churn[:R], partition[:F], attack:BEHAVIOUR:RATIO, newcomer[:K].
   Attacks (src/sim/adversary.ts): censor, invalid, spam, ihave-flood, graft-flood, eclipse, cold-boot, covert-flash.
   Latency: coordinates (default: RTTs ~10–290 ms, median ~100) or fixed:MS (one-way). docs/simulation.md has it all.
   More: --jitter F --loss P --pow-difficulty B --hash-rate H --validation-ms MS --invalid-nodes F --reject-rate P
         --dead-ends F --bootstrappers K --join-rate R --topology join|dials:K --crash reset|silent --warmup-min S --warmup-max S --drain S --quiet-after S
+        --views-wait S (after the drain, run on until every view is full, at most S s)
         --scoring on|off (peer-score bans; default on)
         --quiet (no progress line) --strict-drain (check that every promise continuation ran in its event; slow)
   --sweep runs once per value (nodes, degree, scenario, items, size, rate, seed, latency, uplink), and once per
@@ -58,6 +59,7 @@ const FLAGS = {
   "warmup-max": { type: "string" },
   drain: { type: "string" },
   "quiet-after": { type: "string" },
+  "views-wait": { type: "string" },
   json: { type: "string" },
   report: { type: "string" },
   sweep: { type: "string" },
@@ -128,6 +130,7 @@ export function optionsFrom(values: Values): SimOptions {
     warmupMaxS: num(values, "warmup-max", 0, 86_400),
     drainMaxS: num(values, "drain", 0, 86_400),
     quietS: num(values, "quiet-after", 0, 86_400),
+    viewsWaitS: num(values, "views-wait", 0, 86_400),
     strictDrain: values["strict-drain"] === true,
     scoring: onOff(values.scoring as string | undefined),
   };

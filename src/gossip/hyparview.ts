@@ -5,15 +5,18 @@
  * A newcomer's JOIN is spread by FORWARD_JOIN walks, so it links across the network rather than around its
  * bootstrapper. A lost link is replaced from the passive view with a NEIGHBOR request, high priority (must be
  * accepted) when our active view is empty, low otherwise (refused by a full node). A full view drops a random link
- * with DISCONNECT. Every minute a full node also swaps one link for a passive entry (so saturated groups, e.g. the two
- * sides of a healed partition, mix).
+ * with DISCONNECT. Two additions to the paper keep views full (docs/decisions.md, "Membership views"): a walk ends
+ * early at a node with room (past its first hop), and a node short of links asks a neighbour to start such a walk for
+ * it; so holes pair up instead of wandering. Every minute a full node also tries one passive entry with low priority
+ * (a target with room takes it, and we drop another link for it), so saturated groups, e.g. the two sides of a healed
+ * partition, mix without punching new holes.
  *
  * Peers that do not speak views (older nodes) are kept as neighbours like any link and answered with peer exchange.
- * Must never: exceed `degree` links for longer than one decision, dial itself, a linked or a banned peer, hold more
- * than its bounds (passive view, walk paths, pending neighbour checks), or do I/O of its own.
+ * Must never: exceed `degree` links for longer than one decision (degree + 1 while a low-priority link we dialed from a
+ * full view awaits its target's verdict, at most VIEW_ROTATION_SETTLE_MS, one at a time), dial itself, a linked or a
+ * banned peer, hold more than its bounds (passive view, walk paths, pending neighbour checks), or do I/O of its own.
  */
 import {
-  CANDIDATE_MAX_FAILURES,
   DEFAULT_DEGREE,
   DIAL_BACKOFF_INITIAL_MS,
   DIAL_BACKOFF_MAX_MS,
@@ -25,69 +28,40 @@ import {
   VIEW_ACTIVE_WALK,
   VIEW_NEIGHBOR_GRACE_MS,
   VIEW_PASSIVE_WALK,
+  VIEW_ROTATION_SETTLE_MS,
   VIEW_SHUFFLE_INTERVAL_MS,
   minOutbound,
-  outboundPerIpCap,
   passiveViewSize,
   peerExchangeSize,
 } from "../defaults.ts";
-import { CandidateTable, spreadOverHosts, type Candidate } from "./candidates.ts";
+import type { Candidate } from "./candidates.ts";
+import { PassiveView } from "./passive-view.ts";
 import { RpsQueries } from "./rps-queries.ts";
+import { RefillWalks } from "./view-refill.ts";
 import { ShuffleWalks, shuffle } from "./view-shuffle.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, LinkInfo, PeerAddress, PeerEvents, PeerId, PeerNetwork, ViewMessage } from "./ports.ts";
 import { formatHostPort } from "../address.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import type { HyParViewOptions, HyParViewStats } from "./hyparview-types.ts";
 
-export interface HyParViewOptions {
-  network: PeerNetwork;
-  score: PeerScore;
-  clock: Clock;
-  random: () => number;
-  log?: Logger;
-  degree?: number;
-  bootstrappers?: PeerAddress[];
-  rps?: () => Promise<PeerAddress>;
-  tickMs?: number;
-  passiveSize?: number;
-  shuffleIntervalMs?: number;
-  rotationIntervalMs?: number;
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
-}
+export type { HyParViewOptions, HyParViewStats } from "./hyparview-types.ts";
 
-export interface HyParViewStats {
-  linked: number;
-  inbound: number;
-  outbound: number;
-  dialing: number;
-  /** Addresses in the passive view. */
-  candidates: number;
-  passive: number;
-  dials: number;
-  dialFailures: number;
-  rpsQueries: number;
-  rpsFailures: number;
-  rotations: number;
-  joins: number;
-  forwardJoins: number;
-  shuffles: number;
-  /** Passive entries dialed to fill the active view. */
-  promotions: number;
-  /** Low-priority NEIGHBOR requests we refused, and links we dropped because the view was full. */
-  neighborRefused: number;
-  disconnectsSent: number;
-}
+/** Why we dial a passive entry (dial() says what each means). */
+type DialPurpose = "join" | "high" | "fits" | "settle";
 
-type Counter = Exclude<keyof HyParViewStats, "linked" | "inbound" | "outbound" | "dialing" | "candidates" | "passive" | "rpsQueries" | "rpsFailures">;
+type Counter = Exclude<
+  keyof HyParViewStats,
+  "linked" | "inbound" | "outbound" | "dialing" | "candidates" | "passive" | "rpsQueries" | "rpsFailures" | "refillAsks" | "refillWalks"
+>;
 
 export class HyParView implements PeerEvents {
   readonly degree: number;
   private readonly o: HyParViewOptions;
   private readonly log: Logger;
-  private readonly passive: CandidateTable;
-  /** Address keys with a dial in flight → what to send once linked. */
-  private readonly dialing = new Map<string, ViewMessage | undefined>();
+  private readonly passive: PassiveView;
+  /** Address keys with a dial in flight → why we dial (see dial()). */
+  private readonly dialing = new Map<string, DialPurpose>();
   /** Links we dialed → the passive entry and when the link came up (a link that dies at once is a failed dial). */
   private readonly dialed = new Map<PeerId, { c: Candidate; at: number }>();
   /** Inbound view-speaking links that have not said yet why they came (join or neighbor) → when they came. */
@@ -106,6 +80,10 @@ export class HyParView implements PeerEvents {
     dials: 0, dialFailures: 0, rotations: 0, joins: 0, forwardJoins: 0,
     shuffles: 0, promotions: 0, neighborRefused: 0, disconnectsSent: 0,
   };
+  private readonly refill: RefillWalks;
+  /** Links a full node dialed at low priority (a rotation, the end of a walk) → when: once the target has not refused
+   *  them for VIEW_ROTATION_SETTLE_MS, another link is dropped for them. At most one at a time. */
+  private readonly settling = new Map<PeerId, number>();
 
   constructor(options: HyParViewOptions) {
     this.o = options;
@@ -118,14 +96,23 @@ export class HyParView implements PeerEvents {
     if (!(Number.isInteger(this.degree) && this.degree >= 1)) {
       throw new RangeError(`HyParView: degree must be an integer ≥ 1, got ${this.degree}`);
     }
-    this.passive = new CandidateTable({
-      maxCandidates: options.passiveSize ?? passiveViewSize(this.degree),
-      backoffInitialMs: options.backoffInitialMs ?? DIAL_BACKOFF_INITIAL_MS,
-      backoffMaxMs: options.backoffMaxMs ?? DIAL_BACKOFF_MAX_MS,
-      maxFailures: CANDIDATE_MAX_FAILURES,
+    this.passive = new PassiveView({
+      size: options.passiveSize ?? passiveViewSize(this.degree),
+      degree: this.degree,
+      backoffInitialMs: options.backoffInitialMs,
+      backoffMaxMs: options.backoffMaxMs,
+      random: options.random,
+      now: () => this.now(),
+      localId: options.network.localId,
+      isOwnAddress: options.network.isOwnAddress?.bind(options.network),
+      isBanned: (peer) => options.score.isBanned(peer),
+      dialing: this.dialing,
     });
-    this.nextRotationAt = this.now() + (options.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
+    // The first rotation at a random point of the first interval, so that nodes started together do not all rotate
+    // in the same second.
+    this.nextRotationAt = this.now() + options.random() * (options.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
     for (const b of options.bootstrappers ?? []) this.learn(b, { bootstrap: true });
+    this.refill = new RefillWalks({ random: options.random, now: () => this.now(), send: (peer, m) => void this.o.network.sendViews?.(peer, m) });
     this.shuffles = new ShuffleWalks({
       random: options.random,
       now: () => this.now(),
@@ -183,6 +170,8 @@ export class HyParView implements PeerEvents {
       candidates: this.passive.size,
       passive: this.passive.size,
       ...this.counters,
+      refillAsks: this.refill.asks,
+      refillWalks: this.refill.walks,
       rpsQueries: this.rpsQueries.queries,
       rpsFailures: this.rpsQueries.failures,
     };
@@ -207,11 +196,13 @@ export class HyParView implements PeerEvents {
 
   linkDown(peer: PeerId, reason: string): void {
     this.undecided.delete(peer);
+    this.settling.delete(peer);
+    this.refill.forget(peer);
     const d = this.dialed.get(peer);
     this.dialed.delete(peer);
     // A link that dies at once (a full node refusing us, a peer dropping us) must not be redialed every tick.
     if (d !== undefined && this.now() - d.at < STABLE_LINK_MS) {
-      this.passive.fail(d.c, this.now());
+      this.passive.fail(d.c);
       this.refillBackoffMs = Math.min(DIAL_BACKOFF_MAX_MS, Math.max(DIAL_BACKOFF_INITIAL_MS, 2 * this.refillBackoffMs));
       this.nextRefillAt = this.now() + this.refillBackoffMs;
     } else if (d !== undefined) {
@@ -231,7 +222,8 @@ export class HyParView implements PeerEvents {
       case "forward-join":
         return this.forwardJoin(link, m.peer, m.ttl);
       case "neighbor":
-        this.undecided.delete(from);
+        // On a link already in the view, a low-priority NEIGHBOR is a neighbour short of links asking for a walk.
+        if (!this.undecided.delete(from) && !m.high) return this.refill.asked(link, this.speakers(from));
         this.admit(from, m.high);
         return;
       case "disconnect":
@@ -271,7 +263,9 @@ export class HyParView implements PeerEvents {
     }
     this.shuffles.expire();
     this.fill();
+    this.settle(now);
     const links = this.links();
+    if (links.length > 0) this.refill.ask(this.speakers(), this.degree - links.length - this.dialing.size);
     this.rpsQueries.ask(this.degree - links.length);
     if (now >= this.nextShuffleAt) {
       this.nextShuffleAt = now + this.shuffleIntervalMs;
@@ -279,7 +273,7 @@ export class HyParView implements PeerEvents {
     }
     if (now >= this.nextRotationAt) {
       this.nextRotationAt = now + (this.o.rotationIntervalMs ?? LINK_ROTATION_INTERVAL_MS);
-      if (links.length >= this.degree && this.dialing.size === 0) this.rotate();
+      if (links.length >= this.degree && this.dialing.size === 0 && !this.settlingAny()) this.rotate();
     }
   }
 
@@ -297,15 +291,24 @@ export class HyParView implements PeerEvents {
   private forwardJoin(from: LinkInfo, newcomer: PeerAddress, ttl: number): void {
     this.counters.forwardJoins++;
     if (newcomer.id === this.o.network.localId || newcomer.id === undefined) return;
-    const others = this.links().filter((l) => l.views && l.peer !== from.peer && l.peer !== newcomer.id);
+    const links = this.links();
+    const linked = links.some((l) => l.peer === newcomer.id);
+    // Past its first hop, a walk ends at the first node with room: it links to the newcomer at low priority (a
+    // newcomer or a node short of links has room too), so a hole is filled instead of a new one made.
+    if (ttl < VIEW_ACTIVE_WALK && !linked && links.length + this.dialing.size < this.degree) {
+      this.dialAddress(newcomer, "fits");
+      return;
+    }
+    const others = links.filter((l) => l.views && l.peer !== from.peer && l.peer !== newcomer.id);
     if (ttl <= 0 || others.length === 0) {
-      // The walk ends here: link to the newcomer (it must accept: the walk is its way into the network).
-      if (!this.links().some((l) => l.peer === newcomer.id)) this.dialAddress(newcomer, { kind: "neighbor", high: true });
+      // The walk ends here: link to the newcomer, at low priority (a newcomer has room; a node that asked for a walk
+      // and has filled up meanwhile refuses), making room for it once it has not refused.
+      // One such link at a time (so never more than degree + 1 links); a walk ending while one waits is dropped.
+      if (!linked && !this.settlingAny()) this.dialAddress(newcomer, "settle");
       return;
     }
     if (ttl === VIEW_PASSIVE_WALK) this.learn(newcomer, {});
-    const next = others[Math.floor(this.o.random() * others.length)]!;
-    this.o.network.sendViews?.(next.peer, { kind: "forward-join", peer: newcomer, ttl: Math.min(ttl, VIEW_ACTIVE_WALK) - 1 });
+    this.o.network.sendViews?.(this.refill.nextHop(others), { kind: "forward-join", peer: newcomer, ttl: Math.min(ttl, VIEW_ACTIVE_WALK) - 1 });
   }
 
   /** Keeps the link `peer` in the active view; `must` (a join, a high-priority request) drops another if full. */
@@ -345,45 +348,54 @@ export class HyParView implements PeerEvents {
     // one only after the backoff (in a steady network most nodes are full, and every try costs a proof of work).
     if (links.length > 0 && this.dialing.size > 0) return;
     if (links.length >= this.degree - 1 && this.now() < this.nextRefillAt) return;
-    const chosen = this.pick(links.length === 0 ? want : 1, links);
+    const chosen = this.passive.pick(links.length === 0 ? want : 1, links);
     for (const [key, c] of chosen) {
       this.counters.promotions++;
       const bootstrap = links.length === 0 && this.dialing.size === 0 && c.bootstrap;
-      this.dial(key, c, bootstrap ? { kind: "join" } : { kind: "neighbor", high: links.length === 0 });
+      this.dial(key, c, bootstrap ? "join" : links.length === 0 ? "high" : "fits");
     }
   }
 
-  /** Random due passive entries, spread over hosts (per-IP cap), never linked, banned, dialing or ourselves. */
-  private pick(want: number, links: LinkInfo[]): [string, Candidate][] {
-    const now = this.now();
-    const linkedIds = new Set(links.map((l) => l.peer));
-    const linkedAddrs = new Set(links.filter((l) => l.port > 0).map((l) => formatHostPort(l)));
-    const perHost = new Map<string, number>();
-    for (const l of links) if (!l.inbound) perHost.set(l.host, (perHost.get(l.host) ?? 0) + 1);
-    const due: [string, Candidate][] = [];
-    for (const [key, c] of this.passive.entries()) {
-      if (c.nextAttemptAt > now || this.dialing.has(key) || linkedAddrs.has(key)) continue;
-      if (c.id !== undefined && (c.id === this.o.network.localId || linkedIds.has(c.id) || this.o.score.isBanned(c.id))) continue;
-      due.push([key, c]);
-    }
-    shuffle(due, this.o.random);
-    return spreadOverHosts(due, want, perHost, outboundPerIpCap(this.degree));
-  }
-
+  /** A full node tries one passive entry at low priority: a target with room keeps us, one without refuses. */
   private rotate(): void {
-    const [pick] = this.pick(1, this.links());
+    const [pick] = this.passive.pick(1, this.links());
     if (pick === undefined) return;
     this.counters.rotations++;
-    this.dial(pick[0], pick[1], { kind: "neighbor", high: true }); // the target makes room; our admit() trims us
+    this.dial(pick[0], pick[1], "settle");
   }
 
-  private dialAddress(addr: PeerAddress, hello: ViewMessage): void {
+  /** A low-priority link from our full view is dialing or awaiting its target's verdict. */
+  private settlingAny(): boolean {
+    if (this.settling.size > 0) return true;
+    for (const how of this.dialing.values()) if (how === "settle") return true;
+    return false;
+  }
+
+  /** Links a full node dialed at low priority that have not been refused by now are kept, a random other dropped. */
+  private settle(now: number): void {
+    for (const [peer, at] of this.settling) {
+      if (now - at < VIEW_ROTATION_SETTLE_MS) continue;
+      this.settling.delete(peer);
+      const links = this.links();
+      if (links.length <= this.degree || !links.some((l) => l.peer === peer)) continue;
+      const victims = this.victims(links.filter((l) => l.peer !== peer && !this.settling.has(l.peer)));
+      if (victims.length > 0) this.drop(victims[Math.floor(this.o.random() * victims.length)]!.peer);
+    }
+  }
+
+  private dialAddress(addr: PeerAddress, how: "fits" | "settle"): void {
     const c = this.learn(addr, {});
-    if (c !== undefined && !this.dialing.has(formatHostPort(c))) this.dial(formatHostPort(c), c, hello);
+    if (c !== undefined && !this.dialing.has(formatHostPort(c))) this.dial(formatHostPort(c), c, how);
   }
 
-  private dial(key: string, c: Candidate, hello: ViewMessage): void {
-    this.dialing.set(key, hello);
+  /**
+   * Dials a passive entry and says why in its first message: `join` (to a bootstrapper, our view empty), `high`
+   * (our view is empty: the target must take us), `fits` (low priority, we have room), `settle` (low priority from a
+   * full view: a rotation or the end of a walk, kept once not refused; see settle()).
+   */
+  private dial(key: string, c: Candidate, how: DialPurpose): void {
+    const hello: ViewMessage = how === "join" ? { kind: "join" } : { kind: "neighbor", high: how === "high" };
+    this.dialing.set(key, how);
     this.counters.dials++;
     const addr: PeerAddress = c.id === undefined ? { host: c.host, port: c.port } : { host: c.host, port: c.port, id: c.id };
     this.o.network.dial(addr).then(
@@ -392,31 +404,31 @@ export class HyParView implements PeerEvents {
         if (peer === this.o.network.localId) return this.passive.markSelf(key);
         c.id = peer;
         this.dialed.set(peer, { c, at: this.now() });
-        const link = this.links().find((l) => l.peer === peer);
-        if (link?.views) this.o.network.sendViews?.(peer, hello);
-        // Our own new link counts toward our view too: a full view drops a random other (a rotation's purpose).
-        if (this.links().length > this.degree) {
-          const victims = this.victims(this.links().filter((l) => l.peer !== peer));
+        const links = this.links();
+        const link = links.find((l) => l.peer === peer);
+        if (link === undefined) return;
+        if (how === "fits" && links.length > this.degree) {
+          // We filled up while dialing: this request is no longer needed; dropping it makes no hole anywhere.
+          this.dialed.delete(peer);
+          return this.drop(peer);
+        }
+        if (link.views) this.o.network.sendViews?.(peer, hello);
+        // Our own new link counts toward our view too: a full view drops a random other, at once when the target must
+        // take us, or once it has not refused us.
+        if (how === "settle") this.settling.set(peer, this.now());
+        else if (links.length > this.degree) {
+          const victims = this.victims(links.filter((l) => l.peer !== peer));
           if (victims.length > 0) this.drop(victims[Math.floor(this.o.random() * victims.length)]!.peer);
         }
       },
       (error: unknown) => {
         this.dialing.delete(key);
         this.counters.dialFailures++;
-        const delay = this.passive.fail(c, this.now());
+        const delay = this.passive.fail(c);
         this.log.debug("dial failed", { host: c.host, port: c.port, retryInMs: delay, why: error instanceof Error ? error.message : String(error) });
         if (this.running) this.fill();
       },
     );
-  }
-
-  /** Adds an address to the passive view unless it is us, banned, or linked; `restMs` delays dialing it. */
-  private learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }, restMs = 0): Candidate | undefined {
-    if (addr.id !== undefined && (addr.id === this.o.network.localId || this.o.score.isBanned(addr.id))) return undefined;
-    if (this.o.network.isOwnAddress?.(addr.host, addr.port)) return undefined;
-    const c = this.passive.learn(addr, flags, new Set(this.dialing.keys()));
-    if (c && restMs > 0) c.nextAttemptAt = Math.max(c.nextAttemptAt, this.now() + restMs);
-    return c;
   }
 
   /** An inbound peer's advertised address is remembered (for after its link is gone). */
@@ -425,10 +437,16 @@ export class HyParView implements PeerEvents {
   }
 
   private passiveEntries(): PeerAddress[] {
-    const linked = new Set(this.links().map((l) => l.peer));
-    const out: PeerAddress[] = [];
-    for (const [, c] of this.passive.entries()) if (c.id === undefined || !linked.has(c.id)) out.push({ host: c.host, port: c.port, id: c.id });
-    return out;
+    return this.passive.addresses(this.links());
+  }
+
+  private learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }, restMs = 0): Candidate | undefined {
+    return this.passive.learn(addr, flags, restMs);
+  }
+
+  /** Decided view-speaking links (other than `except`): those a walk or an ask may go to. */
+  private speakers(except?: PeerId): LinkInfo[] {
+    return this.links().filter((l) => l.views && l.peer !== except && !this.undecided.has(l.peer));
   }
 
   private links(): LinkInfo[] {

@@ -4,6 +4,8 @@
  */
 import { round, type Counters, type DeliveryFigures, type ItemTrack, type Population, type SimMetrics } from "./metrics.ts";
 import type { OverlayStats } from "./overlay.ts";
+import type { NewcomerFigures } from "./scenario.ts";
+import type { ViewFigures } from "./views.ts";
 import type { Dissemination } from "./simulator.ts";
 
 export interface SimResult extends DeliveryFigures {
@@ -28,6 +30,12 @@ export interface SimResult extends DeliveryFigures {
   /** Before the first item: joins, warm-up and (failure, churn, partition) what the scenario did first. */
   warmup: { sim_seconds: number; messages: Counters["messages"]; bytes: Counters["bytes"] };
   overlay: OverlayStats;
+  /** The overlay at the end of the run (after the scenario, the drain and any --views-wait). */
+  overlay_end: OverlayStats;
+  /** How full the active views were from t0 on, and how long until they were full again. */
+  views: ViewFigures;
+  /** newcomer:K only. */
+  newcomers?: NewcomerFigures;
   phases: Record<string, DeliveryFigures>;
   sim_seconds: number;
   wall_seconds: number;

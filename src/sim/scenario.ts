@@ -3,12 +3,16 @@
  * `steady`; `failure:F[:S]` (a fraction F of the nodes crashes at once, items from S s later); `churn[:R]` (a fraction R
  * of the nodes replaced per minute); `partition[:F]` (a fraction F split off, items on both sides, heal, items);
  * `attack:BEHAVIOUR:RATIO` (RATIO adversary nodes per honest node, running an adversary.ts behaviour, present from the
- * start). Parsing is pure; `start` only schedules through the ScenarioContext it is given.
+ * start); `newcomer[:K]` (K nodes join one by one, each through one bootstrapper; 60 s later, how many of their links
+ * go to that bootstrapper's neighbours). Parsing is pure; `start` only schedules through the ScenarioContext it is given.
  */
 import {
   SIM_CHURN_LEAD_S,
   SIM_FAILURE_PUBLISH_AFTER_S,
   SIM_HEAL_WAIT_S,
+  SIM_NEWCOMER_GAP_S,
+  SIM_NEWCOMER_WAIT_S,
+  SIM_NEWCOMERS,
   SIM_PARTITION_S,
 } from "../defaults.ts";
 import { UsageError } from "../errors.ts";
@@ -25,16 +29,18 @@ export interface ScenarioContext {
   readonly t0: number;
   readonly items: number;
   readonly rate: number;
-  /** The original honest population size (--nodes). */
+  /** The original honest population size (--nodes), and the nodes' degree. */
   readonly nodes: number;
+  readonly degree: number;
+  now(): number;
   random(): number;
   at(time: number, fn: () => void): void;
   /** Publishes one item now from a random live honest node (of `side`, if given). */
   publish(phase: string, side?: number): void;
   liveNodes(): SimNode[];
   crash(node: SimNode): void;
-  /** A fresh honest node joins now through random present nodes. */
-  spawnHonest(): void;
+  /** A fresh honest node joins now through random present nodes (or through `bootstrappers`). */
+  spawnHonest(bootstrappers?: SimNode[]): SimNode;
   /** Assigns sides and cuts the network until `healAt`. */
   partition(sideOf: (node: SimNode) => number, healAt: number): void;
 }
@@ -45,6 +51,24 @@ export interface Scenario {
   readonly adversary?: { behaviour: string; perHonest: number };
   /** Schedules everything from ctx.t0; returns the time of the last publication. */
   start(ctx: ScenarioContext): number;
+  /** What the scenario measured itself (newcomer: where the newcomers' links went), for the result. */
+  figures?(): NewcomerFigures;
+}
+
+/** newcomer:K — where K newcomers, each joining through one bootstrapper B, have their links SIM_NEWCOMER_WAIT_S later. */
+export interface NewcomerFigures {
+  newcomers: number;
+  wait_s: number;
+  links_mean: number;
+  /** Newcomers still linked to their own bootstrapper. */
+  linked_to_bootstrapper: number;
+  /** Links to B's neighbours (as they were when the newcomer joined), mean and max per newcomer, and that mean as a
+   *  share of `degree` … */
+  to_bootstrapper_neighbours_mean: number;
+  to_bootstrapper_neighbours_max: number;
+  share_of_degree: number;
+  /** … against the mean count had the same number of links gone to live nodes chosen at random. */
+  random_expected_mean: number;
 }
 
 /** Schedules `count` publications at `rate` per second from `from`; returns the last one's time. */
@@ -152,9 +176,59 @@ export function parseScenario(spec: string): Scenario {
         start: (ctx) => publishSeries(ctx, ctx.t0, ctx.items, "attack"),
       };
     }
+    case "newcomer": {
+      noMore(1);
+      const count = a === undefined ? SIM_NEWCOMERS : Number(a);
+      if (!(Number.isInteger(count) && count >= 1)) throw new UsageError(`--scenario newcomer:K: K must be an integer ≥ 1, got "${a}"`);
+      return newcomerScenario(count);
+    }
     default:
-      throw new UsageError(`--scenario: unknown scenario "${spec}" (steady, failure:F[:S], churn[:R], partition[:F], attack:BEHAVIOUR:RATIO)`);
+      throw new UsageError(`--scenario: unknown scenario "${spec}" (steady, failure:F[:S], churn[:R], partition[:F], attack:BEHAVIOUR:RATIO, newcomer[:K])`);
   }
+}
+
+/** K newcomers join SIM_NEWCOMER_GAP_S apart, each through one random live honest node; each is looked at
+ *  SIM_NEWCOMER_WAIT_S after its join; the items follow the last look (so the newcomers are expected to get them). */
+function newcomerScenario(count: number): Scenario {
+  const seen: { links: number; toB: boolean; toNeighbours: number; expected: number }[] = [];
+  let degree = 0;
+  return {
+    name: `newcomer:${count}`,
+    start: (ctx) => {
+      for (let k = 0; k < count; k++) {
+        ctx.at(ctx.t0 + k * SIM_NEWCOMER_GAP_S * 1000, () => {
+          const live = ctx.liveNodes().filter((n) => n.honest);
+          const b = live[Math.floor(ctx.random() * live.length)]!;
+          const neighbours = new Set(b.links.keys());
+          const newcomer = ctx.spawnHonest([b]);
+          ctx.at(ctx.now() + SIM_NEWCOMER_WAIT_S * 1000, () => {
+            const links = [...newcomer.links.keys()];
+            const others = ctx.liveNodes().length - 1;
+            // Random choice: the same number of links to distinct live nodes other than the newcomer, uniformly.
+            const expected = others <= 0 ? 0 : (links.length * [...neighbours].filter((id) => id !== newcomer.id).length) / others;
+            degree = ctx.degree;
+            seen.push({ links: links.length, toB: newcomer.links.has(b.id), toNeighbours: links.filter((id) => neighbours.has(id)).length, expected });
+          });
+        });
+      }
+      return publishSeries(ctx, ctx.t0 + ((count - 1) * SIM_NEWCOMER_GAP_S + SIM_NEWCOMER_WAIT_S) * 1000 + 1000, ctx.items, "after-newcomers");
+    },
+    figures: () => {
+      const mean = (f: (s: (typeof seen)[number]) => number, digits = 3) =>
+        seen.length === 0 ? 0 : Math.round((seen.reduce((a, s) => a + f(s), 0) / seen.length) * 10 ** digits) / 10 ** digits;
+      const toNeighbours = mean((s) => s.toNeighbours);
+      return {
+        newcomers: seen.length,
+        wait_s: SIM_NEWCOMER_WAIT_S,
+        links_mean: mean((s) => s.links),
+        linked_to_bootstrapper: seen.filter((s) => s.toB).length,
+        to_bootstrapper_neighbours_mean: toNeighbours,
+        to_bootstrapper_neighbours_max: Math.max(0, ...seen.map((s) => s.toNeighbours)),
+        share_of_degree: degree === 0 ? 0 : Math.round((toNeighbours / degree) * 10_000) / 10_000,
+        random_expected_mean: mean((s) => s.expected, 5),
+      };
+    },
+  };
 }
 
 export function shuffle<T>(items: T[], random: () => number): void {

@@ -25,6 +25,7 @@ import {
   SIM_JOIN_WINDOW_MAX_S,
   SIM_RATE_PER_S,
   SIM_SETTLED_SHARE,
+  SIM_VIEW_SAMPLE_MS,
   SIM_VALIDATION_DELAY_MS,
   SIM_WARMUP_MAX_S,
   SIM_WARMUP_MIN_S,
@@ -40,6 +41,7 @@ import { parseLatency, Wire } from "./network-model.ts";
 import { SimModules, SimNode, type ModuleHost } from "./node.ts";
 import { overlayStats } from "./overlay.ts";
 import { parseScenario, shuffle, type ScenarioContext } from "./scenario.ts";
+import { ViewWatch } from "./views.ts";
 import { World } from "./world.ts";
 
 export type { SimResult } from "./result.ts";
@@ -102,6 +104,9 @@ export interface SimOptions {
   warmupItems?: number;
   warmupMaxS?: number;
   drainMaxS?: number;
+  /** After the drain, keep running at most this long until every live honest node's view is full (the delivery
+   *  figures are taken before it; `views` and `overlay_end` after). */
+  viewsWaitS?: number;
   /** The drain also ends once no delivery has happened for this long. */
   quietS?: number;
   strictDrain?: boolean;
@@ -208,13 +213,13 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     }
     return out;
   };
-  const spawn = (behaviour: string | undefined, start = true): SimNode => {
+  const spawn = (behaviour: string | undefined, start = true, through?: SimNode[]): SimNode => {
     const index = world.nodes.length;
     const random = stream(seed, 1000 + index);
     let node: SimNode | undefined;
     const clock = world.clockFor(() => node);
     node = new SimNode(index, `n${index}`, ipOf(index), 6001, topology(), behaviour === undefined, world.now, clock, random);
-    const bootstrappers = start ? bootstrappersFor() : [];
+    const bootstrappers = through?.map((n) => n.address) ?? (start ? bootstrappersFor() : []);
     world.add(node);
     const network = world.portOf(node);
     if (behaviour === undefined) {
@@ -323,11 +328,19 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     alive.length = w;
     return alive.slice();
   };
+  const views = new ViewWatch(() => alive, degree);
+  views.start(t0);
+  const sampleViews = () => {
+    views.observe(world.now);
+    world.at(world.now + SIM_VIEW_SAMPLE_MS, sampleViews);
+  };
   const ctx: ScenarioContext = {
     t0,
     items,
     rate,
     nodes: o.nodes,
+    degree,
+    now: () => world.now,
     random: scenarioRandom,
     at: (time, fn) => world.at(time, fn),
     publish: (phaseName, side) => {
@@ -345,7 +358,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     },
     liveNodes: live,
     crash: (node) => world.crash(node),
-    spawnHonest: () => void spawn(undefined),
+    spawnHonest: (through) => spawn(undefined, true, through),
     partition: (sideOf, healAt) => {
       for (const n of live()) n.side = sideOf(n);
       world.partition(healAt);
@@ -353,6 +366,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   };
   const warmupSimSeconds = t0 / 1000;
   const lastPublish = scenario.start(ctx);
+  world.at(t0, sampleViews); // after the scenario's own events at t0 (same time, scheduled later)
   plannedEnd = lastPublish + (o.drainMaxS ?? SIM_DRAIN_MAX_S) * 1000;
   await world.runUntil(lastPublish, undefined, progress);
   const wallPublishEnd = performance.now();
@@ -370,6 +384,9 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   }
   const wallDrainEnd = performance.now();
   world.flushPings();
+  const delivery = structuredClone(deliveryResult(metrics, population, size));
+  const viewsUntil = world.now + (o.viewsWaitS ?? 0) * 1000;
+  while (world.now < viewsUntil && !views.allFull) await world.runUntil(world.now + 1000, undefined, progress);
   o.inspect?.(world, metrics);
 
   return {
@@ -385,11 +402,14 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     latency: wire.latency.description,
     uplink_mbit: o.uplinkMbit ?? null,
     adversaries,
-    ...deliveryResult(metrics, population, size),
+    ...delivery,
     honest_peers_banned: metrics.honestBansOfHonest,
     adversaries_banned: metrics.honestBansOfAdversaries,
     warmup: { sim_seconds: warmupSimSeconds, messages: metrics.warmup.messages, bytes: metrics.warmup.bytes },
     overlay,
+    overlay_end: overlayStats(alive.filter((n) => n.alive)),
+    views: views.figures(),
+    ...(scenario.figures ? { newcomers: scenario.figures() } : {}),
     sim_seconds: round(world.now / 1000, 3),
     wall_seconds: round((performance.now() - wallStart) / 1000, 2),
     wall_phases: {
