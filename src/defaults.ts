@@ -389,6 +389,10 @@ export const PEER_STORE_SAVE_DELAY_MS = 1_000;
 // ---- CLI ---------------------------------------------------------------------------------------------------------
 
 /** After the signal, `gossip` exits by force past this, so a stuck socket cannot keep it alive (README: within 2 s) … */
+/** `gossip testnet --processes`: how long every node process has to open its API (N processes start at once on a
+ *  shared machine). */
+export const TESTNET_PROCESS_START_TIMEOUT_MS = 60_000;
+
 export const NODE_SHUTDOWN_BOUND_MS = 1_800;
 /** … and `gossip testnet`, which stops N nodes and the PoW workers, past this. */
 export const TESTNET_SHUTDOWN_BOUND_MS = 3_000;

@@ -13,15 +13,19 @@ import {
   TESTNET_SHUTDOWN_BOUND_MS,
 } from "../defaults.ts";
 import { UsageError } from "../errors.ts";
-import { startTestnet, type Testnet, type TestnetStats } from "../testnet/network.ts";
+import { startTestnet, type TestnetStats } from "../testnet/network.ts";
+import { startProcessTestnet } from "../testnet/processes.ts";
 import { PROBE_DATA_TYPE, PROBE_HEADER_BYTES, ProbeTracker, encodeProbe, percentile, readProbe } from "../testnet/probe.ts";
 import { seededRandom } from "../util/random.ts";
 import { parseOptions } from "./common.ts";
 
 const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--control-base-port C]
-                      [--difficulty D] [--degree D] [--types T1,T2,…] [--dir DIR] [--seconds S]
+                      [--difficulty D] [--degree D] [--dissemination plumtree|flood] [--overlay classic|hyparview]
+                      [--processes] [--types T1,T2,…] [--dir DIR] [--seconds S]
   Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default ${TESTNET_BASE_PORT}; 0 = any free
-  port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. With --control-base-port C,
+  port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. --processes runs each node
+  as its own \`gossip\` process instead (config node-<i>.yaml and log node-<i>.log in DIR, ${TESTNET_DIALS_PER_NODE} random
+  others as its bootstrappers, control server on P+2000+i; needs a fixed P). With --control-base-port C,
   node i also serves its control server on C+i (0 = any free port): its dashboard at http://127.0.0.1:C+i/, and
   /metrics and /status. Every node runs a module that subscribes
   to the probe type ${PROBE_DATA_TYPE} and to --types (answering valid), so items of those types from your own module
@@ -38,6 +42,9 @@ interface TestnetRun {
   controlBasePort: number | undefined;
   difficulty: number;
   degree: number;
+  dissemination: "plumtree" | "flood" | undefined;
+  overlay: "hyparview" | "classic" | undefined;
+  processes: boolean;
   seconds: number;
   types: number[];
   dir: string | undefined;
@@ -69,6 +76,9 @@ function parse(argv: string[]): TestnetRun | "help" {
     "control-base-port": { type: "string" },
     difficulty: { type: "string" },
     degree: { type: "string" },
+    dissemination: { type: "string" },
+    overlay: { type: "string" },
+    processes: { type: "boolean" },
     types: { type: "string" },
     dir: { type: "string" },
     seconds: { type: "string" },
@@ -83,7 +93,19 @@ function parse(argv: string[]): TestnetRun | "help" {
     return v;
   };
   const nodes = num("nodes", TESTNET_NODES, 1, 1000);
+  const choice = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+    const v = text(name);
+    if (v !== undefined && !(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name} must be ${allowed.join(" or ")}, got "${v}"`);
+    return v as T | undefined;
+  };
+  const processes = values.processes === true;
+  if (processes && (text("base-port") === "0" || text("control-base-port") !== undefined)) {
+    throw new UsageError("--processes needs a fixed --base-port (its configs name every port) and puts control servers on P+2000+i");
+  }
   return {
+    dissemination: choice("dissemination", ["plumtree", "flood"] as const),
+    overlay: choice("overlay", ["hyparview", "classic"] as const),
+    processes,
     nodes,
     rate: num("announce-rate", 0, 0, 100_000),
     size: num("size", TESTNET_PROBE_BYTES, PROBE_HEADER_BYTES, 65_000),
@@ -106,38 +128,53 @@ export function perDelivery(now: TestnetStats, base: TestnetStats): string {
   return `copies/delivery ${copies.toFixed(2)} | bytes/delivery ${Math.round(bytes)}`;
 }
 
+/** What the summary loop needs of either kind of testnet (in-process, or one process per node). */
+interface RunningTestnet {
+  dir: string;
+  lines: string[];
+  stats(): Promise<TestnetStats> | TestnetStats;
+  announce(index: number, dataType: number, data: Uint8Array): void;
+  stop(): Promise<void>;
+}
+
+async function start(o: TestnetRun, tracker: ProbeTracker): Promise<RunningTestnet> {
+  const onNotification = (_i: number, type: number, data: Uint8Array) => {
+    if (type !== PROBE_DATA_TYPE) return true;
+    const probe = readProbe(data, o.size);
+    if (probe !== undefined) tracker.received(probe, performance.now());
+    return probe !== undefined;
+  };
+  const common = { nodes: o.nodes, dir: o.dir, powDifficulty: o.difficulty, degree: o.degree, dissemination: o.dissemination, overlay: o.overlay, dataTypes: o.types, onNotification };
+  if (o.processes) {
+    const net = await startProcessTestnet({ ...common, basePort: o.basePort });
+    const lines = net.nodes.map((t) => `node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  pid ${t.process.pid}  dashboard http://127.0.0.1:${t.controlPort}/`);
+    return { dir: net.dir, lines, stats: () => net.stats(), announce: (i, type, data) => net.announce(i, type, data), stop: () => net.stop() };
+  }
+  const net = await startTestnet({ ...common, basePort: o.basePort, controlBasePort: o.controlBasePort });
+  const lines = net.nodes.map((t) => {
+    const dashboard = t.controlPort === undefined ? "" : `  dashboard http://127.0.0.1:${t.controlPort}/`;
+    return `node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…${dashboard}`;
+  });
+  return { dir: net.dir, lines, stats: () => net.stats(), announce: (i, type, data) => net.announce(i, type, data), stop: () => net.stop() };
+}
+
 async function runTestnet(o: TestnetRun): Promise<number> {
   const out = (line: string) => process.stdout.write(line + "\n");
   const tracker = new ProbeTracker(o.nodes - 1);
-  let net: Testnet;
+  let net: RunningTestnet;
   try {
-    net = await startTestnet({
-      nodes: o.nodes,
-      basePort: o.basePort,
-      controlBasePort: o.controlBasePort,
-      dir: o.dir,
-      powDifficulty: o.difficulty,
-      degree: o.degree,
-      dataTypes: o.types,
-      onNotification: (_i, type, data) => {
-        if (type !== PROBE_DATA_TYPE) return true;
-        const probe = readProbe(data, o.size);
-        if (probe !== undefined) tracker.received(probe, performance.now());
-        return probe !== undefined;
-      },
-    });
+    net = await start(o, tracker);
   } catch (e) {
     process.stderr.write(`gossip testnet: ${(e as Error).message}\n`);
     return 1;
   }
-  out(`testnet: ${o.nodes} nodes, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}`);
-  for (const t of net.nodes) {
-    const dashboard = t.controlPort === undefined ? "" : `  dashboard http://127.0.0.1:${t.controlPort}/`;
-    out(`node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…${dashboard}`);
-  }
+  const kind = o.processes ? " (one process each)" : "";
+  const layers = `${o.dissemination ?? "default dissemination"}, ${o.overlay ?? "default overlay"}`;
+  out(`testnet: ${o.nodes} nodes${kind}, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}, ${layers}`);
+  for (const line of net.lines) out(line);
 
   // Traffic is counted from here: the handshakes and first exchanges of setting up are not the protocol's cost per item.
-  const base = net.stats();
+  const base = await net.stats();
   let seq = 0;
   const started = performance.now();
   const random = seededRandom(Date.now());
@@ -152,16 +189,16 @@ async function runTestnet(o: TestnetRun): Promise<number> {
         }
       }, 10)
     : undefined;
-  const summary = () => {
+  const summary = async () => {
     const secs = Math.round((performance.now() - started) / 1000);
-    const s = net.stats();
+    const s = await net.stats();
     const lat = tracker.takeCompleted();
     const p99 = lat.length ? `${percentile(lat, 99).toFixed(1)} ms` : "-";
     const { delivered } = tracker.stats();
     const probes = o.rate > 0 ? ` | probes ${seq} announced, ${delivered}/${seq * (o.nodes - 1)} delivered, last-node p99 ${p99}` : "";
     return `t=${secs}s links ${s.links} | items delivered ${s.deliveries - base.deliveries} | ${perDelivery(s, base)}${probes}`;
   };
-  const ticker = setInterval(() => out(summary()), 1000);
+  const ticker = setInterval(() => void summary().then(out), 1000);
 
   await new Promise<void>((resolve) => {
     const done = () => resolve();
@@ -171,7 +208,7 @@ async function runTestnet(o: TestnetRun): Promise<number> {
   });
   clearInterval(announcer);
   clearInterval(ticker);
-  out(`total: ${summary()}`);
+  out(`total: ${await summary()}`);
   // A pending timer keeps the event loop alive while stop() awaits worker exits (unref'd handles would let the
   // process end mid-stop), and bounds shutdown like `gossip` itself does.
   const force = setTimeout(() => process.exit(0), TESTNET_SHUTDOWN_BOUND_MS);

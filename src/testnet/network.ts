@@ -42,8 +42,9 @@ export interface TestnetOptions {
   dir?: string;
   powDifficulty?: number;
   degree?: number;
-  /** `gossip.dissemination` of every node (default: the config's default). */
+  /** `gossip.dissemination` and `gossip.overlay` of every node (default: the config's defaults). */
   dissemination?: "plumtree" | "flood";
+  overlay?: "hyparview" | "classic";
   cacheSize?: number;
   /** Each node dials this many distinct random others (default TESTNET_DIALS_PER_NODE). */
   dialsPerNode?: number;
@@ -130,6 +131,7 @@ export async function startTestnet(options: TestnetOptions): Promise<Testnet> {
         bootstrappers: [],
         degree: options.degree ?? TESTNET_DEGREE,
         dissemination: options.dissemination,
+        overlay: options.overlay,
         cacheSize: options.cacheSize ?? DEFAULTS.cacheSize,
         powDifficulty: difficulty,
         maxPowDifficulty: Math.max(difficulty, TESTNET_POW_DIFFICULTY),
