@@ -1,6 +1,6 @@
 /**
  * The attack suite of issue 17 at small N (src/sim/adversary.ts): each behaviour does what it claims to the honest
- * nodes, and honest nodes never ban each other under it. Figures at 1,000 honest nodes are in docs/simulation.md.
+ * nodes, and honest nodes never ban each other under it. Figures at 1,000 honest nodes are in docs/decisions.md "Peer scoring".
  */
 import { describe, expect, test } from "bun:test";
 import type { GossipCore } from "../../src/gossip/core.ts";
