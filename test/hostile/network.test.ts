@@ -23,6 +23,8 @@ const fixtures: Module[] = [];
 /** The canary pair never rotates its link away during a case, and pushes every item to all its links (the faulted
  *  networks link to its target and do not relay the canary's type, so a push to a random few could miss the peer). */
 const steady: NodeSpec = { degree: 30, membership: { rotationIntervalMs: 3_600_000 } };
+/** HOSTILE_OVERLAY=hyparview runs the faulted networks (not the canary pair) on HyParView views (issue 16). */
+const overlay = process.env.HOSTILE_OVERLAY as NodeSpec["overlay"];
 
 beforeAll(async () => {
   canary = await startCanary(h, { target: steady, peer: steady });
@@ -60,8 +62,8 @@ async function announce(n: GossipNode, dataType: number, text: string): Promise<
 /** `count` nodes, each bootstrapped from the one before (the first from the canary's target), all linked into one
  *  component. */
 async function network(count: number, spec: NodeSpec = {}): Promise<GossipNode[]> {
-  const ns = [await h.node({ ...spec, bootstrapPort: canary.target.transport.port })];
-  for (let i = 1; i < count; i++) ns.push(await h.node({ ...spec, bootstrapPort: ns[i - 1]!.transport.port }));
+  const ns = [await h.node({ overlay, ...spec, bootstrapPort: canary.target.transport.port })];
+  for (let i = 1; i < count; i++) ns.push(await h.node({ overlay, ...spec, bootstrapPort: ns[i - 1]!.transport.port }));
   await waitFor(() => connected(ns) && ns.every((n) => n.transport.linked().length >= 2), 10_000, "one component");
   return ns;
 }
@@ -122,7 +124,7 @@ test("29. churn: 20 rounds, each replacing one of the five churning nodes while 
   const subs = await Promise.all(stable.map((n) => subscribe(n, 0x301)));
   const churners: GossipNode[] = [];
   const churner = async (bootstrap: GossipNode) => {
-    const n = await h.node({ ...spec, bootstrapPort: bootstrap.transport.port });
+    const n = await h.node({ overlay, ...spec, bootstrapPort: bootstrap.transport.port });
     await subscribe(n, 0x301);
     churners.push(n);
     return n;
