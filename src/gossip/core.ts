@@ -95,9 +95,9 @@ export function createCore(options: CoreOptions): GossipCore {
   const score = new PeerScore({
     ...options.score,
     now: () => clock.now(),
-    onScoreBan: (peer, why) => {
-      log.child({ part: "gossip" }).warn("peer banned", { peer, why });
-      options.network.disconnect(peer, `banned: ${why}`);
+    onScoreBan: (peer, evidence) => {
+      log.child({ part: "gossip" }).warn("peer banned", { peer, why: "low-score", evidence });
+      options.network.disconnect(peer, "banned: low-score");
     },
   });
   const broadcaster = new Broadcaster({

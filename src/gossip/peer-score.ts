@@ -49,8 +49,9 @@ export interface PeerScoreOptions extends Partial<ScoreParams> {
   gossipThreshold?: number;
   banThreshold?: number;
   now?: () => number;
-  /** A score ban happened (the strikes' bans are their caller's business): disconnect the peer. */
-  onScoreBan?: (peer: PeerId, why: string) => void;
+  /** A score ban happened (the strikes' bans are their caller's business): disconnect the peer. `evidence` names
+   *  what took the score below the threshold (kebab-case: module-rejections, graft-flood, …). */
+  onScoreBan?: (peer: PeerId, evidence: string) => void;
 }
 
 interface Strikes {
@@ -75,7 +76,7 @@ export class PeerScore implements PeerEvents {
   readonly banThreshold: number;
   readonly table: ScoreTable;
   private readonly now: () => number;
-  private readonly onScoreBan: (peer: PeerId, why: string) => void;
+  private readonly onScoreBan: (peer: PeerId, evidence: string) => void;
   private readonly strikes = new Map<PeerId, Strikes>();
   /** Items a local module rejected, per peer, since tracking began (a plain count for stats; the score decays). */
   private readonly rejections = new Map<PeerId, number>();
@@ -234,7 +235,7 @@ export class PeerScore implements PeerEvents {
     if (!this.belowBan(peer)) return false;
     this.ban(peer);
     this.scoreBans++;
-    this.onScoreBan(peer, `low-score (${why})`);
+    this.onScoreBan(peer, why);
     return true;
   }
 }
