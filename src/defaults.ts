@@ -219,11 +219,12 @@ export const LINK_ROTATION_INTERVAL_MS = 60_000;
  *  (src/gossip/membership.ts: a candidate table fed by peer exchange). */
 export const DEFAULT_OVERLAY = "classic" as const;
 
-/** Passive view size: addresses kept besides the links. The paper uses log(n)+c active and k(log(n)+c) passive;
- *  six times the active view (at least 30, the paper's value for 10,000 nodes) keeps enough live entries after mass
- *  failure to refill the active view. */
+/** Passive view size: addresses kept besides the links. The paper uses log(n)+c active and k(log(n)+c) passive (30
+ *  for 10,000 nodes); at least 100 here, since after 95% of the nodes fail at once a survivor's entries are live with
+ *  5% chance each: 100 leave about 5 live (30 left under 2, and a fifth of the survivors in islands; measured in
+ *  docs/simulation.md, "Membership views"); six times the active view above that. */
 export function passiveViewSize(degree: number): number {
-  return Math.max(30, 6 * degree);
+  return Math.max(100, 6 * degree);
 }
 
 /** Active random walk length (ARWL): hops a FORWARD_JOIN and a SHUFFLE travel (paper: 6). */
@@ -378,6 +379,10 @@ export const TESTNET_PROBE_BYTES = 64;
 /** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
 export const TESTNET_POW_DIFFICULTY = 8;
 
+/** `gossip testnet --processes`: how long every node process has to open its API (N processes start at once on a
+ *  shared machine). */
+export const TESTNET_PROCESS_START_TIMEOUT_MS = 60_000;
+
 // ---- Peer store (src/peer-store.ts) --------------------------------------------------------------------------------
 
 /** Peers kept in the store beside the hostkey: the most recently seen. */
@@ -389,10 +394,6 @@ export const PEER_STORE_SAVE_DELAY_MS = 1_000;
 // ---- CLI ---------------------------------------------------------------------------------------------------------
 
 /** After the signal, `gossip` exits by force past this, so a stuck socket cannot keep it alive (README: within 2 s) … */
-/** `gossip testnet --processes`: how long every node process has to open its API (N processes start at once on a
- *  shared machine). */
-export const TESTNET_PROCESS_START_TIMEOUT_MS = 60_000;
-
 export const NODE_SHUTDOWN_BOUND_MS = 1_800;
 /** … and `gossip testnet`, which stops N nodes and the PoW workers, past this. */
 export const TESTNET_SHUTDOWN_BOUND_MS = 3_000;

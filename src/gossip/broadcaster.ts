@@ -168,7 +168,7 @@ export class Broadcaster implements PeerEvents {
     this.metrics.announced++;
     const key = idKey(item.id);
     this.seen.add(key);
-    this.cache.put(item);
+    this.cache.put(item, key);
     this.spread?.announced(item);
     this.forward(item, []);
     this.log.debug("item announced", { id: key, dataType: item.dataType, ttl: item.ttl });
@@ -188,7 +188,7 @@ export class Broadcaster implements PeerEvents {
     if (this.seen.has(key) || this.cache.has(key)) {
       this.metrics.duplicates++;
       // A copy that arrives while the item is being validated tells us this peer has it: we will not send it there.
-      this.holders.get(key)?.push(from);
+      if (this.outstanding > 0) this.holders.get(key)?.push(from); // (holders has an entry per validation only)
       this.spread?.received(from, item, false); // a redundant link: the tree prunes it
       return;
     }
@@ -230,7 +230,7 @@ export class Broadcaster implements PeerEvents {
     this.spread?.received(from, item, true);
     this.outstanding++;
     this.holders.set(key, [from]);
-    void this.gate(from, item).finally(() => {
+    void this.gate(from, item, key).finally(() => {
       this.outstanding--;
       this.holders.delete(key);
       if (this.intake.paused > 0) this.intake.settled();
@@ -291,7 +291,7 @@ export class Broadcaster implements PeerEvents {
     };
   }
 
-  private async gate(from: PeerId, item: GossipItem): Promise<void> {
+  private async gate(from: PeerId, item: GossipItem, key: string): Promise<void> {
     let verdict: Verdict;
     try {
       verdict = await this.local.validate(item.dataType, item.data);
@@ -316,8 +316,8 @@ export class Broadcaster implements PeerEvents {
     this.score.recordFirstDelivery(from, item.dataType);
     if (item.ttl === 1) return; // delivered locally (the subscribers were notified); must not travel further
     const onward: GossipItem = { ...item, ttl: item.ttl === 0 ? 0 : item.ttl - 1 };
-    this.cache.put(onward);
-    this.forward(onward, this.holders.get(idKey(item.id)) ?? [from]);
+    this.cache.put(onward, key);
+    this.forward(onward, this.holders.get(key) ?? [from]);
   }
 
   /** Sends an item on to peers other than those in `except` (which already have it): along the broadcast tree, or
@@ -329,7 +329,15 @@ export class Broadcaster implements PeerEvents {
 
   /** Sends `item` to up to `degree` random linked peers other than those in `except`. */
   private flood(item: GossipItem, except: PeerId[]): void {
-    const targets = this.network.linkedPeers().filter((l) => !except.includes(l.peer) && !this.score.isBanned(l.peer));
+    // Filtered in place (linkedPeers hands out a copy), in link order; a loop, since this runs for every link of
+    // every forward and `except` holds a handful of peers.
+    const targets = this.network.linkedPeers();
+    let kept = 0;
+    for (let i = 0; i < targets.length; i++) {
+      const l = targets[i]!;
+      if (!isAmong(except, l.peer) && !this.score.isBanned(l.peer)) targets[kept++] = l;
+    }
+    targets.length = kept;
     pickInPlace(targets, this.degree, this.random);
     const n = Math.min(this.degree, targets.length);
     for (let i = 0; i < n; i++) this.send(targets[i]!.peer, item);
@@ -353,6 +361,11 @@ export class Broadcaster implements PeerEvents {
     this.strike(peer, why);
     this.network.disconnect(peer, why);
   }
+}
+
+function isAmong(peers: readonly PeerId[], peer: PeerId): boolean {
+  for (let i = 0; i < peers.length; i++) if (peers[i] === peer) return true;
+  return false;
 }
 
 /** Partial Fisher–Yates: afterwards the first min(k, n) elements are a uniform random sample. */

@@ -89,11 +89,12 @@ export class CandidateTable {
     return delay;
   }
 
-  /** Entries not linked now (by address or ID): what we could dial if links were lost. */
-  spare(linkedAddrs: ReadonlySet<string>, linkedIds: ReadonlySet<PeerId>): number {
+  /** Entries not linked now (by address or ID): what we could dial if links were lost. Stops counting at `enough`
+   *  (membership asks every tick whether there are `degree` of them, and the table may hold a thousand). */
+  spare(linkedAddrs: ReadonlySet<string>, linkedIds: ReadonlySet<PeerId>, enough = Infinity): number {
     let spare = 0;
     for (const [key, c] of this.byKey) {
-      if (!linkedAddrs.has(key) && (c.id === undefined || !linkedIds.has(c.id))) spare++;
+      if (!linkedAddrs.has(key) && (c.id === undefined || !linkedIds.has(c.id)) && ++spare >= enough) break;
     }
     return spare;
   }

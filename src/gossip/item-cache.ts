@@ -26,10 +26,10 @@ export class ItemCache {
     return this.items.has(key);
   }
 
-  /** Caches `item` (its `ttl` is the TTL to send onwards). Returns false if already cached or capacity is 0. */
-  put(item: GossipItem): boolean {
+  /** Caches `item` (its `ttl` is the TTL to send onwards) under `key` (its idKey, if the caller has it). Returns
+   *  false if already cached or capacity is 0. */
+  put(item: GossipItem, key: string = idKey(item.id)): boolean {
     if (this.capacity === 0) return false;
-    const key = idKey(item.id);
     if (this.items.has(key)) return false;
     this.items.set(key, item);
     if (this.items.size > this.capacity) {

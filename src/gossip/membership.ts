@@ -247,7 +247,7 @@ export class Membership implements PeerEvents {
     const links = this.network.linkedPeers();
     this.rpsQueries.ask(this.degree - links.length);
     // Exchange while short of links, and also while we know too few spare addresses to replace lost links.
-    const thin = stillWanted > 0 || this.spareCandidates() < this.degree;
+    const thin = stillWanted > 0 || this.spareCandidates(links, this.degree) < this.degree;
     if (thin && links.length > 0 && this.clock.now() >= this.nextExchangeAt) {
       this.nextExchangeAt = this.clock.now() + this.peerExchangeIntervalMs;
       this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
@@ -265,7 +265,7 @@ export class Membership implements PeerEvents {
   private rotate(links: LinkInfo[]): void {
     if (links.length < this.degree || this.dialing.size > 0) return;
     const linkedIds = new Set(links.map((l) => l.peer));
-    const linkedAddrs = new Set(links.filter((l) => l.port > 0).map((l) => formatHostPort(l)));
+    const linkedAddrs = new Set(links.filter((l) => l.port > 0).map(addressKeyOf));
     const due = this.dueCandidates(linkedAddrs, linkedIds);
     if (due.length === 0) return;
     const [key, c] = due[Math.floor(this.random() * due.length)]!;
@@ -284,24 +284,23 @@ export class Membership implements PeerEvents {
   /** Dials due candidates while short of links; returns how many links are still wanted after that. */
   private maintain(): number {
     const links = this.network.linkedPeers();
-    const linkedIds = new Set<PeerId>();
-    const linkedAddrs = new Set<string>();
-    const outboundPerHost = new Map<string, number>();
     let outbound = 0;
-    for (const l of links) {
-      linkedIds.add(l.peer);
-      if (l.port > 0) linkedAddrs.add(formatHostPort(l));
-      if (!l.inbound) {
-        outbound++;
-        bump(outboundPerHost, l.host);
-      }
-    }
-    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
+    for (const l of links) if (!l.inbound) outbound++;
     const want = Math.max(
       this.degree - links.length - this.dialing.size,
       minOutbound(this.degree) - outbound - this.dialing.size,
     );
+    // Nearly every tick of a node at `degree` ends here, so the sets below are only built when there is dialing to do.
     if (want <= 0) return 0;
+    const linkedIds = new Set<PeerId>();
+    const linkedAddrs = new Set<string>();
+    const outboundPerHost = new Map<string, number>();
+    for (const l of links) {
+      linkedIds.add(l.peer);
+      if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
+      if (!l.inbound) bump(outboundPerHost, l.host);
+    }
+    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
     const due = this.dueCandidates(linkedAddrs, linkedIds);
     pickInPlace(due, due.length, this.random);
     const chosen = spreadOverHosts(due, want, outboundPerHost, this.maxOutboundPerIp);
@@ -366,16 +365,27 @@ export class Membership implements PeerEvents {
     this.candidates.learn(addr, flags, this.dialing);
   }
 
-  /** Candidates that are not linked now: what we could dial if links were lost. */
-  private spareCandidates(): number {
+  /** Candidates not linked now (by `links`), counted up to `enough`: what we could dial if links were lost. */
+  private spareCandidates(links: readonly LinkInfo[], enough: number): number {
     const linkedIds = new Set<PeerId>();
     const linkedAddrs = new Set<string>();
-    for (const l of this.network.linkedPeers()) {
+    for (const l of links) {
       linkedIds.add(l.peer);
-      if (l.port > 0) linkedAddrs.add(formatHostPort(l));
+      if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
     }
-    return this.candidates.spare(linkedAddrs, linkedIds);
+    return this.candidates.spare(linkedAddrs, linkedIds, enough);
   }
+}
+
+/** host:port of a link, as the candidate table keys it; made once per LinkInfo (the networks hand out the same
+ *  objects until links change, and every tick asks), remade if its address changed. */
+const addressKeys = new WeakMap<LinkInfo, { host: string; port: number; key: string }>();
+function addressKeyOf(l: LinkInfo): string {
+  const known = addressKeys.get(l);
+  if (known !== undefined && known.host === l.host && known.port === l.port) return known.key;
+  const key = formatHostPort(l);
+  addressKeys.set(l, { host: l.host, port: l.port, key });
+  return key;
 }
 
 function bump(map: Map<string, number>, key: string): void {

@@ -19,6 +19,9 @@ export class SeenCache {
   private readonly now: () => number;
   /** key → time first seen. Insertion order = age order because `now` does not go backwards. */
   private readonly entries = new Map<string, number>();
+  /** When the oldest entry was seen, or earlier (Infinity: empty). Lets `expire` return at once when nothing is due:
+   *  `has` runs for every copy received, and walking the map means an iterator each time. */
+  private oldestAt = Infinity;
 
   constructor(options: SeenCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? SEEN_CACHE_MAX_ENTRIES;
@@ -42,8 +45,11 @@ export class SeenCache {
   add(key: string): boolean {
     this.expire();
     if (this.entries.has(key)) return false;
-    this.entries.set(key, this.now());
-    // At most one eviction per add, since the bound held before it.
+    const now = this.now();
+    this.entries.set(key, now);
+    if (this.entries.size === 1) this.oldestAt = now;
+    // At most one eviction per add, since the bound held before it. (oldestAt stays a lower bound: the next expiry
+    // that reaches it walks from the new head.)
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
@@ -54,8 +60,13 @@ export class SeenCache {
   /** Drops expired entries from the head. Each entry is removed once, so the total work is O(adds). */
   private expire(): void {
     const cutoff = this.now() - this.maxAgeMs;
+    if (this.oldestAt > cutoff) return;
+    this.oldestAt = Infinity;
     for (const [key, seenAt] of this.entries) {
-      if (seenAt > cutoff) break;
+      if (seenAt > cutoff) {
+        this.oldestAt = seenAt;
+        break;
+      }
       this.entries.delete(key);
     }
   }

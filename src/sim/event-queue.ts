@@ -2,9 +2,10 @@
  * The simulator's one event queue: a min-heap (4-ary) keyed by (time, sequence number), so events due at the same
  * virtual time run in the order they were scheduled and a run is reproducible event for event.
  *
- * Events live in slots of parallel arrays (kind, two object references, one number); the heap orders slot numbers,
- * so a sift moves one int and allocates nothing. Must never: order by anything but (time, seq), scan the queue, or
- * hand out a slot that is still queued.
+ * Events live in slots of parallel arrays (kind, two object references, one number); the heap itself is three
+ * arrays in heap order (time, sequence number, slot), so a sift compares keys that sit side by side (a node's four
+ * children share a cache line or two) instead of reading them through the slot, and allocates nothing. Must never:
+ * order by anything but (time, seq), scan the queue, or hand out a slot that is still queued.
  */
 
 export interface QueuedEvent {
@@ -16,14 +17,14 @@ export interface QueuedEvent {
 }
 
 export class EventQueue {
-  private times: Float64Array = new Float64Array(1024);
-  private seqs: Float64Array = new Float64Array(1024);
   private kinds: Uint8Array = new Uint8Array(1024);
   private nums: Float64Array = new Float64Array(1024);
   private refA: unknown[] = new Array(1024);
   private refB: unknown[] = new Array(1024);
-  /** heap[0] is the slot of the earliest event. */
-  private heap: Int32Array = new Int32Array(1024);
+  /** The heap, in heap order: position 0 is the earliest event (its time, its sequence number, its slot). */
+  private heapTimes: Float64Array = new Float64Array(1024);
+  private heapSeqs: Float64Array = new Float64Array(1024);
+  private heapSlots: Int32Array = new Int32Array(1024);
   private count = 0;
   private free: Int32Array = new Int32Array(1024);
   private freeCount = 0;
@@ -40,21 +41,18 @@ export class EventQueue {
   push(time: number, kind: number, a: unknown = undefined, b: unknown = undefined, x = 0): void {
     if (!(time === time)) throw new RangeError("EventQueue: time is NaN");
     const slot = this.takeSlot();
-    this.times[slot] = time;
-    this.seqs[slot] = this.nextSeq++;
     this.kinds[slot] = kind;
     this.refA[slot] = a;
     this.refB[slot] = b;
     this.nums[slot] = x;
     this.scheduled++;
-    if (this.count === this.heap.length) this.heap = grow(this.heap);
-    this.heap[this.count] = slot;
-    this.siftUp(this.count++);
+    if (this.count === this.heapSlots.length) this.growHeap();
+    this.siftUp(this.count++, time, this.nextSeq++, slot);
   }
 
   /** Time of the earliest event (Infinity when empty). */
   peekTime(): number {
-    return this.count === 0 ? Infinity : this.times[this.heap[0]!]!;
+    return this.count === 0 ? Infinity : this.heapTimes[0]!;
   }
 
   /**
@@ -63,8 +61,8 @@ export class EventQueue {
    */
   pop(out: QueuedEvent): boolean {
     if (this.count === 0) return false;
-    const slot = this.heap[0]!;
-    out.time = this.times[slot]!;
+    const slot = this.heapSlots[0]!;
+    out.time = this.heapTimes[0]!;
     out.kind = this.kinds[slot]!;
     out.a = this.refA[slot];
     out.b = this.refB[slot];
@@ -72,57 +70,72 @@ export class EventQueue {
     this.refA[slot] = undefined;
     this.refB[slot] = undefined;
     this.releaseSlot(slot);
-    const last = this.heap[--this.count]!;
-    if (this.count > 0) {
-      this.heap[0] = last;
-      this.siftDown(0);
-    }
+    const last = --this.count;
+    if (last > 0) this.siftDown(this.heapTimes[last]!, this.heapSeqs[last]!, this.heapSlots[last]!);
     return true;
   }
 
-  private less(i: number, j: number): boolean {
-    const ti = this.times[i]!;
-    const tj = this.times[j]!;
-    return ti < tj || (ti === tj && this.seqs[i]! < this.seqs[j]!);
-  }
-
-  // A 4-ary heap: half the depth of a binary one, and a node's children share a cache line of `heap`.
-  private siftUp(pos: number): void {
-    const heap = this.heap;
-    const slot = heap[pos]!;
+  // A 4-ary heap: half the depth of a binary one. The entry being placed is held in locals and written once.
+  private siftUp(pos: number, time: number, seq: number, slot: number): void {
+    const times = this.heapTimes;
+    const seqs = this.heapSeqs;
+    const slots = this.heapSlots;
     while (pos > 0) {
       const parent = (pos - 1) >> 2;
-      const p = heap[parent]!;
-      if (!this.less(slot, p)) break;
-      heap[pos] = p;
+      const pt = times[parent]!;
+      if (pt < time || (pt === time && seqs[parent]! < seq)) break;
+      times[pos] = pt;
+      seqs[pos] = seqs[parent]!;
+      slots[pos] = slots[parent]!;
       pos = parent;
     }
-    heap[pos] = slot;
+    times[pos] = time;
+    seqs[pos] = seq;
+    slots[pos] = slot;
   }
 
-  private siftDown(pos: number): void {
-    const heap = this.heap;
+  /** Places (time, seq, slot) from the root down (the root's entry has been taken). */
+  private siftDown(time: number, seq: number, slot: number): void {
+    const times = this.heapTimes;
+    const seqs = this.heapSeqs;
+    const slots = this.heapSlots;
     const n = this.count;
-    const slot = heap[pos]!;
+    let pos = 0;
     for (;;) {
       const first = 4 * pos + 1;
       if (first >= n) break;
       let child = first;
-      const end = Math.min(first + 4, n);
-      for (let c = first + 1; c < end; c++) if (this.less(heap[c]!, heap[child]!)) child = c;
-      if (!this.less(heap[child]!, slot)) break;
-      heap[pos] = heap[child]!;
+      let ct = times[first]!;
+      const end = first + 4 < n ? first + 4 : n;
+      for (let c = first + 1; c < end; c++) {
+        const t = times[c]!;
+        if (t < ct || (t === ct && seqs[c]! < seqs[child]!)) {
+          child = c;
+          ct = t;
+        }
+      }
+      if (time < ct || (time === ct && seq < seqs[child]!)) break;
+      times[pos] = ct;
+      seqs[pos] = seqs[child]!;
+      slots[pos] = slots[child]!;
       pos = child;
     }
-    heap[pos] = slot;
+    times[pos] = time;
+    seqs[pos] = seq;
+    slots[pos] = slot;
+  }
+
+  private growHeap(): void {
+    const size = this.heapSlots.length * 2;
+    this.heapTimes = growF(this.heapTimes, size);
+    this.heapSeqs = growF(this.heapSeqs, size);
+    this.heapSlots = grow(this.heapSlots);
   }
 
   private takeSlot(): number {
     if (this.freeCount > 0) return this.free[--this.freeCount]!;
-    if (this.slotsUsed === this.times.length) {
-      const size = this.times.length * 2;
-      this.times = growF(this.times, size);
-      this.seqs = growF(this.seqs, size);
+    if (this.slotsUsed === this.kinds.length) {
+      const size = this.kinds.length * 2;
       this.nums = growF(this.nums, size);
       const kinds = new Uint8Array(size);
       kinds.set(this.kinds);

@@ -168,7 +168,7 @@ export abstract class LinkLayer {
     const to = toResponder ? conn.responder : conn.initiator;
     const from = toResponder ? conn.initiator : conn.responder;
     if (code === M_FINAL) return this.responderEstablished(conn);
-    if (!to.alive || to.links.get(from.id) !== conn) return;
+    if (!to.alive || !this.holds(to, conn)) return;
     const events = to.logic?.events;
     if (events === undefined) return;
     switch (code) {
@@ -246,6 +246,16 @@ export abstract class LinkLayer {
     node.linksChanged();
     if (other.alive) this.sendClose(conn, node, "remote-error:idle-timeout", 0);
     node.logic?.events.linkDown(other.id, "idle-timeout");
+  }
+
+  /**
+   * Whether live `node` holds `conn` as its link (`node.links.get(peer) === conn`), read off the connection itself
+   * rather than the node's map: this runs for every message delivered. Each end's `since` is set when it takes the
+   * link (hold) and cleared (NaN) wherever it drops it; a dead node's links are cleared with it, so callers check
+   * `alive` first.
+   */
+  protected holds(node: SimNode, conn: Conn): boolean {
+    return (conn.initiator === node ? conn.initiatorSince : conn.responderSince) >= 0;
   }
 
   protected setSince(conn: Conn, node: SimNode, at: number): void {

@@ -68,3 +68,13 @@ test("dial picks spread over hosts: fewest outbound first, per-host cap (loopbac
   expect(hosts[0]).not.toBe("a"); // the host we already had a link to comes last
   expect(isLoopback("::ffff:127.0.0.1") && isLoopback("::1") && isLoopback("localhost") && !isLoopback("10.0.0.1")).toBe(true);
 });
+
+test("spare counts entries linked neither by address nor by ID, and stops at `enough`", () => {
+  const t = table(10);
+  for (let i = 1; i <= 6; i++) t.learn({ ...addr(i), id: `p${i}` }, {}, none);
+  const linkedAddrs = new Set(["10.0.0.1:6001"]);
+  const linkedIds = new Set(["p2"]); // linked at another address
+  expect(t.spare(linkedAddrs, linkedIds)).toBe(4);
+  expect(t.spare(linkedAddrs, linkedIds, 3)).toBe(3);
+  expect(t.spare(linkedAddrs, linkedIds, 10)).toBe(4);
+});
