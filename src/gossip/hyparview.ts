@@ -342,13 +342,15 @@ export class HyParView implements PeerEvents {
   /** Dials passive entries while the active view is short (high priority when it is empty). */
   private fill(): void {
     const links = this.links();
-    const want = this.degree - links.length - this.dialing.size;
-    if (want <= 0) return;
-    // An empty view refills at once (high priority); otherwise one low-priority try at a time, and a view short by
-    // one only after the backoff (in a steady network most nodes are full, and every try costs a proof of work).
-    if (links.length > 0 && this.dialing.size > 0) return;
-    if (links.length >= this.degree - 1 && this.now() < this.nextRefillAt) return;
-    const chosen = this.passive.pick(links.length === 0 ? want : 1, links);
+    const missing = this.degree - links.length;
+    // An empty view refills at once (high priority). A view short by two or more (after a mass failure most targets
+    // have room, and many entries are dead) dials all but one of the missing links at once at low priority; the last
+    // one is tried one at a time, after the backoff (in a steady network most nodes are full, and every try costs a
+    // proof of work).
+    const want = (links.length === 0 ? missing : Math.max(1, missing - 1)) - this.dialing.size;
+    if (missing <= 0 || want <= 0) return;
+    if (missing === 1 && this.now() < this.nextRefillAt) return;
+    const chosen = this.passive.pick(want, links);
     for (const [key, c] of chosen) {
       this.counters.promotions++;
       const bootstrap = links.length === 0 && this.dialing.size === 0 && c.bootstrap;

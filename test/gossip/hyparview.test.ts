@@ -196,6 +196,25 @@ describe("HyParView: holes in the views find each other", () => {
     expect(nodes[6]!.links.size).toBe(2);
   });
 
+  test("a view short by two or more dials all but one missing link at once; short by one, one at a time", async () => {
+    // 0 (degree 4) has one link, so 3 are missing: 2 dials at once (low priority). Membership not started.
+    const { net, nodes, peers } = await graph(8, 4, [[0, 1]], false);
+    const hv = peers[0]!.membership! as unknown as { passive: { learn(a: PeerAddress, f: object): unknown }; fill(): void };
+    for (const n of nodes.slice(2)) hv.passive.learn(n.address, {});
+    const before = net.dials.length; // the hand-made link 0–1
+    const from0 = () => net.dials.slice(before).filter((d) => d.from === nodes[0]!.localId).length;
+    hv.fill();
+    expect(from0()).toBe(2);
+    hv.fill(); // those two still in flight: nothing more
+    expect(from0()).toBe(2);
+    await net.settle();
+    expect(nodes[0]!.links.size).toBe(3);
+    hv.fill(); // short by one: one dial
+    expect(from0()).toBe(3);
+    await net.settle();
+    expect(nodes[0]!.links.size).toBe(4);
+  });
+
   test("a low-priority dial that completes after the view filled up is dropped itself, not a neighbour", async () => {
     // 0 (degree 2) has one link and dials 2 to fill; in the same turn 3 links to 0 and fills it. Membership not
     // started: the fill is called once, by hand.
