@@ -154,7 +154,7 @@ export class ScoreTable {
   }
 
   /** Rejections beyond what the node's own baseline of each type allows (decayed items). */
-  excessRejections(peer: PeerId, r: PeerRecord, now: number): number {
+  private excessRejections(peer: PeerId, r: PeerRecord, now: number): number {
     let excess = 0;
     for (const [dataType, mine] of r.types) {
       const n = valueAt(mine.validated, now, this.rate);
