@@ -77,7 +77,20 @@ export const ANNOUNCE_DELAY_MS = 10;
 export const LAZY_FANOUT = 6;
 
 /** Hops an announcement must be closer to the origin than the eager copy for the two links to swap roles. */
-export const TREE_OPTIMISATION_HOPS = 3;
+export const TREE_OPTIMISATION_HOPS = 8;
+
+/** Duplicates in a row (no first copy in between) after which an eager link turns lazy (PRUNE). One, as in the
+ *  paper, lets concurrent items from different origins cut the tree apart (docs/simulation.md, broadcast trees). */
+export const TREE_PRUNE_AFTER_DUPLICATES = 3;
+
+/** Items whose first copies arrive this close together are in flight together (then a duplicate alone is no proof
+ *  that its link is redundant); an item alone prunes on its first duplicate, as in the paper. About the time an item
+ *  takes to cross a large network. */
+export const TREE_CONCURRENCY_WINDOW_MS = 500;
+
+/** A node that got an item within this many hops of its origin (the origin itself: 0) pushes it on every link, not
+ *  only the tree's: the one tree serves every origin, and this puts each item into it at many places at once. */
+export const TREE_EAGER_HOPS = 0;
 
 /** Announced IDs awaited at once; announcers remembered per ID. */
 export const TREE_MAX_PENDING = 4_096;
@@ -173,6 +186,25 @@ export const SCORE_BAN_THRESHOLD = -50;
 /** Data types with a node-wide rejection baseline at once, and per peer (least recently seen type forgotten first). */
 export const SCORE_MAX_TYPES = 256;
 export const SCORE_MAX_TYPES_PER_PEER = 16;
+
+// Link usefulness (src/gossip/link-usefulness.ts, judged by the core): a link that stays silent on the item plane
+// (no item copy, no broadcast-tree message) while items flow through the node's other links is dropped as
+// `useless-link`, and membership refills the slot. Only with scoring on and membership running.
+
+/** How often the core judges its links. */
+export const USEFULNESS_JUDGE_INTERVAL_MS = 1_000;
+/** New items the node must receive through other links while a link says nothing before it is useless: an honest
+ *  link sends a copy or an announcement of nearly every item (an announcement reaches a given lazy link with chance
+ *  ≥ 6/11 per item; 30 silent items in a row by chance: < 1e-7). */
+export const USEFULNESS_MIN_ITEMS = 30;
+/** A link is judged only once it has been up this long (a new link first gets the cache replay and a tree role). */
+export const USEFULNESS_MIN_LINK_AGE_MS = 2_000;
+/** Links dropped as useless per judgement at most (each one's slot is refilled by membership). */
+export const USEFULNESS_MAX_DROPS_PER_JUDGEMENT = 2;
+/** Behaviour-penalty units charged for a link dropped as useless: one drop stays within SCORE_PENALTY_TOLERANCE (6),
+ *  a second within the half-life takes the score below SCORE_BAN_THRESHOLD ((14 − 6)² = 64), so the peer is neither
+ *  redialed nor accepted for BAN_DURATION_MS. */
+export const SCORE_USELESS_LINK_PENALTY = 7;
 
 // ---- Membership ----------------------------------------------------------------------------------------------------
 

@@ -33,6 +33,11 @@ export interface PlumtreeOptions {
   lazyFanout: number;
   /** Hops an announcement must be closer to the origin than the eager copy for the links to swap roles. */
   optimisationThreshold: number;
+  /** Duplicates in a row (no first copy between them) after which an eager link turns lazy, when other items were in
+   *  flight around the same time (one otherwise: alone, an item's duplicates mark exactly the links it did not need). */
+  pruneAfterDuplicates: number;
+  /** Items whose first copies arrived this close together count as in flight together. */
+  concurrencyWindowMs: number;
   /** Rounds of GRAFTs over all announcers before an awaited ID is given up. */
   graftRounds: number;
   /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
@@ -67,6 +72,9 @@ export class PlumtreeStats {
   optimisations = 0;
   /** Announcements ignored: bounds reached, or a type nobody here wants. */
   ignored = 0;
+  /** Full copies pushed on eager links, and on every link near an item's origin (TREE_EAGER_HOPS). */
+  eagerPushes = 0;
+  nearOriginPushes = 0;
 }
 
 interface Pending {
@@ -77,6 +85,17 @@ interface Pending {
   /** Times every announcer has been asked in turn. */
   rounds: number;
   timer: unknown;
+}
+
+/** How an item's first copy reached us (for pruning and the optimisation). */
+interface FirstCopy {
+  peer: PeerId;
+  hops: number;
+  /** Pushed along the tree (not from near the origin). */
+  fromTree: boolean;
+  at: number;
+  /** When the first copy before it (of another item) arrived. */
+  previousAt: number;
 }
 
 interface Queue {
@@ -90,7 +109,10 @@ export class Plumtree {
   private readonly pending = new Map<string, Pending>();
   private readonly queues = new Map<PeerId, Queue>();
   /** prefix key → who sent us the eager copy and at what hop count (for the optimisation), bounded with pending. */
-  private readonly firstFrom = new Map<string, { peer: PeerId; hops: number }>();
+  private readonly firstFrom = new Map<string, FirstCopy>();
+  /** When the latest first copy (of any item) arrived. */
+  private lastFirstAt = -Infinity;
+  private lastFirstKey = "";
 
   constructor(private readonly o: PlumtreeOptions) {
     this.roles = new TreeRoles(o.maxTypes);
@@ -158,20 +180,32 @@ export class Plumtree {
 
   /**
    * A full copy arrived. `first`: the first copy of this item (it goes to validation); a later copy means that
-   * link is redundant: it turns lazy (PRUNE).
+   * link is redundant: it turns lazy (PRUNE). `fromTree` false: the copy was not pushed along the tree (the sender
+   * pushes on every link near the origin), so a duplicate of it counts for nothing.
    */
-  received(from: PeerId, prefixKey: string, hops: number, first: boolean, dataType: number): void {
+  received(from: PeerId, prefixKey: string, hops: number, first: boolean, dataType: number, fromTree = true): void {
     if (first) {
       this.drop(prefixKey);
-      this.firstFrom.set(prefixKey, { peer: from, hops });
+      this.roles.firstCopy(from, dataType);
+      const now = this.o.clock.now();
+      this.firstFrom.set(prefixKey, { peer: from, hops, fromTree, at: now, previousAt: this.lastFirstAt });
+      this.lastFirstAt = now;
+      this.lastFirstKey = prefixKey;
       while (this.firstFrom.size > this.o.maxPending) this.firstFrom.delete(this.firstFrom.keys().next().value as string);
       return;
     }
-    if (this.roles.speaks(from) && this.roles.isEager(from, dataType)) {
-      this.roles.set(from, dataType, false);
-      this.stats.prunesSent++;
-      this.o.send(from, { kind: "prune", dataType });
-    }
+    // One duplicate is not enough: with several items in flight from different origins, each prunes the links its
+    // own first copies did not take, and together they would cut the tree apart. A link that keeps bringing only
+    // duplicates is redundant for every origin; one that brings first copies in between is a tree link for some.
+    // Nor does a tree copy after a first copy from near the origin: the tree's copy was due, its link is needed.
+    const record = this.firstFrom.get(prefixKey);
+    if (!fromTree || record?.fromTree === false || !this.roles.speaks(from)) return;
+    const run = this.roles.duplicate(from, dataType);
+    if (run < (record === undefined || this.concurrent(prefixKey, record) ? this.o.pruneAfterDuplicates : 1)) return;
+    // Also when the link is lazy here already: the peer still pushes (its GRAFT crossed our PRUNE), so tell it again.
+    this.roles.set(from, dataType, false);
+    this.stats.prunesSent++;
+    this.o.send(from, { kind: "prune", dataType });
   }
 
   /** Announcements from a peer: unknown, wanted IDs are awaited (then grafted); known ones feed the optimisation. */
@@ -279,6 +313,11 @@ export class Plumtree {
     p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
   }
 
+  /** Another item's first copy arrived shortly before this one's, or any time since. */
+  private concurrent(key: string, record: FirstCopy): boolean {
+    return record.at - record.previousAt <= this.o.concurrencyWindowMs || (this.lastFirstKey !== key && this.lastFirstAt >= record.at);
+  }
+
   /** An announcement for an item we hold: if its path is much shorter than our eager copy's, swap the two links. */
   private optimise(from: PeerId, key: string, hops: number, dataType: number): void {
     const first = this.firstFrom.get(key);
@@ -310,6 +349,8 @@ export class Plumtree {
 class TreeRoles {
   private readonly speakers = new Set<PeerId>();
   private readonly lazy = new Map<number, Set<PeerId>>();
+  /** Per type, eager links' duplicates since their last first copy (only non-zero counts are kept). */
+  private readonly duplicates = new Map<number, Map<PeerId, number>>();
 
   constructor(private readonly maxTypes: number) {}
 
@@ -320,6 +361,25 @@ class TreeRoles {
   remove(peer: PeerId): void {
     this.speakers.delete(peer);
     for (const set of this.lazy.values()) set.delete(peer);
+    for (const counts of this.duplicates.values()) counts.delete(peer);
+  }
+
+  /** A first copy from the peer: its run of duplicates ends. */
+  firstCopy(peer: PeerId, dataType: number): void {
+    this.duplicates.get(dataType)?.delete(peer);
+  }
+
+  /** A duplicate from the peer: the length of its run of duplicates, this one included. */
+  duplicate(peer: PeerId, dataType: number): number {
+    let counts = this.duplicates.get(dataType);
+    if (counts === undefined) {
+      counts = new Map();
+      this.duplicates.set(dataType, counts);
+      while (this.duplicates.size > this.maxTypes) this.duplicates.delete(this.duplicates.keys().next().value as number);
+    }
+    const n = (counts.get(peer) ?? 0) + 1;
+    counts.set(peer, n);
+    return n;
   }
 
   speaks(peer: PeerId): boolean {
@@ -351,6 +411,7 @@ class TreeRoles {
     this.lazy.set(dataType, set);
     if (eager) set.delete(peer);
     else set.add(peer);
+    this.duplicates.get(dataType)?.delete(peer);
     while (this.lazy.size > this.maxTypes) this.lazy.delete(this.lazy.keys().next().value as number);
   }
 }

@@ -20,6 +20,9 @@ import {
   TREE_MAX_QUEUED_PER_PEER,
   TREE_MAX_TYPES,
   TREE_OPTIMISATION_HOPS,
+  TREE_PRUNE_AFTER_DUPLICATES,
+  TREE_CONCURRENCY_WINDOW_MS,
+  TREE_EAGER_HOPS,
   TREE_RECENT_MAX_BYTES,
   TREE_RECENT_MAX_ITEMS,
 } from "../defaults.ts";
@@ -47,6 +50,10 @@ export interface TreeTunables {
   announceDelayMs: number;
   lazyFanout: number;
   optimisationThreshold: number;
+  pruneAfterDuplicates: number;
+  concurrencyWindowMs: number;
+  /** Nodes that got an item within this many hops of its origin push it in full on every link (0: only the tree). */
+  eagerHops: number;
   maxPending: number;
   maxAnnouncers: number;
   maxEntriesPerMessage: number;
@@ -67,6 +74,9 @@ const DEFAULT_TUNABLES: TreeTunables = {
   announceDelayMs: ANNOUNCE_DELAY_MS,
   lazyFanout: LAZY_FANOUT,
   optimisationThreshold: TREE_OPTIMISATION_HOPS,
+  pruneAfterDuplicates: TREE_PRUNE_AFTER_DUPLICATES,
+  concurrencyWindowMs: TREE_CONCURRENCY_WINDOW_MS,
+  eagerHops: TREE_EAGER_HOPS,
   maxPending: TREE_MAX_PENDING,
   maxAnnouncers: TREE_MAX_ANNOUNCERS,
   maxEntriesPerMessage: TREE_MAX_ENTRIES_PER_MESSAGE,
@@ -100,6 +110,8 @@ export class TreeSpread {
       announceDelayMs: o.announceDelayMs,
       lazyFanout: o.lazyFanout,
       optimisationThreshold: o.optimisationThreshold,
+      pruneAfterDuplicates: o.pruneAfterDuplicates,
+      concurrencyWindowMs: o.concurrencyWindowMs,
       maxPending: o.maxPending,
       maxAnnouncers: o.maxAnnouncers,
       maxEntriesPerMessage: o.maxEntriesPerMessage,
@@ -120,7 +132,11 @@ export class TreeSpread {
   received(from: PeerId, item: GossipItem, first: boolean): void {
     const key = prefixKeyOf(item.id);
     if (first) this.remember(key);
-    this.tree.received(from, key, item.hops ?? 0, first, item.dataType);
+    // A copy pushed by a node near the origin (which pushes on every link) says nothing about the tree's links. The
+    // sender's hop count is the one on the wire: a first copy's was counted up on arrival, a duplicate's was not.
+    const senderHops = first ? (item.hops ?? 1) - 1 : (item.hops ?? 0);
+    const fromTree = senderHops >= this.o.eagerHops;
+    this.tree.received(from, key, item.hops ?? 0, first, item.dataType, fromTree);
   }
 
   /** A local announcement: seen here (announcements of it are not grafted), then forwarded like any item. */
@@ -133,7 +149,18 @@ export class TreeSpread {
     this.keep(item);
     const linked: PeerId[] = [];
     for (const l of this.o.network.linkedPeers()) if (!this.o.score.isBanned(l.peer)) linked.push(l.peer);
+    if ((item.hops ?? 0) < this.o.eagerHops) {
+      // Near the origin: every link. A few dozen extra copies per item put it at once into many places of the one
+      // tree that serves every origin, so no origin is far (in the tree) from anyone (docs/simulation.md).
+      for (const peer of linked) {
+        if (except.includes(peer)) continue;
+        this.tree.stats.nearOriginPushes++;
+        this.o.sendItem(peer, item);
+      }
+      return;
+    }
     const { eager, lazy } = this.tree.targets(linked, except, item.dataType);
+    this.tree.stats.eagerPushes += eager.length;
     for (const peer of eager) this.o.sendItem(peer, item);
     if (lazy.length === 0) return;
     const entry: TreeEntry = { id: item.id.subarray(0, 8), dataType: item.dataType, hops: item.hops ?? 0 };

@@ -4,7 +4,7 @@
  * announces but never serves, and a mixed network of flood-only and tree nodes.
  */
 import { describe, expect, test } from "bun:test";
-import { GRAFT_RETRY_MS, GRAFT_ROUNDS, GRAFT_TIMEOUT_MS } from "../../src/defaults.ts";
+import { GRAFT_RETRY_MS, GRAFT_ROUNDS, GRAFT_TIMEOUT_MS, TREE_OPTIMISATION_HOPS, TREE_PRUNE_AFTER_DUPLICATES } from "../../src/defaults.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
 import { prefixKeyOf } from "../../src/gossip/plumtree.ts";
 import type { GossipItem, PeerId, TreeMessage } from "../../src/gossip/ports.ts";
@@ -16,14 +16,14 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const item = (s: string): GossipItem => ({ id: itemId(T, bytes(s)), ttl: 0, dataType: T, data: bytes(s) });
 
 /** `n` nodes subscribed to T, linked by `edges`; `flood` lists nodes that do not speak trees. */
-async function network(n: number, edges: [number, number][], opts: { flood?: number[]; degree?: number } = {}) {
+async function network(n: number, edges: [number, number][], opts: { flood?: number[]; degree?: number; tree?: Record<string, number> } = {}) {
   const net = new MemNetwork();
   const peers: GossipPeer[] = [];
   for (let i = 0; i < n; i++) {
     const node = net.addNode();
     node.modules.subscribe(T);
     if (opts.flood?.includes(i)) node.speaksTrees = false;
-    peers.push(spawn(net, node, { broadcaster: { degree: opts.degree ?? 8 } }));
+    peers.push(spawn(net, node, { broadcaster: { degree: opts.degree ?? 8, tree: opts.tree } }));
   }
   for (const [a, b] of edges) void net.connect(net.nodes[a]!, net.nodes[b]!);
   await net.settle();
@@ -89,6 +89,50 @@ describe("broadcast trees over the in-memory network", () => {
     await net.runFor(1_000);
     everyoneElseGot(nodes, 0, "second");
     expect(nodes.reduce((s, node) => s + (node.treeSent.get("ihave") ?? 0), 0)).toBeGreaterThan(0);
+  });
+
+  test("items in flight together: one duplicate does not prune, a run of them does", async () => {
+    // With several items in flight from different origins, each item's duplicates fall on different links of a
+    // cycle; pruning on the first would cut the tree apart. Items announced at once count as in flight together.
+    expect(TREE_PRUNE_AFTER_DUPLICATES).toBeGreaterThan(1);
+    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]]);
+    const prunes = () => peers.map((p) => p.broadcaster.stats().tree!.prunesSent);
+    for (let i = 0; i < TREE_PRUNE_AFTER_DUPLICATES - 1; i++) peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`together ${i}`) });
+    await net.settle();
+    expect(prunes()).toEqual([0, 0, 0]);
+    expect(peers[1]!.broadcaster.roleOf(nodes[2]!.localId)).toBe("eager");
+    peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("one more") });
+    await net.settle();
+    expect(prunes()).toEqual([0, 1, 1]);
+    expect(peers[1]!.broadcaster.roleOf(nodes[2]!.localId)).toBe("lazy");
+    for (let i = 0; i < TREE_PRUNE_AFTER_DUPLICATES - 1; i++) everyoneElseGot(nodes, 0, `together ${i}`);
+  });
+
+  test("a duplicate from a peer whose link is lazy here already is answered with PRUNE again", async () => {
+    // Its GRAFT crossed our PRUNE: it still pushes to us. Without a second PRUNE it would push for good.
+    const { net, peers, nodes } = await network(2, [[0, 1]]);
+    peers[1]!.broadcaster.tree(nodes[0]!.localId, { kind: "graft", ids: [], dataType: T });
+    peers[1]!.broadcaster.tree(nodes[0]!.localId, { kind: "prune", dataType: T });
+    expect(peers[1]!.broadcaster.roleOf(nodes[0]!.localId)).toBe("lazy");
+    const it = item("pushed twice");
+    nodes[0]!.sendItem(nodes[1]!.localId, it);
+    await net.settle();
+    nodes[0]!.sendItem(nodes[1]!.localId, it);
+    await net.settle();
+    expect(peers[1]!.broadcaster.stats().tree!.prunesSent).toBe(1);
+    expect(nodes[1]!.treeSent.get("prune") ?? 0).toBe(1);
+  });
+
+  test("near the origin (eagerHops) an item goes on every link, and its duplicates prune nothing", async () => {
+    // A triangle whose links are all lazy: with eagerHops 1 the origin still pushes to both neighbours at once.
+    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]], { tree: { eagerHops: 1 } });
+    for (const [a, b] of [[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune", dataType: T });
+    peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("seeded") });
+    await net.settle(); // no time passes: no announcement timer, no graft
+    expect(got(nodes[1]!, "seeded")).toBe(1);
+    expect(got(nodes[2]!, "seeded")).toBe(1);
+    expect(peers.map((p) => p.broadcaster.stats().tree!.graftsSent)).toEqual([0, 0, 0]);
+    expect(peers.map((p) => p.broadcaster.stats().tree!.prunesSent)).toEqual([0, 0, 0]);
   });
 
   test("an announced ID that never arrives eagerly is grafted after the timer, and the lazy link becomes eager", async () => {
@@ -201,22 +245,23 @@ describe("broadcast trees over the in-memory network", () => {
   });
 
   test("the optimisation: an announcement much closer to the origin swaps the eager and lazy links", async () => {
-    // A chain 0 → 1 → 2 → 3 → 4 → 5 and a shortcut 0 — 5 that a first item prunes: 5 hears of items from 0 at hop
-    // 0 while the eager copy comes 5 hops down the chain.
-    const edges: [number, number][] = [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]];
-    const { net, peers, nodes } = await network(6, edges);
-    void net.connect(nodes[0]!, nodes[5]!);
+    // A chain 0 → 1 → … → L and a shortcut 0 — L that a first item prunes: L hears of items from 0 at hop 0 while the
+    // eager copy comes L hops down the chain (L: one more than the optimisation's threshold).
+    const L = TREE_OPTIMISATION_HOPS + 1;
+    const edges: [number, number][] = Array.from({ length: L }, (_, i) => [i, i + 1] as [number, number]);
+    const { net, peers, nodes } = await network(L + 1, edges);
+    void net.connect(nodes[0]!, nodes[L]!);
     await net.settle();
     // Let the chain deliver first: 5 gets the shortcut's copy late only if 0 pushes after the chain. Instead, prune
     // the shortcut by hand from both ends, as a duplicate would.
-    peers[5]!.broadcaster.tree(nodes[0]!.localId, { kind: "prune", dataType: T });
-    peers[0]!.broadcaster.tree(nodes[5]!.localId, { kind: "prune", dataType: T });
+    peers[L]!.broadcaster.tree(nodes[0]!.localId, { kind: "prune", dataType: T });
+    peers[0]!.broadcaster.tree(nodes[L]!.localId, { kind: "prune", dataType: T });
     peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("far") });
     await net.runFor(1_000, 10);
-    expect(got(nodes[5]!, "far")).toBe(1);
-    expect(peers[5]!.broadcaster.stats().tree!.optimisations).toBe(1);
-    expect(isEager(peers[5]!, nodes[0]!.localId)).toBe(true);
-    expect(isEager(peers[5]!, nodes[4]!.localId)).toBe(false);
+    expect(got(nodes[L]!, "far")).toBe(1);
+    expect(peers[L]!.broadcaster.stats().tree!.optimisations).toBe(1);
+    expect(isEager(peers[L]!, nodes[0]!.localId)).toBe(true);
+    expect(isEager(peers[L]!, nodes[L - 1]!.localId)).toBe(false);
   });
 });
 
