@@ -33,11 +33,17 @@ export class CandidateTable {
   private readonly byKey = new Map<string, Candidate>();
   /** Addresses that answered with our own ID: never learned again. */
   private readonly selfAddresses = new Set<string>();
+  private changes = 0;
 
   constructor(private readonly options: CandidateTableOptions) {}
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /** Changes whenever an address comes or goes or an entry's ID is learned (what `spare` depends on). */
+  get version(): number {
+    return this.changes;
   }
 
   get(key: string): Candidate | undefined {
@@ -62,8 +68,9 @@ export class CandidateTable {
       if (this.byKey.size >= this.options.maxCandidates && !this.evictOne(pinned)) return undefined;
       c = { host: addr.host, port: addr.port, id: addr.id, bootstrap: false, proven: false, failures: 0, nextAttemptAt: 0 };
       this.byKey.set(key, c);
+      this.changes++;
     }
-    c.id ??= addr.id;
+    if (c.id === undefined && addr.id !== undefined) this.setId(c, addr.id);
     c.bootstrap ||= flags.bootstrap ?? false;
     c.proven ||= flags.proven ?? false;
     return c;
@@ -72,7 +79,14 @@ export class CandidateTable {
   /** The address turned out to be our own listener: forget it for good. */
   markSelf(key: string): void {
     this.selfAddresses.add(key);
-    this.byKey.delete(key);
+    if (this.byKey.delete(key)) this.changes++;
+  }
+
+  /** The peer at `c` turned out to be `id` (a dial to it succeeded). */
+  setId(c: Candidate, id: PeerId): void {
+    if (c.id === id) return;
+    c.id = id;
+    this.changes++;
   }
 
   /** Records a failed attempt: backs off exponentially; returns the delay. Hearsay is dropped after maxFailures. */
@@ -84,7 +98,10 @@ export class CandidateTable {
     c.nextAttemptAt = now + delay;
     if (!c.bootstrap && !c.proven && c.failures >= maxFailures) {
       const key = formatHostPort(c);
-      if (this.byKey.get(key) === c) this.byKey.delete(key);
+      if (this.byKey.get(key) === c) {
+        this.byKey.delete(key);
+        this.changes++;
+      }
     }
     return delay;
   }
@@ -105,6 +122,7 @@ export class CandidateTable {
       for (const [key, c] of this.byKey) {
         if (c.bootstrap || (c.proven && !provenToo) || pinned.has(key)) continue;
         this.byKey.delete(key);
+        this.changes++;
         return true;
       }
     }

@@ -90,6 +90,9 @@ export class Membership implements PeerEvents {
   private running = false;
   private readonly rpsQueries: RpsQueries;
   private nextExchangeAt = 0;
+  /** The last spare count and what it was counted from: the table's version, `enough`, and each link's peer, host
+   *  and port. Links and candidates rarely change between ticks, and counting reads every entry's strings. */
+  private spareMemo = { version: -1, enough: 0, links: [] as (string | number)[], count: 0 };
   private counters = { dials: 0, dialFailures: 0, rotations: 0 };
 
   constructor(options: MembershipOptions) {
@@ -340,7 +343,7 @@ export class Membership implements PeerEvents {
         }
         // The failure count is reset when this link goes down after proving stable (see linkDown), not here: a peer
         // that accepts and drops us at once must keep backing off.
-        c.id = peer;
+        this.candidates.setId(c, peer);
         c.linkedAt = this.clock.now();
         this.dialedAs.set(peer, key);
         onLinked?.(peer);
@@ -367,14 +370,30 @@ export class Membership implements PeerEvents {
 
   /** Candidates not linked now (by `links`), counted up to `enough`: what we could dial if links were lost. */
   private spareCandidates(links: readonly LinkInfo[], enough: number): number {
+    const memo = this.spareMemo;
+    if (memo.version === this.candidates.version && memo.enough === enough && sameLinks(memo.links, links)) return memo.count;
     const linkedIds = new Set<PeerId>();
     const linkedAddrs = new Set<string>();
+    const described: (string | number)[] = [];
     for (const l of links) {
       linkedIds.add(l.peer);
       if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
+      described.push(l.peer, l.host, l.port);
     }
-    return this.candidates.spare(linkedAddrs, linkedIds, enough);
+    const count = this.candidates.spare(linkedAddrs, linkedIds, enough);
+    this.spareMemo = { version: this.candidates.version, enough, links: described, count };
+    return count;
   }
+}
+
+/** `described` lists exactly the peer, host and port of each of `links`, in order. */
+function sameLinks(described: readonly (string | number)[], links: readonly LinkInfo[]): boolean {
+  if (described.length !== 3 * links.length) return false;
+  for (let i = 0; i < links.length; i++) {
+    const l = links[i]!;
+    if (described[3 * i] !== l.peer || described[3 * i + 1] !== l.host || described[3 * i + 2] !== l.port) return false;
+  }
+  return true;
 }
 
 /** host:port of a link, as the candidate table keys it; made once per LinkInfo (the networks hand out the same

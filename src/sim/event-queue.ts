@@ -2,10 +2,11 @@
  * The simulator's one event queue: a min-heap (4-ary) keyed by (time, sequence number), so events due at the same
  * virtual time run in the order they were scheduled and a run is reproducible event for event.
  *
- * Events live in slots of parallel arrays (kind, two object references, one number); the heap itself is three
- * arrays in heap order (time, sequence number, slot), so a sift compares keys that sit side by side (a node's four
- * children share a cache line or two) instead of reading them through the slot, and allocates nothing. Must never:
- * order by anything but (time, seq), scan the queue, or hand out a slot that is still queued.
+ * Events live in slots: kind and number side by side in one typed array, the two object references side by side in
+ * one array, so an event's payload is two cache lines, not four. The heap itself is three arrays in heap order (time,
+ * sequence number, slot), so a sift compares keys that sit side by side (a node's four children share a cache line
+ * or two) instead of reading them through the slot, and allocates nothing. Must never: order by anything but
+ * (time, seq), scan the queue, or hand out a slot that is still queued.
  */
 
 export interface QueuedEvent {
@@ -17,10 +18,11 @@ export interface QueuedEvent {
 }
 
 export class EventQueue {
-  private kinds: Uint8Array = new Uint8Array(1024);
-  private nums: Float64Array = new Float64Array(1024);
-  private refA: unknown[] = new Array(1024);
-  private refB: unknown[] = new Array(1024);
+  /** Per slot: kind, x. */
+  private nums: Float64Array = new Float64Array(2 * 1024);
+  /** Per slot: a, b. */
+  private refs: unknown[] = new Array<unknown>(2 * 1024).fill(undefined);
+  private slotCapacity = 1024;
   /** The heap, in heap order: position 0 is the earliest event (its time, its sequence number, its slot). */
   private heapTimes: Float64Array = new Float64Array(1024);
   private heapSeqs: Float64Array = new Float64Array(1024);
@@ -41,10 +43,10 @@ export class EventQueue {
   push(time: number, kind: number, a: unknown = undefined, b: unknown = undefined, x = 0): void {
     if (!(time === time)) throw new RangeError("EventQueue: time is NaN");
     const slot = this.takeSlot();
-    this.kinds[slot] = kind;
-    this.refA[slot] = a;
-    this.refB[slot] = b;
-    this.nums[slot] = x;
+    this.nums[2 * slot] = kind;
+    this.nums[2 * slot + 1] = x;
+    this.refs[2 * slot] = a;
+    this.refs[2 * slot + 1] = b;
     this.scheduled++;
     if (this.count === this.heapSlots.length) this.growHeap();
     this.siftUp(this.count++, time, this.nextSeq++, slot);
@@ -63,12 +65,12 @@ export class EventQueue {
     if (this.count === 0) return false;
     const slot = this.heapSlots[0]!;
     out.time = this.heapTimes[0]!;
-    out.kind = this.kinds[slot]!;
-    out.a = this.refA[slot];
-    out.b = this.refB[slot];
-    out.x = this.nums[slot]!;
-    this.refA[slot] = undefined;
-    this.refB[slot] = undefined;
+    out.kind = this.nums[2 * slot]! | 0;
+    out.x = this.nums[2 * slot + 1]!;
+    out.a = this.refs[2 * slot];
+    out.b = this.refs[2 * slot + 1];
+    this.refs[2 * slot] = undefined;
+    this.refs[2 * slot + 1] = undefined;
     this.releaseSlot(slot);
     const last = --this.count;
     if (last > 0) this.siftDown(this.heapTimes[last]!, this.heapSeqs[last]!, this.heapSlots[last]!);
@@ -134,14 +136,11 @@ export class EventQueue {
 
   private takeSlot(): number {
     if (this.freeCount > 0) return this.free[--this.freeCount]!;
-    if (this.slotsUsed === this.kinds.length) {
-      const size = this.kinds.length * 2;
-      this.nums = growF(this.nums, size);
-      const kinds = new Uint8Array(size);
-      kinds.set(this.kinds);
-      this.kinds = kinds;
-      this.refA.length = size;
-      this.refB.length = size;
+    if (this.slotsUsed === this.slotCapacity) {
+      this.slotCapacity *= 2;
+      this.nums = growF(this.nums, 2 * this.slotCapacity);
+      const refs = this.refs;
+      for (let i = refs.length; i < 2 * this.slotCapacity; i++) refs.push(undefined);
     }
     return this.slotsUsed++;
   }

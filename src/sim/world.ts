@@ -239,6 +239,9 @@ export class World extends LinkLayer {
       return promise;
     }
     const responder = target ?? node; // placeholder for an unreachable address (never used as a peer)
+    // Each direction's stream state and turn batch in one object: both are read for every message sent that way.
+    const toResponder = { ...newDirection(), ...newTurnBatch() };
+    const toInitiator = { ...newDirection(), ...newTurnBatch() };
     const conn: Conn = {
       initiator: node,
       responder,
@@ -246,10 +249,10 @@ export class World extends LinkLayer {
       // their behaviour offers trees (NodeLogic.offersTrees: the tree floods).
       initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
       responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
-      toResponder: newDirection(),
-      toInitiator: newDirection(),
-      batchToResponder: newTurnBatch(),
-      batchToInitiator: newTurnBatch(),
+      toResponder,
+      toInitiator,
+      batchToResponder: toResponder,
+      batchToInitiator: toInitiator,
       dialKey: key,
       expectedId: addr.id,
       resolve,

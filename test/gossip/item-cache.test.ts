@@ -42,6 +42,17 @@ describe("itemId", () => {
     expect(idMatches(it.id, 1.5, it.data)).toBe(false);
   });
 
+  test("idMatches remembers only the very arrays it matched, with their data type", () => {
+    const it = item("remembered");
+    expect(idMatches(it.id, it.dataType, it.data)).toBe(true);
+    expect(idMatches(it.id, it.dataType + 1, it.data)).toBe(false); // same arrays, other type
+    const copy = it.id.slice(); // an equal ID in a fresh array (a copy from a peer) is checked, and matches
+    expect(idMatches(copy, it.dataType, it.data)).toBe(true);
+    const other = item("other");
+    expect(idMatches(it.id, it.dataType, other.data)).toBe(false);
+    expect(idMatches(copy, it.dataType, it.data.slice())).toBe(true);
+  });
+
   test("idKey reads only the view it is given", () => {
     const buf = new Uint8Array([9, 1, 2, 3, 9]);
     expect(idKey(buf.subarray(1, 4))).toBe("010203");

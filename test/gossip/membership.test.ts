@@ -1,6 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { peerExchangeSize } from "../../src/defaults.ts";
-import type { PeerAddress, PeerId } from "../../src/gossip/ports.ts";
+import { PEER_EXCHANGE_INTERVAL_MS, peerExchangeSize } from "../../src/defaults.ts";
+import { Membership } from "../../src/gossip/membership.ts";
+import { PeerScore } from "../../src/gossip/peer-score.ts";
+import type { LinkInfo, PeerAddress, PeerId, PeerNetwork } from "../../src/gossip/ports.ts";
+import { seededRandom } from "../../src/util/random.ts";
 import { MemNetwork, spawn, type MemNode } from "./memnet.ts";
 
 const T = 1337;
@@ -349,4 +352,35 @@ test("link rotation: two saturated groups that know of each other merge into one
     for (const n of nodes) expect(n.links.size).toBeGreaterThanOrEqual(3);
     for (const p of peers) p.membership!.stop();
   }
+});
+
+test("asks for peers while it knows fewer spare addresses than degree, and stops once it learns enough (and again when links take them)", () => {
+  // A stub network: the links are whatever `links` holds, dials never finish, peer requests are recorded.
+  let now = 0;
+  let links: LinkInfo[] = [];
+  const requests: PeerId[] = [];
+  const network = {
+    localId: "me",
+    linkedPeers: () => links.slice(),
+    sendItem: () => false,
+    requestPeers: (peer: PeerId) => void requests.push(peer),
+    sendPeers: () => {},
+    dial: () => new Promise<PeerId>(() => {}),
+    disconnect: () => {},
+  } satisfies PeerNetwork;
+  const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => {}, setInterval: () => 0, clearInterval: () => {} };
+  const link = (i: number): LinkInfo => ({ peer: `p${i}`, host: `10.0.0.${i}`, port: 6001, inbound: false });
+  const m = new Membership({ network, score: new PeerScore({ now: () => now }), clock, random: seededRandom(1), degree: 2 });
+  links = [link(1), link(2)];
+  m.start(); // at degree, no spare address: asks
+  expect(requests.length).toBe(1);
+  m.peers("p1", [link(3), link(4)].map((l) => ({ host: l.host, port: l.port, id: l.peer })));
+  now += PEER_EXCHANGE_INTERVAL_MS;
+  m.tick(); // two spare addresses now: no need to ask
+  expect(requests.length).toBe(1);
+  links = [link(1), link(3)]; // p3 is linked now (the stub tells nobody): one spare left
+  now += PEER_EXCHANGE_INTERVAL_MS;
+  m.tick();
+  expect(requests.length).toBe(2);
+  m.stop();
 });
