@@ -193,14 +193,24 @@ export const SCORE_MAX_TYPES_PER_PEER = 16;
 
 /** How often the core judges its links. */
 export const USEFULNESS_JUDGE_INTERVAL_MS = 1_000;
-/** New items the node must receive through other links while a link says nothing before it is useless: an honest
- *  link sends a copy or an announcement of nearly every item (an announcement reaches a given lazy link with chance
- *  ≥ 6/11 per item; 30 silent items in a row by chance: < 1e-7). */
-export const USEFULNESS_MIN_ITEMS = 30;
+/** New items the node must receive through other links while a link that never said anything on the item plane
+ *  (mute: no item copy, no tree message since it came up) stays silent before it is useless (a censor). An honest
+ *  new link is eager both ways: it sends copies, or it is our tree child (exempt), or it PRUNEs us (a message). */
+export const USEFULNESS_MIN_ITEMS = 12;
+/** … and for a link that did say something before (an honest lazy peer announces each item to LAZY_FANOUT of its
+ *  lazy links at random, so it falls silent towards one of ten for 40 items in a row with chance 0.6⁴⁰ ≈ 1e-9;
+ *  a covert flash's relays, silent from their flash on, are dropped after this many). */
+export const USEFULNESS_MIN_ITEMS_AFTER_TALK = 40;
 /** A link is judged only once it has been up this long (a new link first gets the cache replay and a tree role). */
 export const USEFULNESS_MIN_LINK_AGE_MS = 2_000;
+/** First copies from a peer within this long of the last item of its cache replay (a new link's) are old items:
+ *  they do not make the other links look silent. */
+export const USEFULNESS_REPLAY_WINDOW_MS = 1_000;
+/** … and so are first copies from one peer closer together than this (they count as one): a burst is old items that
+ *  a neighbour which just bridged to another part of the network forwards, which the other links lacked too. */
+export const USEFULNESS_BURST_GAP_MS = 20;
 /** Links dropped as useless per judgement at most (each one's slot is refilled by membership). */
-export const USEFULNESS_MAX_DROPS_PER_JUDGEMENT = 2;
+export const USEFULNESS_MAX_DROPS_PER_JUDGEMENT = 16;
 /** Behaviour-penalty units charged for a link dropped as useless: one drop stays within SCORE_PENALTY_TOLERANCE (6),
  *  a second within the half-life takes the score below SCORE_BAN_THRESHOLD ((14 − 6)² = 64), so the peer is neither
  *  redialed nor accepted for BAN_DURATION_MS. */

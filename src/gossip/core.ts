@@ -3,6 +3,8 @@
  * its ports. The node (src/node.ts, real sockets), the in-memory test network (test/gossip/memnet.ts) and the
  * simulator (src/sim/) all build their nodes here, so they cannot drift apart.
  *
+ * It also judges the links (link-usefulness.ts, on a timer of the Clock): one that stays silent while items flow
+ * through the others is dropped as `useless-link` and membership refills the slot.
  * Given a PeerNetwork, LocalModules, a Clock and randomness, it returns the PeerEvents sink the network feeds, the
  * admission answers the network asks (accept inbound? referrals? banned?), and stats. Extra sinks (the peer store)
  * are passed in and told every event after the core's own parts. Must never: do I/O of its own, read the process's
@@ -10,10 +12,20 @@
  */
 import { Broadcaster, type BroadcasterOptions, type BroadcasterStats } from "./broadcaster.ts";
 import { HyParView, type HyParViewOptions } from "./hyparview.ts";
+import { LinkUsefulness, type LinkUsefulnessParams, type LinkUsefulnessStats } from "./link-usefulness.ts";
 import { Membership, type MembershipOptions, type MembershipStats } from "./membership.ts";
 import { PeerScore, type PeerScoreOptions, type PeerScoreStats } from "./peer-score.ts";
 import type { Clock, GossipItem, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import {
+  USEFULNESS_BURST_GAP_MS,
+  USEFULNESS_JUDGE_INTERVAL_MS,
+  USEFULNESS_MAX_DROPS_PER_JUDGEMENT,
+  USEFULNESS_MIN_ITEMS,
+  USEFULNESS_MIN_ITEMS_AFTER_TALK,
+  USEFULNESS_MIN_LINK_AGE_MS,
+  USEFULNESS_REPLAY_WINDOW_MS,
+} from "../defaults.ts";
 
 /** Broadcaster parameters a caller may set (the ports, clock and randomness come from CoreOptions). */
 export type BroadcasterTunables = Partial<Omit<BroadcasterOptions, "network" | "local" | "score" | "clock" | "random" | "log" | "degree" | "cacheSize">>;
@@ -59,13 +71,17 @@ export interface CoreOptions {
   membership?: MembershipTunables | false;
   /** The membership overlay (default: classic). */
   overlay?: Overlay;
-  score?: Omit<PeerScoreOptions, "now" | "onScoreBan">;
+  score?: Omit<PeerScoreOptions, "now" | "onScoreBan" | "onFirst">;
+  /** Link usefulness (src/gossip/link-usefulness.ts): silent links dropped so that membership refills the slot.
+   *  Runs only with membership and with scoring on; false turns it off. */
+  usefulness?: (Partial<LinkUsefulnessParams> & { judgeIntervalMs?: number }) | false;
 }
 
 export interface CoreStats {
   broadcaster: BroadcasterStats;
   membership: MembershipStats | undefined;
   score: PeerScoreStats;
+  usefulness: LinkUsefulnessStats | undefined;
 }
 
 export interface GossipCore {
@@ -92,9 +108,23 @@ export interface GossipCore {
 export function createCore(options: CoreOptions): GossipCore {
   const log = options.log ?? silentLogger;
   const clock = options.clock;
+  const u = options.usefulness === false ? undefined : (options.usefulness ?? {});
+  const usefulness =
+    u === undefined || options.membership === false || options.score?.scoring === false
+      ? undefined
+      : new LinkUsefulness({
+          minItems: u.minItems ?? USEFULNESS_MIN_ITEMS,
+          minItemsAfterTalk: u.minItemsAfterTalk ?? USEFULNESS_MIN_ITEMS_AFTER_TALK,
+          minLinkAgeMs: u.minLinkAgeMs ?? USEFULNESS_MIN_LINK_AGE_MS,
+          maxDropsPerJudgement: u.maxDropsPerJudgement ?? USEFULNESS_MAX_DROPS_PER_JUDGEMENT,
+          maxLinks: u.maxLinks ?? 4 * (options.degree ?? 8) + 16,
+          replayWindowMs: u.replayWindowMs ?? USEFULNESS_REPLAY_WINDOW_MS,
+          burstGapMs: u.burstGapMs ?? USEFULNESS_BURST_GAP_MS,
+        });
   const score = new PeerScore({
     ...options.score,
     now: () => clock.now(),
+    onFirst: usefulness ? (peer, newItem) => usefulness.first(peer, newItem, clock.now()) : undefined,
     onScoreBan: (peer, evidence) => {
       log.child({ part: "gossip" }).warn("peer banned", { peer, why: "low-score", evidence });
       options.network.disconnect(peer, "banned: low-score");
@@ -132,8 +162,29 @@ export function createCore(options: CoreOptions): GossipCore {
   }
   // Membership first: it drops links to banned peers and to ourselves before the broadcaster replays its cache; the
   // score (colocation) before the broadcaster.
-  const sinks: PeerEvents[] = [...(membership ? [membership] : []), score, broadcaster, ...(options.sinks ?? [])];
+  const sinks: PeerEvents[] = [
+    ...(membership ? [membership] : []),
+    score,
+    ...(usefulness ? [usefulnessSink(usefulness, clock)] : []),
+    broadcaster,
+    ...(options.sinks ?? []),
+  ];
   const events = fanOutEvents(sinks);
+
+  // Judging links: a silent one is dropped (its slot refilled by membership) and charged a penalty, so that a peer
+  // dropped as useless twice is banned and no longer redialed. A tree child (speaks trees, we push to it eagerly) is
+  // silent towards us by design and never judged.
+  const judgeLinks = () => {
+    if (usefulness === undefined) return;
+    const trees = new Set<PeerId>();
+    for (const l of options.network.linkedPeers()) if (l.trees === true) trees.add(l.peer);
+    const useless = usefulness.judge(clock.now(), (peer) => trees.has(peer) && broadcaster.roleOf(peer) === "eager");
+    for (const { peer, mute } of useless) {
+      log.child({ part: "gossip" }).info("link dropped", { peer, why: "useless-link", mute });
+      if (!score.recordUselessLink(peer)) options.network.disconnect(peer, "useless-link"); // a ban disconnects itself
+    }
+  };
+  let judgeTimer: unknown;
 
   return {
     events,
@@ -144,12 +195,35 @@ export function createCore(options: CoreOptions): GossipCore {
     acceptInbound: () => membership?.acceptInbound() ?? true,
     referrals: (peer) => membership?.referrals(peer) ?? [],
     isBanned: (peer) => score.isBanned(peer),
-    start: () => membership?.start(),
+    start: () => {
+      membership?.start();
+      if (usefulness && judgeTimer === undefined) judgeTimer = clock.setInterval(judgeLinks, u?.judgeIntervalMs ?? USEFULNESS_JUDGE_INTERVAL_MS);
+    },
     stop: () => {
+      if (judgeTimer !== undefined) clock.clearInterval(judgeTimer);
+      judgeTimer = undefined;
       membership?.stop();
       broadcaster.stop();
     },
-    stats: () => ({ broadcaster: broadcaster.stats(), membership: membership?.stats(), score: score.stats() }),
+    stats: () => ({
+      broadcaster: broadcaster.stats(),
+      membership: membership?.stats(),
+      score: score.stats(),
+      usefulness: usefulness?.stats(),
+    }),
+  };
+}
+
+/** Feeds link usefulness what each link says on the item plane (items, tree messages) and its ups and downs. */
+function usefulnessSink(usefulness: LinkUsefulness, clock: Clock): PeerEvents {
+  return {
+    linkUp: (info) => usefulness.linkUp(info.peer, clock.now()),
+    linkDown: (peer) => usefulness.linkDown(peer),
+    item: (from, item) => usefulness.message(from, clock.now(), item.replayed === true),
+    tree: (from) => usefulness.message(from, clock.now()),
+    peersRequested: () => {},
+    peers: () => {},
+    views: () => {},
   };
 }
 

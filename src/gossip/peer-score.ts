@@ -5,6 +5,9 @@
  * - the score (src/gossip/score-table.ts: first deliveries, violations, behavioural penalties, module rejections
  *   weighed against the node's own baseline, IP colocation; all decaying): evidence that takes it below
  *   `banThreshold` bans for `banMs`, and `onScoreBan` is told so that the core disconnects the peer.
+ * A link the core drops as useless (silent while items flowed through others, src/gossip/link-usefulness.ts) costs
+ * a penalty (recordUselessLink) that bans on the second such drop; first copies (valid or rejected) and first
+ * announcements are passed to the core's usefulness count through `onFirst`.
  * A local module's rejection is evidence, never a strike: real modules answer "invalid" for well-formed items that are
  * merely not useful to them, so only rejections well beyond the node's baseline count (docs/decisions.md).
  * Shared by the broadcaster (violations, verdicts), the broadcast trees (penalties), membership (never dials a banned
@@ -34,6 +37,7 @@ import {
   SCORE_REJECTION_MIN_VALID,
   SCORE_BASELINE_REFRESH_MS,
   SCORE_REJECTION_WEIGHT,
+  SCORE_USELESS_LINK_PENALTY,
   SCORE_VIOLATION_WEIGHT,
 } from "../defaults.ts";
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, TreeMessage, ViewMessage } from "./ports.ts";
@@ -52,6 +56,11 @@ export interface PeerScoreOptions extends Partial<ScoreParams> {
   /** A score ban happened (the strikes' bans are their caller's business): disconnect the peer. `evidence` names
    *  what took the score below the threshold (kebab-case: module-rejections, graft-flood, …). */
   onScoreBan?: (peer: PeerId, evidence: string) => void;
+  /** `peer` gave us something first: an item (`newItem`; valid or rejected, the verdict is the baseline's business)
+   *  or an announcement of an ID we did not have. The core's link usefulness (src/gossip/link-usefulness.ts) counts it. */
+  onFirst?: (peer: PeerId, newItem: boolean) => void;
+  /** Penalty units for a link dropped as useless (see recordUselessLink). */
+  uselessLinkPenalty?: number;
 }
 
 interface Strikes {
@@ -77,6 +86,8 @@ export class PeerScore implements PeerEvents {
   readonly table: ScoreTable;
   private readonly now: () => number;
   private readonly onScoreBan: (peer: PeerId, evidence: string) => void;
+  private readonly onFirst: (peer: PeerId, newItem: boolean) => void;
+  readonly uselessLinkPenalty: number;
   private readonly strikes = new Map<PeerId, Strikes>();
   /** Items a local module rejected, per peer, since tracking began (a plain count for stats; the score decays). */
   private readonly rejections = new Map<PeerId, number>();
@@ -94,6 +105,8 @@ export class PeerScore implements PeerEvents {
     this.banThreshold = options.banThreshold ?? SCORE_BAN_THRESHOLD;
     this.now = options.now ?? (() => performance.now());
     this.onScoreBan = options.onScoreBan ?? (() => {});
+    this.onFirst = options.onFirst ?? (() => {});
+    this.uselessLinkPenalty = options.uselessLinkPenalty ?? SCORE_USELESS_LINK_PENALTY;
     if (!(this.threshold >= 1)) throw new RangeError(`PeerScore: threshold must be ≥ 1, got ${this.threshold}`);
     if (!(this.banThreshold < this.gossipThreshold)) throw new RangeError("PeerScore: the ban threshold must lie below the gossip threshold");
     this.table = new ScoreTable(scoreParams(options, this.maxTracked), this.now);
@@ -128,6 +141,7 @@ export class PeerScore implements PeerEvents {
     this.rejections.set(peer, n);
     evictOldest(this.rejections, this.maxTracked);
     if (this.isBanned(peer)) return false;
+    this.onFirst(peer, true); // it did bring the item first; whether it is useful is the module's taste
     this.table.rejection(peer, dataType);
     return this.check(peer, "module-rejections");
   }
@@ -137,7 +151,27 @@ export class PeerScore implements PeerEvents {
    * once validation is done (only it knows the verdict), never for unvalidated copies.
    */
   recordFirstDelivery(peer: PeerId, dataType?: number): void {
-    if (!this.isBanned(peer)) this.table.firstDelivery(peer, dataType);
+    if (this.isBanned(peer)) return;
+    this.table.firstDelivery(peer, dataType);
+    this.onFirst(peer, true);
+  }
+
+  /** `peer` announced (IHAVE) an ID we did not have yet: the link is of use even when its copies never come first.
+   *  No score credit (an announcement costs nothing to invent; unserved ones are penalised). */
+  recordFirstAnnouncement(peer: PeerId): void {
+    if (!this.isBanned(peer)) this.onFirst(peer, false);
+  }
+
+  /**
+   * The core dropped the link to `peer` as useless (it stayed silent while items flowed through other links,
+   * src/gossip/link-usefulness.ts): a behavioural penalty of uselessLinkPenalty units, so that one such drop stays
+   * within the tolerance and a second soon after bans (a first one could be a slip: the peer may have lost its own
+   * links at the time). Returns true if it got the peer banned.
+   */
+  recordUselessLink(peer: PeerId): boolean {
+    if (this.isBanned(peer)) return false;
+    this.table.penalty(peer, this.uselessLinkPenalty);
+    return this.check(peer, "useless-link");
   }
 
   /** We GRAFTed an ID `peer` announced, and it neither sent the item nor said it no longer has it in time. */

@@ -1,0 +1,140 @@
+/**
+ * Link usefulness: per linked peer, what it gave this node (first copies of items, first announcements) and whether
+ * it says anything at all on the item plane (any item copy, first or duplicate, any broadcast-tree message), counted
+ * against the new items this node received from others while the link was up. `judge` names the links that stayed
+ * silent while enough items flowed through other links: the core disconnects them (`useless-link`) so that
+ * membership refills the slot, and charges the peer a score penalty (src/gossip/peer-score.ts) so that a peer
+ * dropped as useless again soon after ends below the ban threshold and is neither redialed nor accepted.
+ *
+ * Why silence and not "fewest first copies": an honest lazy link announces (IHAVE) what it has, an honest eager link
+ * sends copies, even when none of them comes first; a censor sends nothing. A tree child (a peer we push to eagerly
+ * and that takes its items from us) is silent towards us by design, so the caller exempts such links.
+ * First copies are counted whatever the module's verdict: a rejection is the baseline logic's business
+ * (score-baseline.ts), never a reason to call a link useless.
+ *
+ * Pure state machine: time comes in as `now`; no timers, no I/O. Bounded: one record per linked peer, at most
+ * `maxLinks` (the oldest record goes first).
+ */
+
+export interface LinkUsefulnessParams {
+  /** New items the node must receive from other links while a link that never said anything (mute) stays silent
+   *  before that link is useless … */
+  minItems: number;
+  /** … and while one that did say something before stays silent (an honest lazy peer announces to a random few of
+   *  its lazy links per item, so it can fall silent towards one for a while by chance). */
+  minItemsAfterTalk: number;
+  /** A link is judged only once it has been up this long. */
+  minLinkAgeMs: number;
+  /** Links dropped per judgement at most. */
+  maxDropsPerJudgement: number;
+  /** Records kept at most (one per linked peer; more only if the network reports more links than it should). */
+  maxLinks: number;
+  /** First copies from a peer within this long of its last replayed item (a new link's cache replay) are old items:
+   *  the other links are not silent for not having sent them. */
+  replayWindowMs: number;
+  /** First copies from one peer closer together than this count as one for the other links' silence: a burst is
+   *  old items (a neighbour that just bridged to another part of the network forwards what it got there), which
+   *  the other links did not have either. */
+  burstGapMs: number;
+}
+
+interface LinkRecord {
+  since: number;
+  /** New items the node received since this link last said anything (or came up). */
+  silentFor: number;
+  /** First copies and first announcements from this peer since the link came up. */
+  firsts: number;
+  /** Item copies and tree messages from this peer since the link came up. */
+  messages: number;
+  /** Clock time of the last replayed item (cache replay) from this peer. */
+  replayAt: number;
+  /** Clock time of the last first copy from this peer. */
+  firstAt: number;
+}
+
+export interface UselessLink {
+  peer: string;
+  /** It never said anything on the item plane since the link came up (not even one duplicate or announcement). */
+  mute: boolean;
+}
+
+export interface LinkUsefulnessStats {
+  tracked: number;
+  /** Links named useless since the start. */
+  judgedUseless: number;
+}
+
+export class LinkUsefulness {
+  private readonly links = new Map<string, LinkRecord>();
+  private judgedUseless = 0;
+
+  constructor(private readonly p: LinkUsefulnessParams) {
+    if (!(p.minItems >= 1)) throw new RangeError(`link usefulness: minItems must be ≥ 1, got ${p.minItems}`);
+    if (!(p.minItemsAfterTalk >= p.minItems)) throw new RangeError(`link usefulness: minItemsAfterTalk must be ≥ minItems`);
+    if (!(p.maxDropsPerJudgement >= 1)) throw new RangeError(`link usefulness: maxDropsPerJudgement must be ≥ 1, got ${p.maxDropsPerJudgement}`);
+  }
+
+  linkUp(peer: string, now: number): void {
+    this.links.delete(peer);
+    this.links.set(peer, { since: now, silentFor: 0, firsts: 0, messages: 0, replayAt: -Infinity, firstAt: -Infinity });
+    while (this.links.size > this.p.maxLinks) this.links.delete(this.links.keys().next().value as string);
+  }
+
+  linkDown(peer: string): void {
+    this.links.delete(peer);
+  }
+
+  /** Something on the item plane from `peer`: an item copy (first or not, valid or not; `replayed`: part of the
+   *  cache replay to a new link) or a tree message. */
+  message(peer: string, now: number, replayed = false): void {
+    const r = this.links.get(peer);
+    if (r === undefined) return;
+    r.messages++;
+    r.silentFor = 0;
+    if (replayed) r.replayAt = now;
+  }
+
+  /** `peer` gave us an item first (`newItem`: a first copy, so the node has one item more) or announced first an ID
+   *  we did not have (`newItem` false: its copy, from whoever, is counted when it arrives). */
+  first(peer: string, newItem: boolean, now: number): void {
+    const r = this.links.get(peer);
+    let burst = false;
+    if (r !== undefined) {
+      r.firsts++;
+      r.silentFor = 0;
+      if (newItem) {
+        // Old items (a cache replay, or a burst): the other links were not silent for not sending them.
+        burst = now - r.replayAt <= this.p.replayWindowMs || now - r.firstAt < this.p.burstGapMs;
+        r.firstAt = now;
+      }
+    }
+    if (!newItem || burst) return;
+    for (const [other, o] of this.links) if (other !== peer) o.silentFor++;
+  }
+
+  /**
+   * The links to drop now: up at least minLinkAgeMs, silent while minItems new items came through others, and not
+   * exempt (`exempt`: a tree child). Longest silence first, at most maxDropsPerJudgement.
+   */
+  judge(now: number, exempt: (peer: string) => boolean = () => false): UselessLink[] {
+    const useless: (UselessLink & { silentFor: number })[] = [];
+    for (const [peer, r] of this.links) {
+      const enough = r.messages === 0 ? this.p.minItems : this.p.minItemsAfterTalk;
+      if (now - r.since < this.p.minLinkAgeMs || r.silentFor < enough || exempt(peer)) continue;
+      useless.push({ peer, mute: r.messages === 0, silentFor: r.silentFor });
+    }
+    useless.sort((a, b) => b.silentFor - a.silentFor);
+    const out = useless.slice(0, this.p.maxDropsPerJudgement).map(({ peer, mute }) => ({ peer, mute }));
+    this.judgedUseless += out.length;
+    return out;
+  }
+
+  /** What a link has given so far (tests, /status). */
+  recordOf(peer: string): Readonly<LinkRecord> | undefined {
+    return this.links.get(peer);
+  }
+
+  stats(): LinkUsefulnessStats {
+    return { tracked: this.links.size, judgedUseless: this.judgedUseless };
+  }
+}
