@@ -21,6 +21,8 @@ export interface PlumtreeOptions {
   send(peer: PeerId, message: TreeMessage): void;
   /** The broadcaster has (or is validating) the item with this prefix key: no GRAFT for it. */
   has(prefixKey: string): boolean;
+  /** A peer was the first to tell us of an item we did not have (it is useful to us: the peer score counts it). */
+  firstAnnouncement?(peer: PeerId): void;
   /** Some local module subscribed to the type: an announcement of another type is not worth a GRAFT. */
   wants(dataType: number): boolean;
   /** First wait for an announced ID's eager copy before asking its announcer (Plumtree's timer 1). */
@@ -231,6 +233,7 @@ export class Plumtree {
         p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftTimeoutMs);
         this.pending.set(key, p);
       }
+      if (p.announcers.length === 0) this.o.firstAnnouncement?.(from);
       if (!p.announcers.includes(from) && p.announcers.length < this.o.maxAnnouncers) p.announcers.push(from);
     }
   }

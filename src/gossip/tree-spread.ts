@@ -103,6 +103,7 @@ export class TreeSpread {
       random: o.random,
       send: (peer, message) => this.sendTree(peer, message),
       has: (key) => this.seen.has(key),
+      firstAnnouncement: (peer) => o.score.recordFirstAnnouncement(peer),
       wants: o.wants,
       graftTimeoutMs: o.graftTimeoutMs,
       graftRetryMs: o.graftRetryMs,

@@ -236,6 +236,22 @@ describe("broadcast trees over the in-memory network", () => {
     for (const i of flood) expect([...nodes[i]!.treeSent.values()].reduce((a, b) => a + b, 0)).toBe(0);
   });
 
+  test("the first to announce an item we lack is reported to the peer score (link usefulness); a later one is not", async () => {
+    const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
+    // Count the calls on the real score (they still go through to it).
+    const score = peers[2]!.score;
+    const reported: PeerId[] = [];
+    const real = score.recordFirstAnnouncement.bind(score);
+    score.recordFirstAnnouncement = (peer) => (reported.push(peer), real(peer));
+    const it = item("news");
+    const entry = { id: it.id.subarray(0, 8), dataType: T, hops: 0 };
+    nodes[0]!.sendTree(nodes[2]!.localId, { kind: "ihave", entries: [entry] });
+    await net.settle();
+    nodes[1]!.sendTree(nodes[2]!.localId, { kind: "ihave", entries: [entry] });
+    await net.settle();
+    expect(reported).toEqual([nodes[0]!.localId]);
+  });
+
   test("announcements of a type nobody here subscribed to are not grafted", async () => {
     const { net, peers, nodes } = await network(2, [[0, 1]]);
     const other = { id: itemId(7, bytes("x")), dataType: 7, hops: 0 };
