@@ -15,7 +15,7 @@ import { HyParView, type HyParViewOptions } from "./hyparview.ts";
 import { LinkUsefulness, type LinkUsefulnessParams, type LinkUsefulnessStats } from "./link-usefulness.ts";
 import { Membership, type MembershipOptions, type MembershipStats } from "./membership.ts";
 import { PeerScore, type PeerScoreOptions, type PeerScoreStats } from "./peer-score.ts";
-import type { Clock, GossipItem, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
+import type { Clock, GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import {
   USEFULNESS_BURST_GAP_MS,
@@ -174,17 +174,37 @@ export function createCore(options: CoreOptions): GossipCore {
   // Judging links: a silent one is dropped (its slot refilled by membership) and charged a penalty, so that a peer
   // dropped as useless twice is banned and no longer redialed. A tree child (speaks trees, we push to it eagerly) is
   // silent towards us by design and never judged.
+  const treeChild = (links: readonly LinkInfo[]) => {
+    const trees = new Set<PeerId>();
+    for (const l of links) if (l.trees === true) trees.add(l.peer);
+    return (peer: PeerId) => trees.has(peer) && broadcaster.roleOf(peer) === "eager";
+  };
   const judgeLinks = () => {
     if (usefulness === undefined) return;
-    const trees = new Set<PeerId>();
-    for (const l of options.network.linkedPeers()) if (l.trees === true) trees.add(l.peer);
-    const useless = usefulness.judge(clock.now(), (peer) => trees.has(peer) && broadcaster.roleOf(peer) === "eager");
+    const useless = usefulness.judge(clock.now(), treeChild(options.network.linkedPeers()));
     for (const { peer, mute } of useless) {
       log.child({ part: "gossip" }).info("link dropped", { peer, why: "useless-link", mute });
       if (!score.recordUselessLink(peer)) options.network.disconnect(peer, "useless-link"); // a ban disconnects itself
     }
   };
   let judgeTimer: unknown;
+  // A full inbound table gives way to a newcomer when one of its links has said nothing at all since it came up: a
+  // node whose every link is a censor receives nothing, so it can never judge them, and without this it would
+  // refuse the honest nodes that dial it for as long as the censors hold its slots. No penalty (no evidence).
+  const acceptInbound = (peer: PeerId): boolean => {
+    if (membership === undefined) return true;
+    if (membership.acceptInbound()) return true;
+    if (usefulness === undefined) return false;
+    const links = options.network.linkedPeers();
+    const inbound: PeerId[] = [];
+    for (const l of links) if (l.inbound && l.peer !== peer) inbound.push(l.peer);
+    const victim = usefulness.oldestMute(inbound, clock.now(), treeChild(links));
+    if (victim === undefined) return false;
+    log.child({ part: "gossip" }).info("link dropped", { peer: victim, why: "mute-inbound", for: peer });
+    usefulness.linkDown(victim); // not offered again should the network ask twice
+    options.network.disconnect(victim, "mute-inbound");
+    return true;
+  };
 
   return {
     events,
@@ -192,7 +212,7 @@ export function createCore(options: CoreOptions): GossipCore {
     membership,
     score,
     announce: (a) => broadcaster.announceLocal(a),
-    acceptInbound: () => membership?.acceptInbound() ?? true,
+    acceptInbound,
     referrals: (peer) => membership?.referrals(peer) ?? [],
     isBanned: (peer) => score.isBanned(peer),
     start: () => {

@@ -129,6 +129,22 @@ export class LinkUsefulness {
     return out;
   }
 
+  /**
+   * The link among `candidates` that has said nothing since it came up (mute), up at least minLinkAgeMs and not
+   * exempt, that came up first: the one a full inbound table gives way to a newcomer for. None if there is no such link.
+   */
+  oldestMute(candidates: readonly string[], now: number, exempt: (peer: string) => boolean = () => false): string | undefined {
+    let best: string | undefined;
+    let since = Infinity;
+    for (const peer of candidates) {
+      const r = this.links.get(peer);
+      if (r === undefined || r.messages > 0 || now - r.since < this.p.minLinkAgeMs || r.since >= since || exempt(peer)) continue;
+      best = peer;
+      since = r.since;
+    }
+    return best;
+  }
+
   /** What a link has given so far (tests, /status). */
   recordOf(peer: string): Readonly<LinkRecord> | undefined {
     return this.links.get(peer);

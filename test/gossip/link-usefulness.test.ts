@@ -138,3 +138,18 @@ describe("the score of a peer dropped as useless", () => {
     ]);
   });
 });
+
+describe("a full inbound table", () => {
+  test("gives way for the oldest link that never said anything (old enough, not exempt), never for one that talked", () => {
+    const u = new LinkUsefulness(params);
+    u.linkUp("old-mute", 0);
+    u.linkUp("talker", 0);
+    u.linkUp("child", 0);
+    u.linkUp("young-mute", 9_000);
+    u.message("talker", 100);
+    const all = ["talker", "young-mute", "child", "old-mute"];
+    expect(u.oldestMute(all, 10_000, (p) => p === "child")).toBe("old-mute");
+    expect(u.oldestMute(["talker", "young-mute"], 10_000)).toBeUndefined();
+    expect(u.oldestMute(["talker", "child"], 10_000)).toBe("child");
+  });
+});
