@@ -83,7 +83,9 @@ const benches: Record<string, (argv: string[]) => Promise<unknown>> = {
     const { values } = parseArgs({ args: argv, strict: false, options: { out: { type: "string" } } });
     const { nodes, dialsPerNode, dissemination, workload } = runArgsToOptions(argv, log);
     const result = await runOurs({ ...OURS_DEFAULTS, nodes, dialsPerNode, dissemination }, workload);
-    writeFileSync(String(values.out), JSON.stringify(result));
+    // Internal, but handy by hand: without --out the result goes to stdout (not to a file named "undefined").
+    if (typeof values.out === "string") writeFileSync(values.out, JSON.stringify(result));
+    else console.log(JSON.stringify(result));
   },
 };
 
