@@ -230,11 +230,7 @@ export class Broadcaster implements PeerEvents {
     this.spread?.received(from, item, true);
     this.outstanding++;
     this.holders.set(key, [from]);
-    void this.gate(from, item, key).finally(() => {
-      this.outstanding--;
-      this.holders.delete(key);
-      if (this.intake.paused > 0) this.intake.settled();
-    });
+    void this.gate(from, item, key);
   }
 
   /** Sends the cached items, oldest first, to a newly linked peer. */
@@ -291,33 +287,42 @@ export class Broadcaster implements PeerEvents {
     };
   }
 
+  /** Validates an item from a peer and forwards it if valid; whatever happens, it stops being outstanding at the
+   *  end (here rather than in a `.finally` on the call: no closure and promise more per item). */
   private async gate(from: PeerId, item: GossipItem, key: string): Promise<void> {
-    let verdict: Verdict;
     try {
-      verdict = await this.local.validate(item.dataType, item.data);
-    } catch (error) {
-      // Our own side failed (the port promises never to reject); the peer is not to blame.
-      this.log.error("validation failed", { error: error as Error });
-      verdict = "unanswered";
+      let verdict: Verdict;
+      try {
+        verdict = await this.local.validate(item.dataType, item.data);
+      } catch (error) {
+        // Our own side failed (the port promises never to reject); the peer is not to blame.
+        this.log.error("validation failed", { error: error as Error });
+        verdict = "unanswered";
+      }
+      if (verdict === "invalid") {
+        this.metrics.invalid++;
+        this.log.info("item invalid", { peer: from, dataType: item.dataType });
+        // Not a strike: a module's "invalid" also means "not useful to me", and the peer may be an honest relay; the
+        // score weighs it against the node's own baseline (a ban there disconnects through the core).
+        this.score.recordRejection(from, item.dataType);
+        return;
+      }
+      if (verdict === "unanswered") {
+        this.metrics.unanswered++;
+        return;
+      }
+      this.metrics.valid++;
+      this.score.recordFirstDelivery(from, item.dataType);
+      if (item.ttl === 1) return; // delivered locally (the subscribers were notified); must not travel further
+      // TTL 0 travels as it came (this node's own copy, made on arrival); otherwise one less.
+      const onward: GossipItem = item.ttl === 0 ? item : { ...item, ttl: item.ttl - 1 };
+      this.cache.put(onward, key);
+      this.forward(onward, this.holders.get(key) ?? [from]);
+    } finally {
+      this.outstanding--;
+      this.holders.delete(key);
+      if (this.intake.paused > 0) this.intake.settled();
     }
-    if (verdict === "invalid") {
-      this.metrics.invalid++;
-      this.log.info("item invalid", { peer: from, dataType: item.dataType });
-      // Not a strike: a module's "invalid" also means "not useful to me", and the peer may be an honest relay; the
-      // score weighs it against the node's own baseline (a ban there disconnects through the core).
-      this.score.recordRejection(from, item.dataType);
-      return;
-    }
-    if (verdict === "unanswered") {
-      this.metrics.unanswered++;
-      return;
-    }
-    this.metrics.valid++;
-    this.score.recordFirstDelivery(from, item.dataType);
-    if (item.ttl === 1) return; // delivered locally (the subscribers were notified); must not travel further
-    const onward: GossipItem = { ...item, ttl: item.ttl === 0 ? 0 : item.ttl - 1 };
-    this.cache.put(onward, key);
-    this.forward(onward, this.holders.get(key) ?? [from]);
   }
 
   /** Sends an item on to peers other than those in `except` (which already have it): along the broadcast tree, or

@@ -148,15 +148,15 @@ export abstract class LinkLayer {
 
   protected transmit(from: SimNode, conn: Conn, code: number, body: unknown, plain: number, kind: MessageKind): void {
     const toResponder = conn.initiator === from;
-    const to = toResponder ? conn.responder : conn.initiator;
     const dir = toResponder ? conn.toResponder : conn.toInitiator;
     const batch = toResponder ? conn.batchToResponder : conn.batchToInitiator;
     const bytes = addToTurn(batch, this.turn, plain, this.wire.unlimited || this.wire.backlog(dir, this.now) === 0);
     const sameFrame = batch.sameFrame;
     this.metrics.count(kind, bytes);
-    let at = this.wire.arrival(from.index, to.index, bytes, this.now, dir, sameFrame);
-    if (this.blocked(from, to)) {
-      at = Math.max(at, this.splitUntil + this.wire.trip(from.index, to.index));
+    const toIndex = toResponder ? conn.responderIndex : conn.initiatorIndex;
+    let at = this.wire.arrival(from.index, toIndex, bytes, this.now, dir, sameFrame);
+    if (this.now < this.splitUntil && this.blocked(from, toResponder ? conn.responder : conn.initiator)) {
+      at = Math.max(at, this.splitUntil + this.wire.trip(from.index, toIndex));
       dir.lastArrival = at;
     }
     this.queue.push(at, MESSAGE, conn, body, code * 2 + (toResponder ? 1 : 0));
@@ -166,32 +166,34 @@ export abstract class LinkLayer {
     const toResponder = (x & 1) === 1;
     const code = x >> 1;
     const to = toResponder ? conn.responder : conn.initiator;
-    const from = toResponder ? conn.initiator : conn.responder;
     if (code === M_FINAL) return this.responderEstablished(conn);
     if (!to.alive || !this.holds(to, conn)) return;
-    const events = to.logic?.events;
+    const events = to.events;
     if (events === undefined) return;
+    const fromId = toResponder ? conn.initiatorId : conn.responderId;
     switch (code) {
       case M_PAYLOAD: {
         const item = body as GossipItem;
         const track = this.metrics.track(item.data);
-        if (track !== undefined) this.metrics.arrived(track, from.index, to.index);
-        return events.item(from.id, item);
+        if (track !== undefined) {
+          this.metrics.arrived(track, toResponder ? conn.initiatorIndex : conn.responderIndex, to.index);
+        }
+        return events.item(fromId, item);
       }
       case M_PEER_REQUEST:
-        return events.peersRequested(from.id);
+        return events.peersRequested(fromId);
       case M_PEER_LIST:
-        return events.peers(from.id, body as PeerAddress[]);
+        return events.peers(fromId, body as PeerAddress[]);
       case M_TREE:
-        return events.tree(from.id, body as TreeMessage);
+        return events.tree(fromId, body as TreeMessage);
       case M_VIEWS:
-        return events.views(from.id, body as ViewMessage);
+        return events.views(fromId, body as ViewMessage);
       case M_CLOSE:
         this.countPings(conn, to);
         this.setSince(conn, to, NaN);
-        to.links.delete(from.id);
+        to.links.delete(fromId);
         to.linksChanged();
-        events.linkDown(from.id, body as string);
+        events.linkDown(fromId, body as string);
         return;
     }
   }

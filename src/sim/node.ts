@@ -28,10 +28,16 @@ export interface NodeLogic {
   readonly offersTrees?: boolean;
 }
 
-/** One TCP connection between two nodes, from the dial until both ends have closed it. */
+/** One TCP connection between two nodes, from the dial until both ends have closed it. (Created in world.ts with
+ *  the fields read for every message first, so that they share a cache line.) */
 export interface Conn {
   readonly initiator: SimNode;
   readonly responder: SimNode;
+  /** The ends' IDs and indices, copied here so that delivering a message need not read the sender's node. */
+  readonly initiatorId: PeerId;
+  readonly responderId: PeerId;
+  readonly initiatorIndex: number;
+  readonly responderIndex: number;
   /** How each end describes the link (LinkInfo as the real transport reports it). */
   readonly initiatorInfo: LinkInfo;
   readonly responderInfo: LinkInfo;
@@ -112,8 +118,10 @@ export class SimNode {
   diedAt = Infinity;
   /** Partition side (0 or 1). */
   side = 0;
-  logic: NodeLogic | undefined = undefined;
   modules: SimModules | undefined = undefined;
+  /** `logic.events`, kept on the node itself: it is read for every message delivered. */
+  events: PeerEvents | undefined = undefined;
+  private current: NodeLogic | undefined = undefined;
   private linkList: LinkInfo[] | undefined = undefined;
 
   constructor(
@@ -128,6 +136,15 @@ export class SimNode {
     readonly clock: Clock,
     readonly random: () => number,
   ) {}
+
+  get logic(): NodeLogic | undefined {
+    return this.current;
+  }
+
+  set logic(logic: NodeLogic | undefined) {
+    this.current = logic;
+    this.events = logic?.events;
+  }
 
   get address(): PeerAddress {
     return { host: this.host, port: this.listenPort, id: this.id };

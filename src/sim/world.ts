@@ -245,6 +245,12 @@ export class World extends LinkLayer {
     const conn: Conn = {
       initiator: node,
       responder,
+      initiatorSince: NaN,
+      responderSince: NaN,
+      initiatorId: node.id,
+      responderId: responder.id,
+      initiatorIndex: node.index,
+      responderIndex: responder.index,
       // Honest nodes negotiate trees and views with each other (the features bits); adversaries speak neither, unless
       // their behaviour offers trees (NodeLogic.offersTrees: the tree floods).
       initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
@@ -257,8 +263,6 @@ export class World extends LinkLayer {
       expectedId: addr.id,
       resolve,
       reject,
-      initiatorSince: NaN,
-      responderSince: NaN,
     };
     if (target === undefined) {
       // An address no simulated node ever had (adversary hearsay): refused after a typical RTT.

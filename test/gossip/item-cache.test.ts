@@ -69,6 +69,20 @@ describe("ItemCache", () => {
     expect(c.has(idKey(item("e").id))).toBe(true);
   });
 
+  test("over many evictions (and items put again meanwhile) it always holds the last `capacity` new items in order", () => {
+    const c = new ItemCache(3);
+    const expected: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const s = `i${i}`;
+      c.put(item(s));
+      expected.push(s);
+      if (i % 3 === 0) expect(c.put(item(expected[expected.length - 2] ?? s))).toBe(false); // still cached: no change
+      expect(names(c)).toEqual(expected.slice(-3));
+    }
+    expect(c.has(idKey(item("i16").id))).toBe(false);
+    expect(c.has(idKey(item("i17").id))).toBe(true);
+  });
+
   test("an item put again keeps its place and its first TTL", () => {
     const c = new ItemCache(3);
     c.put(item("a", 5));
