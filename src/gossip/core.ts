@@ -188,7 +188,8 @@ export function createCore(options: CoreOptions): GossipCore {
     }
   };
   let judgeTimer: unknown;
-  // A full inbound table gives way to a newcomer when one of its links has said nothing at all since it came up: a
+  // A full inbound table gives way to a newcomer when one of its links has said nothing at all since it came up (the
+  // youngest such link, see youngestMute): a
   // node whose every link is a censor receives nothing, so it can never judge them, and without this it would
   // refuse the honest nodes that dial it for as long as the censors hold its slots. No penalty (no evidence).
   const acceptInbound = (peer: PeerId): boolean => {
@@ -198,7 +199,7 @@ export function createCore(options: CoreOptions): GossipCore {
     const links = options.network.linkedPeers();
     const inbound: PeerId[] = [];
     for (const l of links) if (l.inbound && l.peer !== peer) inbound.push(l.peer);
-    const victim = usefulness.oldestMute(inbound, clock.now(), treeChild(links));
+    const victim = usefulness.youngestMute(inbound, clock.now(), treeChild(links));
     if (victim === undefined) return false;
     log.child({ part: "gossip" }).info("link dropped", { peer: victim, why: "mute-inbound", for: peer });
     usefulness.linkDown(victim); // not offered again should the network ask twice

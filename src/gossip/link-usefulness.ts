@@ -131,14 +131,16 @@ export class LinkUsefulness {
 
   /**
    * The link among `candidates` that has said nothing since it came up (mute), up at least minLinkAgeMs and not
-   * exempt, that came up first: the one a full inbound table gives way to a newcomer for. None if there is no such link.
+   * exempt, that came up last: the one a full inbound table gives way to a newcomer for. The youngest, because before
+   * any item flows every link is mute, and the oldest are then the neighbours the node had before an attacker came
+   * to crowd it (an eclipse); an attacker redialing at once only evicts its own kind. None if there is no such link.
    */
-  oldestMute(candidates: readonly string[], now: number, exempt: (peer: string) => boolean = () => false): string | undefined {
+  youngestMute(candidates: readonly string[], now: number, exempt: (peer: string) => boolean = () => false): string | undefined {
     let best: string | undefined;
-    let since = Infinity;
+    let since = -Infinity;
     for (const peer of candidates) {
       const r = this.links.get(peer);
-      if (r === undefined || r.messages > 0 || now - r.since < this.p.minLinkAgeMs || r.since >= since || exempt(peer)) continue;
+      if (r === undefined || r.messages > 0 || now - r.since < this.p.minLinkAgeMs || r.since <= since || exempt(peer)) continue;
       best = peer;
       since = r.since;
     }

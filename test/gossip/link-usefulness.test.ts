@@ -140,16 +140,17 @@ describe("the score of a peer dropped as useless", () => {
 });
 
 describe("a full inbound table", () => {
-  test("gives way for the oldest link that never said anything (old enough, not exempt), never for one that talked", () => {
+  test("gives way for the youngest link old enough that never said anything (not exempt), never for one that talked", () => {
     const u = new LinkUsefulness(params);
     u.linkUp("old-mute", 0);
     u.linkUp("talker", 0);
-    u.linkUp("child", 0);
-    u.linkUp("young-mute", 9_000);
+    u.linkUp("mute", 5_000);
+    u.linkUp("child", 6_000);
+    u.linkUp("too-young", 9_000);
     u.message("talker", 100);
-    const all = ["talker", "young-mute", "child", "old-mute"];
-    expect(u.oldestMute(all, 10_000, (p) => p === "child")).toBe("old-mute");
-    expect(u.oldestMute(["talker", "young-mute"], 10_000)).toBeUndefined();
-    expect(u.oldestMute(["talker", "child"], 10_000)).toBe("child");
+    const all = ["talker", "old-mute", "mute", "child", "too-young"];
+    expect(u.youngestMute(all, 10_000, (p) => p === "child")).toBe("mute");
+    expect(u.youngestMute(["talker", "too-young"], 10_000)).toBeUndefined();
+    expect(u.youngestMute(["talker", "old-mute", "child"], 10_000)).toBe("child");
   });
 });
