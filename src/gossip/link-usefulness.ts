@@ -12,8 +12,11 @@
  * First copies are counted whatever the module's verdict: a rejection is the baseline logic's business
  * (score-baseline.ts), never a reason to call a link useless.
  *
- * Pure state machine: time comes in as `now`; no timers, no I/O. Bounded: one record per linked peer, at most
- * `maxLinks` (the oldest record goes first).
+ * `youngestMute` names the link a full inbound table gives way to a newcomer for (one that never said anything).
+ *
+ * Pure state machine: time comes in as `now`; no timers, no I/O. Must never: call a link useless for what a module
+ * rejected, judge a link younger than minLinkAgeMs or one the caller exempts, or hold more than `maxLinks` records
+ * (one per linked peer; the oldest record goes first).
  */
 
 export interface LinkUsefulnessParams {
