@@ -198,9 +198,11 @@ export const USEFULNESS_JUDGE_INTERVAL_MS = 1_000;
  *  (mute: no item copy, no tree message since it came up) stays silent before it is useless (a censor). An honest
  *  new link is eager both ways: it sends copies, or it is our tree child (exempt), or it PRUNEs us (a message). */
 export const USEFULNESS_MIN_ITEMS = 12;
-/** … and for a link that did say something before (an honest lazy peer announces each item to LAZY_FANOUT of its
- *  lazy links at random, so it falls silent towards one of ten for 40 items in a row with chance 0.6⁴⁰ ≈ 1e-9;
- *  a covert flash's relays, silent from their flash on, are dropped after this many). */
+/** … and for a link that did say something before and does not speak trees (one that does is a tree node and is
+ *  not judged once it talked: a dead end, subscribed to none of our types, relays nothing). A flooding peer pushes
+ *  each item to `degree` of its links at random, so it can fall silent towards one for a while (towards one of 3 ×
+ *  degree links for 40 items in a row with chance (2/3)⁴⁰ ≈ 1e-7); covert-flash relays, silent from their flash on,
+ *  are dropped after this many. */
 export const USEFULNESS_MIN_ITEMS_AFTER_TALK = 40;
 /** A link is judged only once it has been up this long (a new link first gets the cache replay and a tree role). */
 export const USEFULNESS_MIN_LINK_AGE_MS = 2_000;
@@ -212,8 +214,8 @@ export const USEFULNESS_REPLAY_WINDOW_MS = 1_000;
 export const USEFULNESS_BURST_GAP_MS = 20;
 /** Links dropped as useless per judgement at most (each one's slot is refilled by membership). */
 export const USEFULNESS_MAX_DROPS_PER_JUDGEMENT = 16;
-/** Behaviour-penalty units charged for a link dropped as useless: one drop stays within SCORE_PENALTY_TOLERANCE (6),
- *  a second within the half-life takes the score below SCORE_BAN_THRESHOLD ((14 − 6)² = 64), so the peer is neither
+/** Behaviour-penalty units charged for a mute link (it never said anything) dropped as useless: one drop stays
+ *  within SCORE_PENALTY_TOLERANCE (6), a second within the half-life takes the score below SCORE_BAN_THRESHOLD ((14 − 6)² = 64), so the peer is neither
  *  redialed nor accepted for BAN_DURATION_MS. */
 export const SCORE_USELESS_LINK_PENALTY = 7;
 

@@ -171,9 +171,11 @@ export function createCore(options: CoreOptions): GossipCore {
   ];
   const events = fanOutEvents(sinks);
 
-  // Judging links: a silent one is dropped (its slot refilled by membership) and charged a penalty, so that a peer
-  // dropped as useless twice is banned and no longer redialed. A tree child (speaks trees, we push to it eagerly) is
-  // silent towards us by design and never judged.
+  // Judging links: a silent one is dropped (its slot refilled by membership); a mute one (it never said anything) is
+  // also charged a penalty, so that a peer dropped so twice is banned and no longer redialed. Exempt: a tree child
+  // (speaks trees, we push to it eagerly: silent towards us by design), and a peer that speaks trees and has talked
+  // on the link (its PRUNE or IHAVE says it is a tree node; a dead end, whose modules subscribe to none of our types,
+  // relays nothing and must not be churned or punished for it).
   const treeChild = (links: readonly LinkInfo[]) => {
     const trees = new Set<PeerId>();
     for (const l of links) if (l.trees === true) trees.add(l.peer);
@@ -181,10 +183,14 @@ export function createCore(options: CoreOptions): GossipCore {
   };
   const judgeLinks = () => {
     if (usefulness === undefined) return;
-    const useless = usefulness.judge(clock.now(), treeChild(options.network.linkedPeers()));
-    for (const { peer, mute } of useless) {
+    const links = options.network.linkedPeers();
+    const trees = new Set<PeerId>();
+    for (const l of links) if (l.trees === true) trees.add(l.peer);
+    const exempt = (peer: PeerId) =>
+      trees.has(peer) && (broadcaster.roleOf(peer) === "eager" || (usefulness.recordOf(peer)?.messages ?? 0) > 0);
+    for (const { peer, mute } of usefulness.judge(clock.now(), exempt)) {
       log.child({ part: "gossip" }).info("link dropped", { peer, why: "useless-link", mute });
-      if (!score.recordUselessLink(peer)) options.network.disconnect(peer, "useless-link"); // a ban disconnects itself
+      if (!(mute && score.recordUselessLink(peer))) options.network.disconnect(peer, "useless-link"); // a ban disconnects itself
     }
   };
   let judgeTimer: unknown;

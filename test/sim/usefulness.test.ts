@@ -42,6 +42,13 @@ describe("link usefulness (30 honest nodes, 300 censors)", () => {
     expect(on.r.honest_peers_banned).toBe(0);
   }, 120_000);
 
+  test("honest dead ends (30% of the nodes subscribe to nothing, so they relay nothing) are never banned nor dropped", async () => {
+    const { r, judgedUseless } = await run({ scenario: "steady", nodes: 60, warmupItems: 100, items: 200, deadEnds: 0.3 });
+    expect(judgedUseless).toBe(0);
+    expect(r.honest_peers_banned).toBe(0);
+    expect(r.delivered_ratio).toBeGreaterThanOrEqual(0.99);
+  }, 120_000);
+
   test("an honest-only network drops no link as useless", async () => {
     const { r, judgedUseless } = await run({ scenario: "steady", nodes: 60, warmupItems: 100, items: 200 });
     expect(judgedUseless).toBe(0);
