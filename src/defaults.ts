@@ -215,8 +215,8 @@ export const USEFULNESS_BURST_GAP_MS = 20;
 /** Links dropped as useless per judgement at most (each one's slot is refilled by membership). */
 export const USEFULNESS_MAX_DROPS_PER_JUDGEMENT = 16;
 /** Behaviour-penalty units charged for a mute link (it never said anything) dropped as useless: one drop stays
- *  within SCORE_PENALTY_TOLERANCE (6), a second within the half-life takes the score below SCORE_BAN_THRESHOLD ((14 − 6)² = 64), so the peer is neither
- *  redialed nor accepted for BAN_DURATION_MS. */
+ *  within SCORE_PENALTY_TOLERANCE (6), a second within the half-life takes the score below SCORE_BAN_THRESHOLD
+ *  ((14 − 6)² = 64), so the peer is neither redialed nor accepted for BAN_DURATION_MS. */
 export const SCORE_USELESS_LINK_PENALTY = 7;
 
 // ---- Membership ----------------------------------------------------------------------------------------------------
