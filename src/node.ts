@@ -56,6 +56,8 @@ export interface NodeOptions {
   peerStorePath?: string | null;
   /** Peer score parameters (tests shrink the ban duration); defaults from src/defaults.ts "Peer score". */
   score?: CoreOptions["score"];
+  /** Link usefulness (silent links dropped; src/gossip/link-usefulness.ts); tests of other parts turn it off. */
+  usefulness?: CoreOptions["usefulness"];
 }
 
 export interface GossipNode {
@@ -192,6 +194,7 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     broadcaster: { dissemination: config.dissemination },
     overlay: config.overlay,
     score: options.score,
+    usefulness: options.usefulness,
   });
   api.onAnnounce = (a) => core.announce(a);
   api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);

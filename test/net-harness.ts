@@ -30,6 +30,7 @@ export interface NodeSpec {
   transport?: NodeOptions["transport"];
   api?: NodeOptions["api"];
   score?: NodeOptions["score"];
+  usefulness?: NodeOptions["usefulness"];
 }
 
 /** A node config for in-process tests: loopback, any free ports, degree 3, PoW difficulty 4; `overrides` win. */
@@ -93,6 +94,7 @@ export function createHarness() {
       transport: spec.transport,
       api: spec.api,
       score: spec.score,
+      usefulness: spec.usefulness,
     });
     nodes.push(n);
     return n;

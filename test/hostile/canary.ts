@@ -136,6 +136,9 @@ export async function startCanary(h: Harness, options: CanaryOptions = {}): Prom
   const log = captureLogger();
   const target = await h.node({
     validationTimeoutMs: 500,
+    // The cases' raw observers link and never say anything, which link usefulness rightly drops as a censor
+    // (test/usefulness-net.test.ts); these cases are about the local API, not about judging links.
+    usefulness: false,
     ...options.target,
     api: { ...options.target?.api, ...options.api },
     log,
