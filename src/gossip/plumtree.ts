@@ -110,7 +110,7 @@ export class Plumtree {
   private readonly roles: TreeRoles;
   private readonly pending = new Map<string, Pending>();
   private readonly queues = new Map<PeerId, Queue>();
-  /** prefix key → who sent us the eager copy and at what hop count (for the optimisation), bounded with pending. */
+  /** prefix key → how its first copy came (for pruning and the optimisation), bounded with pending. */
   private readonly firstFrom = new Map<string, FirstCopy>();
   /** When the latest first copy (of any item) arrived. */
   private lastFirstAt = -Infinity;
@@ -352,7 +352,7 @@ export class Plumtree {
 class TreeRoles {
   private readonly speakers = new Set<PeerId>();
   private readonly lazy = new Map<number, Set<PeerId>>();
-  /** Per type, eager links' duplicates since their last first copy (only non-zero counts are kept). */
+  /** Per type, each link's duplicates since its last first copy (only non-zero counts are kept). */
   private readonly duplicates = new Map<number, Map<PeerId, number>>();
 
   constructor(private readonly maxTypes: number) {}
