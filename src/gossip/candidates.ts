@@ -58,7 +58,7 @@ export class CandidateTable {
    * Adds a well-formed address unless it is one of ours; an address already known keeps its ID (an ID once learned
    * is not overwritten by hearsay). When full, evicts the oldest evictable entry not in `pinned` (dials in flight).
    */
-  learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }, pinned: ReadonlySet<string>): Candidate | undefined {
+  learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }, pinned: { has(key: string): boolean }): Candidate | undefined {
     if (typeof addr.host !== "string" || addr.host.length === 0) return undefined;
     if (!Number.isInteger(addr.port) || addr.port < 1 || addr.port > 65535) return undefined;
     const key = formatHostPort(addr);
@@ -117,7 +117,7 @@ export class CandidateTable {
   }
 
   /** Evicts the oldest hearsay entry, else the oldest proven one; never a bootstrapper or a pinned key. */
-  private evictOne(pinned: ReadonlySet<string>): boolean {
+  private evictOne(pinned: { has(key: string): boolean }): boolean {
     for (const provenToo of [false, true]) {
       for (const [key, c] of this.byKey) {
         if (c.bootstrap || (c.proven && !provenToo) || pinned.has(key)) continue;

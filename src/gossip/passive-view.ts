@@ -44,7 +44,7 @@ export class PassiveView {
   learn(addr: PeerAddress, flags: { bootstrap?: boolean; proven?: boolean }, restMs = 0): Candidate | undefined {
     if (addr.id !== undefined && (addr.id === this.o.localId || this.o.isBanned(addr.id))) return undefined;
     if (this.o.isOwnAddress?.(addr.host, addr.port)) return undefined;
-    const c = this.table.learn(addr, flags, new Set(this.o.dialing.keys()));
+    const c = this.table.learn(addr, flags, this.o.dialing); // the dials in flight, by key: never evicted
     if (c && restMs > 0) c.nextAttemptAt = Math.max(c.nextAttemptAt, this.o.now() + restMs);
     return c;
   }
