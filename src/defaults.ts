@@ -108,6 +108,21 @@ export const TREE_MAX_QUEUED_PER_PEER = 1_024;
 export const TREE_RECENT_MAX_ITEMS = 4_096;
 export const TREE_RECENT_MAX_BYTES = 16 << 20;
 
+/** A peer we GRAFTed must send the item or say "don't have" within this long (many round trips: a slow honest link
+ *  answers in time), else the GRAFT is unserved (src/gossip/tree-promises.ts). */
+export const TREE_SERVE_DEADLINE_MS = 5_000;
+
+/** From this many unserved GRAFTs to one peer in a row on (none answered between), each costs it a penalty unit: a
+ *  lost answer or two is bad luck, an announcer that never serves is lying (an IHAVE flood). */
+export const TREE_UNSERVED_RUN = 3;
+
+/** IDs a peer may GRAFT from us beyond GRAFT_ROUNDS × the IDs we announced to it before each such excess costs it a
+ *  penalty unit (a GRAFT flood: honest peers ask only for what was announced to them). */
+export const TREE_GRAFT_ALLOWANCE = 32;
+
+/** GRAFTs awaiting an answer kept at most (the oldest goes unjudged). */
+export const TREE_MAX_PROMISES = 4 * TREE_MAX_PENDING;
+
 // ---- Seen cache (duplicate suppression) --------------------------------------------------------------------------
 
 /** IDs remembered at most; past it the oldest is forgotten first. 100 000 × ~150 B ≈ 15 MB worst case. */

@@ -1,7 +1,8 @@
 /**
  * The peer score on real nodes (real sockets on 127.0.0.1, real handshakes; issue 17): a module that rejects half of
  * what it sees never gets an honest relay banned, while a peer that sends nothing but garbage is banned, refused while
- * banned, and linked again once the ban lapses.
+ * banned, and linked again once the ban lapses; a tree peer that announces what it never serves, or floods GRAFTs,
+ * is banned (src/gossip/tree-promises.ts).
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { ApiClient } from "../src/client/api-client.ts";
@@ -9,6 +10,9 @@ import type { GossipNode } from "../src/node.ts";
 import { createHarness, type NodeSpec } from "./net-harness.ts";
 import { payload, RawPeer } from "./hostile/raw-peer.ts";
 import { waitFor } from "./wait-for.ts";
+import { TREE_SERVE_DEADLINE_MS, TREE_UNSERVED_RUN } from "../src/defaults.ts";
+import { itemId } from "../src/gossip/item-id.ts";
+import { FEATURE_TREES } from "../src/p2p/wire.ts";
 
 const h = createHarness();
 const raws: RawPeer[] = [];
@@ -96,3 +100,52 @@ test("positive control: a peer that sends only garbage (true IDs, rejected by th
   await waitFor(() => linked(target, id), 3000, "linked again after the ban");
   expect(target.core.score.scoreOf(id)).toBe(0);
 }, 60_000);
+
+/** A raw peer that offers broadcast trees, linked to `target`. */
+async function treePeer(target: GossipNode): Promise<RawPeer> {
+  const raw = await RawPeer.connect(target.transport.port, { features: FEATURE_TREES });
+  raws.push(raw);
+  await raw.handshake();
+  await waitFor(() => linked(target, raw.identity.idHex), 3000, "tree peer linked");
+  return raw;
+}
+
+const prefix = (s: string) => itemId(T, new TextEncoder().encode(s)).subarray(0, 8);
+
+test("a tree peer that announces IDs it never serves: GRAFTed, unanswered, charged once the deadline passes, banned; honest relays are not", async () => {
+  const { target, relays, module } = await picky(2);
+  await announceFromEach(relays, 10);
+  await waitFor(() => module.received.length === 20, 10_000, "honest items notified");
+  const liar = await treePeer(target);
+  const entries = Array.from({ length: 40 }, (_, i) => ({ idPrefix: prefix(`never served ${i}`), dataType: T, hops: 0 }));
+  liar.send({ kind: { $case: "ihave", value: { entries } } });
+  await waitFor(() => liar.messages.filter((m) => m.kind?.$case === "graft").length >= 40, 5000, "every announced ID GRAFTed");
+  expect(target.core.isBanned(liar.identity.idHex)).toBe(false); // the deadline has not passed yet
+  await waitFor(() => target.core.isBanned(liar.identity.idHex), TREE_SERVE_DEADLINE_MS + 5000, "liar banned");
+  await liar.waitClosed(5000);
+  // One verdict per unserved GRAFT from the run's third on, until the ban takes the link and its promises with it.
+  const verdicts = target.broadcaster.stats().tree!.unservedVerdicts;
+  expect(verdicts).toBeGreaterThan(0);
+  expect(verdicts).toBeLessThanOrEqual(40 - TREE_UNSERVED_RUN + 1);
+  for (const r of relays) expect(target.core.isBanned(r.identity.idHex)).toBe(false);
+  expect(target.core.stats().score.scoreBans).toBe(1);
+}, 30_000);
+
+test("a tree peer that GRAFTs what was never announced to it, over and over: unanswered and banned; honest relays are not", async () => {
+  const { target, relays, module } = await picky(2);
+  await announceFromEach(relays, 10);
+  await waitFor(() => module.received.length === 20, 10_000, "honest items notified");
+  const flooder = await treePeer(target);
+  // The IDs of items the target holds: without the flood rule each GRAFT would be answered with 20 full copies.
+  const held = Array.from({ length: 2 }, (_, k) => Array.from({ length: 10 }, (_, i) => prefix(`relay ${k} item ${i}`))).flat();
+  const ids = [...held, ...held, ...held];
+  for (let i = 0; i < 40 && !flooder.closed; i++) {
+    flooder.send({ kind: { $case: "graft", value: { idPrefix: ids, dataType: T } } });
+    if (i % 5 === 4) await Bun.sleep(0);
+  }
+  await waitFor(() => target.core.isBanned(flooder.identity.idHex), 10_000, "flooder banned");
+  await flooder.waitClosed(5000);
+  expect(target.broadcaster.stats().tree!.graftFloods).toBeGreaterThan(0);
+  expect(target.broadcaster.stats().tree).toMatchObject({ graftsAnswered: 0, graftsMissed: 0 }); // no flood GRAFT served
+  for (const r of relays) expect(target.core.isBanned(r.identity.idHex)).toBe(false);
+}, 30_000);

@@ -96,6 +96,8 @@ export function nodeMetrics(s: ControlSource): MetricFamily[] {
     counter("gossip_tree_ids_announced_total", "Item IDs announced to lazy links (several per IHAVE message).", tree?.idsAnnounced ?? 0),
     counter("gossip_tree_grafts_answered_total", "GRAFTed items we sent in full.", tree?.graftsAnswered ?? 0),
     counter("gossip_tree_grafts_missed_total", "GRAFTed items we no longer held (answered DONT-HAVE).", tree?.graftsMissed ?? 0),
+    labelled("gossip_tree_broken_promises_total", "Peers charged by the trees: a run of GRAFTs they left unanswered, GRAFTs far beyond what we announced to them.", "counter", "kind",
+      new Map([["unserved", tree?.unservedVerdicts ?? 0], ["graft_flood", tree?.graftFloods ?? 0]])),
     counter("gossip_tree_optimisations_total", "Eager/lazy swaps because an announcement came by a much shorter path.", tree?.optimisations ?? 0),
     counter("gossip_view_joins_total", "JOINs received (newcomers spread by FORWARD_JOIN walks).", views.joins ?? 0),
     counter("gossip_view_shuffles_total", "SHUFFLE walks started.", views.shuffles ?? 0),

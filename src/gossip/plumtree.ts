@@ -9,11 +9,12 @@
  *
  * This module decides roles and timers only: the broadcaster (broadcaster.ts) owns items, validation and sends.
  * Peers that do not speak trees are always eager and are never sent tree messages (they are fed by eager push).
- * Must never: hold more than its bounds (pending IDs, announcers per ID, queued announcements per peer), GRAFT an
- * ID the broadcaster already holds, or read the process's clock.
+ * Must never: hold more than its bounds (pending IDs, announcers per ID, queued announcements per peer, awaited GRAFT
+ * answers), GRAFT an ID the broadcaster already holds, serve a GRAFT flood, or read the process's clock.
  */
 import type { Clock, PeerId, TreeEntry, TreeMessage } from "./ports.ts";
 import { TreeRoles } from "./tree-roles.ts";
+import { TreePromises, type TreePromiseParams } from "./tree-promises.ts";
 
 export interface PlumtreeOptions {
   clock: Clock;
@@ -24,6 +25,10 @@ export interface PlumtreeOptions {
   has(prefixKey: string): boolean;
   /** A peer was the first to tell us of an item we did not have (it is useful to us: the peer score counts it). */
   firstAnnouncement?(peer: PeerId): void;
+  /** A peer left a run of our GRAFTs unanswered, or GRAFTed far more than we announced (how promises are judged:
+   *  tree-promises.ts, with graftRounds below): the peer score charges it. */
+  brokenPromise?(peer: PeerId, how: "unserved" | "graft-flood"): void;
+  promises: Omit<TreePromiseParams, "graftRounds">;
   /** Some local module subscribed to the type: an announcement of another type is not worth a GRAFT. */
   wants(dataType: number): boolean;
   /** First wait for an announced ID's eager copy before asking its announcer (Plumtree's timer 1). */
@@ -78,6 +83,9 @@ export class PlumtreeStats {
   /** Full copies pushed on eager links, and on every link near an item's origin (TREE_EAGER_HOPS). */
   eagerPushes = 0;
   nearOriginPushes = 0;
+  /** Verdicts passed to the peer score: a run of unserved GRAFTs, a GRAFT flood (its GRAFT then goes unanswered). */
+  unservedVerdicts = 0;
+  graftFloods = 0;
 }
 
 interface Pending {
@@ -116,9 +124,12 @@ export class Plumtree {
   /** When the latest first copy (of any item) arrived. */
   private lastFirstAt = -Infinity;
   private lastFirstKey = "";
+  private readonly promises: TreePromises;
+  private promiseTimer: unknown = undefined;
 
   constructor(private readonly o: PlumtreeOptions) {
     this.roles = new TreeRoles(o.maxTypes);
+    this.promises = new TreePromises({ ...o.promises, graftRounds: o.graftRounds });
   }
 
   /** A new link: eager, as in the paper (the tree is pruned to shape by duplicates). */
@@ -129,6 +140,7 @@ export class Plumtree {
   /** The lost link's roles go; IDs it announced are asked of the others. */
   linkDown(peer: PeerId): void {
     this.roles.remove(peer);
+    this.promises.forget(peer);
     const q = this.queues.get(peer);
     if (q) this.o.clock.clearTimeout(q.timer);
     this.queues.delete(peer);
@@ -187,6 +199,7 @@ export class Plumtree {
    * pushes on every link near the origin), so a duplicate of it counts for nothing.
    */
   received(from: PeerId, prefixKey: string, hops: number, first: boolean, dataType: number, fromTree = true): void {
+    this.promises.answered(from, prefixKey);
     if (first) {
       this.drop(prefixKey);
       this.roles.firstCopy(from, dataType);
@@ -242,6 +255,11 @@ export class Plumtree {
   /** A peer asks for items (and so makes our link to it eager). Returns the prefix keys it asked for. */
   graft(from: PeerId, ids: readonly Uint8Array[], dataType: number): string[] {
     this.stats.graftsReceived++;
+    if (this.promises.graftedBy(from, ids.length)) {
+      this.stats.graftFloods++;
+      this.o.brokenPromise?.(from, "graft-flood");
+      return []; // nothing we announced to it: not served
+    }
     if (this.roles.speaks(from)) this.roles.set(from, dataType, true);
     return ids.map(prefixKeyOf);
   }
@@ -256,6 +274,7 @@ export class Plumtree {
   dontHave(from: PeerId, ids: readonly Uint8Array[]): void {
     for (const id of ids) {
       const key = prefixKeyOf(id);
+      this.promises.answered(from, key);
       const p = this.pending.get(key);
       if (p === undefined || p.announcers[p.asked - 1] !== from) continue;
       this.o.clock.clearTimeout(p.timer);
@@ -277,6 +296,7 @@ export class Plumtree {
 
   /** Cancels every timer (the node stops). */
   clear(): void {
+    if (this.promiseTimer !== undefined) this.o.clock.clearTimeout(this.promiseTimer);
     for (const key of [...this.pending.keys()]) this.drop(key);
     for (const q of this.queues.values()) this.o.clock.clearTimeout(q.timer);
     this.queues.clear();
@@ -290,6 +310,7 @@ export class Plumtree {
     if (q.entries.length === 0 || !this.roles.speaks(peer)) return;
     this.stats.ihaveSent++;
     this.stats.idsAnnounced += q.entries.length;
+    this.promises.announcedTo(peer, q.entries.length);
     this.o.send(peer, { kind: "ihave", entries: q.entries });
   }
 
@@ -315,6 +336,23 @@ export class Plumtree {
     this.stats.graftsSent++;
     this.o.send(peer, { kind: "graft", ids: [prefixBytesOf(key)], dataType: p.dataType });
     p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
+    this.promises.grafted(peer, key, this.o.clock.now());
+    this.armPromiseTimer();
+  }
+
+  /** One timer for every awaited GRAFT answer: it fires at the oldest deadline and passes on the verdicts. */
+  private armPromiseTimer(): void {
+    const due = this.promises.nextDeadline();
+    if (this.promiseTimer !== undefined || due === undefined) return;
+    this.promiseTimer = this.o.clock.setTimeout(() => {
+      this.promiseTimer = undefined;
+      // At least `due`, so that the oldest goes (were it kept, the timer would re-arm at once, for ever).
+      for (const peer of this.promises.expire(Math.max(due, this.o.clock.now()))) {
+        this.stats.unservedVerdicts++;
+        this.o.brokenPromise?.(peer, "unserved");
+      }
+      this.armPromiseTimer();
+    }, Math.max(0, due - this.o.clock.now()));
   }
 
   /** Another item's first copy arrived shortly before this one's, or any time since. */

@@ -25,6 +25,10 @@ import {
   TREE_EAGER_HOPS,
   TREE_RECENT_MAX_BYTES,
   TREE_RECENT_MAX_ITEMS,
+  TREE_GRAFT_ALLOWANCE,
+  TREE_MAX_PROMISES,
+  TREE_SERVE_DEADLINE_MS,
+  TREE_UNSERVED_RUN,
 } from "../defaults.ts";
 import { Plumtree, prefixKeyOf } from "./plumtree.ts";
 import type { PeerScore } from "./peer-score.ts";
@@ -65,6 +69,12 @@ export interface TreeTunables {
   recentMaxBytes: number;
   /** Prefixes of items seen (received or announced) remembered, so announcements of them are not grafted. */
   seenMaxEntries: number;
+  /** Kept promises (src/gossip/tree-promises.ts): the answer deadline of a GRAFT, unserved GRAFTs in a row before
+   *  each costs a penalty, GRAFTed IDs allowed beyond what we announced, awaited answers kept. */
+  serveDeadlineMs: number;
+  unservedRun: number;
+  graftAllowance: number;
+  maxPromises: number;
 }
 
 const DEFAULT_TUNABLES: TreeTunables = {
@@ -85,6 +95,10 @@ const DEFAULT_TUNABLES: TreeTunables = {
   recentMaxItems: TREE_RECENT_MAX_ITEMS,
   recentMaxBytes: TREE_RECENT_MAX_BYTES,
   seenMaxEntries: SEEN_CACHE_MAX_ENTRIES,
+  serveDeadlineMs: TREE_SERVE_DEADLINE_MS,
+  unservedRun: TREE_UNSERVED_RUN,
+  graftAllowance: TREE_GRAFT_ALLOWANCE,
+  maxPromises: TREE_MAX_PROMISES,
 };
 
 export class TreeSpread {
@@ -104,6 +118,8 @@ export class TreeSpread {
       send: (peer, message) => this.sendTree(peer, message),
       has: (key) => this.seen.has(key),
       firstAnnouncement: (peer) => o.score.recordFirstAnnouncement(peer),
+      brokenPromise: (peer, how) => void (how === "unserved" ? o.score.recordUnservedAnnouncement(peer) : o.score.recordGraftFlood(peer)),
+      promises: { serveDeadlineMs: o.serveDeadlineMs, unservedRun: o.unservedRun, graftAllowance: o.graftAllowance, maxPromises: o.maxPromises },
       wants: o.wants,
       graftTimeoutMs: o.graftTimeoutMs,
       graftRetryMs: o.graftRetryMs,

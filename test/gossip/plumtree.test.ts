@@ -1,10 +1,20 @@
 /**
  * Broadcast trees (src/gossip/plumtree.ts, tree-spread.ts) through the real gossip core on the in-memory network:
  * prune on duplicate, graft on timer, repair on link loss, the optimisation swap, "don't have", a node that
- * announces but never serves, and a mixed network of flood-only and tree nodes.
+ * announces but never serves (it cannot stall delivery, and is charged and banned), a GRAFT flood, and a mixed
+ * network of flood-only and tree nodes.
  */
 import { describe, expect, test } from "bun:test";
-import { GRAFT_RETRY_MS, GRAFT_ROUNDS, GRAFT_TIMEOUT_MS, TREE_OPTIMISATION_HOPS, TREE_PRUNE_AFTER_DUPLICATES } from "../../src/defaults.ts";
+import {
+  GRAFT_RETRY_MS,
+  GRAFT_ROUNDS,
+  GRAFT_TIMEOUT_MS,
+  TREE_GRAFT_ALLOWANCE,
+  TREE_OPTIMISATION_HOPS,
+  TREE_PRUNE_AFTER_DUPLICATES,
+  TREE_SERVE_DEADLINE_MS,
+  TREE_UNSERVED_RUN,
+} from "../../src/defaults.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
 import { prefixKeyOf } from "../../src/gossip/plumtree.ts";
 import type { GossipItem, PeerId, TreeMessage } from "../../src/gossip/ports.ts";
@@ -210,6 +220,58 @@ describe("broadcast trees over the in-memory network", () => {
     expect(got(nodes[2]!, "wanted")).toBe(1);
     expect(peers[2]!.broadcaster.stats().tree!.graftsSent).toBe(2); // the liar, then 0
     expect(peers[0]!.broadcaster.stats().tree!.graftsAnswered).toBe(1);
+  });
+
+  test("an announcer that never serves what it announces is charged for its run of unserved GRAFTs and banned; the honest announcer is not", async () => {
+    // 0 — 2 — 1 as above; the liar announces 30 IDs it never serves, and the item 0 really has.
+    const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
+    const liar = nodes[1]!;
+    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
+    for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune", dataType: T });
+    peers[2]!.broadcaster.tree(liar.localId, { kind: "prune", dataType: T });
+    const it = item("served");
+    const invented = Array.from({ length: 30 }, (_, i) => ({ id: item(`invented ${i}`).id.subarray(0, 8), dataType: T, hops: 0 }));
+    liar.sendTree(nodes[2]!.localId, { kind: "ihave", entries: [{ id: it.id.subarray(0, 8), dataType: T, hops: 0 }, ...invented] });
+    await net.settle();
+    peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: it.data });
+    // And 0 announces four more that only it has: 2 GRAFTs each from 0, and 0 serves each (a promise kept).
+    for (let i = 0; i < 4; i++) peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`served ${i}`) });
+    await net.runFor(TREE_SERVE_DEADLINE_MS - 100, 50);
+    expect(got(nodes[2]!, "served")).toBe(1);
+    for (let i = 0; i < 4; i++) expect(got(nodes[2]!, `served ${i}`)).toBe(1);
+    expect(peers[2]!.broadcaster.stats().tree!.graftsSent).toBeGreaterThanOrEqual(31 + 1 + 4);
+    expect(peers[2]!.score.isBanned(liar.localId)).toBe(false); // nothing judged before the deadline
+    await net.runFor(500, 50);
+    const tree = peers[2]!.broadcaster.stats().tree!;
+    expect(tree.unservedVerdicts).toBe(31 - TREE_UNSERVED_RUN + 1); // its run of 31 unserved, from the third on
+    expect(peers[2]!.score.isBanned(liar.localId)).toBe(true);
+    expect(peers[2]!.score.isBanned(nodes[0]!.localId)).toBe(false);
+    expect(peers[2]!.score.scoreOf(nodes[0]!.localId)).toBeGreaterThanOrEqual(0);
+  });
+
+  test("a peer that GRAFTs far more than was announced to it is a flood: charged, unanswered, banned; GRAFTs of what was announced are not", async () => {
+    const { net, peers, nodes } = await network(3, [[0, 1], [0, 2]]);
+    const flooder = nodes[1]!;
+    flooder.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
+    // The honest peer 2 has its link to 0 lazy, so 0 announces to it and 2 GRAFTs what 0 announced (as a repair).
+    peers[0]!.broadcaster.tree(nodes[2]!.localId, { kind: "prune", dataType: T });
+    for (let i = 0; i < 5; i++) peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`honest ${i}`) });
+    await net.runFor(100, 10);
+    for (let i = 0; i < 5; i++) nodes[2]!.sendTree(nodes[0]!.localId, { kind: "graft", ids: [item(`honest ${i}`).id.subarray(0, 8)], dataType: T });
+    await net.settle();
+    const ids = Array.from({ length: 64 }, (_, i) => item(`flood ${i}`).id.subarray(0, 8));
+    for (let round = 0; round < 40 && !peers[0]!.score.isBanned(flooder.localId); round++) {
+      flooder.sendTree(nodes[0]!.localId, { kind: "graft", ids, dataType: T });
+      await net.settle();
+    }
+    const tree = peers[0]!.broadcaster.stats().tree!;
+    expect(peers[0]!.score.isBanned(flooder.localId)).toBe(true);
+    expect(tree.graftFloods).toBeGreaterThan(0);
+    expect(ids.length).toBeGreaterThan(TREE_GRAFT_ALLOWANCE); // so each flood GRAFT is a verdict of its own …
+    expect(tree.graftsMissed).toBe(0); // … and goes unanswered: no DONT-HAVE, no item
+    expect(tree.graftsAnswered).toBe(5);
+    expect(peers[0]!.score.isBanned(nodes[2]!.localId)).toBe(false);
+    expect(peers[0]!.score.scoreOf(nodes[2]!.localId)).toBeGreaterThanOrEqual(0);
   });
 
   test("an announcer whose answer never comes is asked again, a bounded number of rounds, then the ID is given up", async () => {
