@@ -43,8 +43,9 @@ export interface LinkUsefulnessParams {
 
 interface LinkRecord {
   since: number;
-  /** New items the node received since this link last said anything (or came up). */
-  silentFor: number;
+  /** The node's count of new items (LinkUsefulness.newItems) when this link last said anything (or came up): it has
+   *  been silent for the difference. One counter for the node, not one per link, so a first copy costs O(1). */
+  mark: number;
   /** First copies and first announcements from this peer since the link came up. */
   firsts: number;
   /** Item copies and tree messages from this peer since the link came up. */
@@ -67,9 +68,14 @@ export interface LinkUsefulnessStats {
   judgedUseless: number;
 }
 
+/** What recordOf shows: the record, with how many new items the link has been silent for. */
+export type LinkRecordView = Readonly<Omit<LinkRecord, "mark"> & { silentFor: number }>;
+
 export class LinkUsefulness {
   private readonly links = new Map<string, LinkRecord>();
   private judgedUseless = 0;
+  /** New items received (not counting replays and bursts) since the start. */
+  private newItems = 0;
 
   constructor(private readonly p: LinkUsefulnessParams) {
     if (!(p.minItems >= 1)) throw new RangeError(`link usefulness: minItems must be ≥ 1, got ${p.minItems}`);
@@ -79,7 +85,7 @@ export class LinkUsefulness {
 
   linkUp(peer: string, now: number): void {
     this.links.delete(peer);
-    this.links.set(peer, { since: now, silentFor: 0, firsts: 0, messages: 0, replayAt: -Infinity, firstAt: -Infinity });
+    this.links.set(peer, { since: now, mark: this.newItems, firsts: 0, messages: 0, replayAt: -Infinity, firstAt: -Infinity });
     while (this.links.size > this.p.maxLinks) this.links.delete(this.links.keys().next().value as string);
   }
 
@@ -93,7 +99,7 @@ export class LinkUsefulness {
     const r = this.links.get(peer);
     if (r === undefined) return;
     r.messages++;
-    r.silentFor = 0;
+    r.mark = this.newItems;
     if (replayed) r.replayAt = now;
   }
 
@@ -104,15 +110,15 @@ export class LinkUsefulness {
     let burst = false;
     if (r !== undefined) {
       r.firsts++;
-      r.silentFor = 0;
       if (newItem) {
         // Old items (a cache replay, or a burst): the other links were not silent for not sending them.
         burst = now - r.replayAt <= this.p.replayWindowMs || now - r.firstAt < this.p.burstGapMs;
         r.firstAt = now;
       }
     }
-    if (!newItem || burst) return;
-    for (const [other, o] of this.links) if (other !== peer) o.silentFor++;
+    // One more new item that every other link was silent for; the sender's count starts over.
+    if (newItem && !burst) this.newItems++;
+    if (r !== undefined) r.mark = this.newItems;
   }
 
   /**
@@ -123,8 +129,9 @@ export class LinkUsefulness {
     const useless: (UselessLink & { silentFor: number })[] = [];
     for (const [peer, r] of this.links) {
       const enough = r.messages === 0 ? this.p.minItems : this.p.minItemsAfterTalk;
-      if (now - r.since < this.p.minLinkAgeMs || r.silentFor < enough || exempt(peer)) continue;
-      useless.push({ peer, mute: r.messages === 0, silentFor: r.silentFor });
+      const silentFor = this.newItems - r.mark;
+      if (now - r.since < this.p.minLinkAgeMs || silentFor < enough || exempt(peer)) continue;
+      useless.push({ peer, mute: r.messages === 0, silentFor });
     }
     useless.sort((a, b) => b.silentFor - a.silentFor);
     const out = useless.slice(0, this.p.maxDropsPerJudgement).map(({ peer, mute }) => ({ peer, mute }));
@@ -151,8 +158,11 @@ export class LinkUsefulness {
   }
 
   /** What a link has given so far (tests, /status). */
-  recordOf(peer: string): Readonly<LinkRecord> | undefined {
-    return this.links.get(peer);
+  recordOf(peer: string): LinkRecordView | undefined {
+    const r = this.links.get(peer);
+    if (r === undefined) return undefined;
+    const { mark, ...rest } = r;
+    return { ...rest, silentFor: this.newItems - mark };
   }
 
   stats(): LinkUsefulnessStats {
