@@ -71,6 +71,11 @@ export abstract class LinkLayer {
   /** M3 reached the responder: its admission (world.ts, with the dials). */
   protected abstract responderEstablished(conn: Conn): void;
 
+  /** The model's one-way latency between two nodes, without jitter (for analyses: scripts/tree-oracle.ts). */
+  oneWayMs(a: SimNode, b: SimNode): number {
+    return this.wire.latency.oneWayMs(a.index, b.index);
+  }
+
   add(node: SimNode): void {
     this.nodes.push(node);
     this.wire.place(node.index);
