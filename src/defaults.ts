@@ -439,6 +439,9 @@ export const TESTNET_PROBE_BYTES = 64;
 /** Proof-of-work difficulty inside a testnet: cheap handshakes, every node on one machine. */
 export const TESTNET_POW_DIFFICULTY = 8;
 
+/** `gossip testnet`: after the last announcement, the total line waits at most this long for the probes in flight. */
+export const TESTNET_DRAIN_MS = 2_000;
+
 /** `gossip testnet --processes`: how long every node process has to open its API (N processes start at once on a
  *  shared machine). */
 export const TESTNET_PROCESS_START_TIMEOUT_MS = 60_000;

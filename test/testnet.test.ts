@@ -152,6 +152,20 @@ describe("gossip testnet (through the gossip CLI)", () => {
     await reader;
   }, 30_000);
 
+  test("--warmup S: lines say warm-up for S seconds, then items, copies and bytes count from there (probes from the start)", async () => {
+    const proc = spawn(["--nodes", "3", "--announce-rate", "50", "--base-port", "0", "--difficulty", "4", "--warmup", "2", "--seconds", "4"]);
+    const out = await new Response(proc.stdout).text();
+    expect(await proc.exited).toBe(0);
+    expect(out).toMatch(/^t=1s \(warm-up\) links \d+ \| items delivered [1-9]/m);
+    expect(out).toMatch(/^t=[34]s links \d+ \| items delivered \d+/m);
+    const total = /^total: t=\d+s links \d+ \| items delivered (\d+) \|.* probes \d+ announced, (\d+)\/\d+ delivered/m.exec(out);
+    expect(total).not.toBeNull();
+    // Two of the four seconds counted: about half of the probes' deliveries, which count from the start.
+    const [counted, probes] = [Number(total![1]), Number(total![2])];
+    expect(counted).toBeGreaterThan(0);
+    expect(counted).toBeLessThan(0.8 * probes);
+  }, 30_000);
+
   test("copies and bytes per delivery: traffic since the base reading over deliveries since then, '-' before any", () => {
     const base = { links: 3, deliveries: 10, copiesSent: 40, bytesSent: 9_000 };
     expect(perDelivery({ ...base, copiesSent: 50, bytesSent: 10_000 }, base)).toBe("copies/delivery - | bytes/delivery -");

@@ -10,6 +10,7 @@ import {
   TESTNET_NODES,
   TESTNET_POW_DIFFICULTY,
   TESTNET_PROBE_BYTES,
+  TESTNET_DRAIN_MS,
   TESTNET_SHUTDOWN_BOUND_MS,
 } from "../defaults.ts";
 import { UsageError } from "../errors.ts";
@@ -21,7 +22,7 @@ import { parseOptions } from "./common.ts";
 
 const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--control-base-port C]
                       [--difficulty D] [--degree D] [--dissemination plumtree|flood] [--overlay classic|hyparview]
-                      [--processes] [--types T1,T2,…] [--dir DIR] [--seconds S]
+                      [--processes] [--types T1,T2,…] [--dir DIR] [--seconds S] [--warmup S]
   Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default ${TESTNET_BASE_PORT}; 0 = any free
   port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. --processes runs each node
   as its own \`gossip\` process instead (config node-<i>.yaml and log node-<i>.log in DIR, ${TESTNET_DIALS_PER_NODE} random
@@ -32,7 +33,9 @@ const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--si
   propagate. --announce-rate R announces R probe items per second from random nodes. Prints one summary line per
   second until Ctrl-C (or for S seconds): links, items delivered to the testnet's modules, copies/delivery (item
   copies sent on links by all nodes / deliveries) and bytes/delivery (all link bytes sent / deliveries), counted from
-  when the network is up, and the probes' delivery and last-node p99.`;
+  when the network is up, or with --warmup S from S seconds later (lines until then say "warm-up": a broadcast tree
+  prunes its links on the first items, as the simulator's --warmup-items), and the probes' delivery (every probe) and
+  last-node p99.`;
 
 interface TestnetRun {
   nodes: number;
@@ -46,6 +49,8 @@ interface TestnetRun {
   overlay: "hyparview" | "classic" | undefined;
   processes: boolean;
   seconds: number;
+  /** Seconds after the network is up before items, copies and bytes are counted. */
+  warmup: number;
   types: number[];
   dir: string | undefined;
 }
@@ -82,6 +87,7 @@ function parse(argv: string[]): TestnetRun | "help" {
     types: { type: "string" },
     dir: { type: "string" },
     seconds: { type: "string" },
+    warmup: { type: "string" },
   });
   if (values.help) return "help";
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -114,6 +120,7 @@ function parse(argv: string[]): TestnetRun | "help" {
     difficulty: num("difficulty", TESTNET_POW_DIFFICULTY, 0, 24),
     degree: num("degree", TESTNET_DEGREE, 1, 1000),
     seconds: num("seconds", Infinity, 0, Infinity),
+    warmup: num("warmup", 0, 0, 86_400),
     types: (text("types") ?? "").split(",").filter((t) => t !== "").map((t) => num("types", 0, 0, 0xffff, t)),
     dir: text("dir"),
   };
@@ -173,8 +180,16 @@ async function runTestnet(o: TestnetRun): Promise<number> {
   out(`testnet: ${o.nodes} nodes${kind}, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}, ${layers}`);
   for (const line of net.lines) out(line);
 
-  // Traffic is counted from here: the handshakes and first exchanges of setting up are not the protocol's cost per item.
-  const base = await net.stats();
+  // Traffic is counted from here (or from the end of the warm-up): the handshakes and first exchanges of setting up
+  // are not the protocol's cost per item, nor are a tree's first items, which flood while its links are pruned.
+  let base = await net.stats();
+  let warming = o.warmup > 0;
+  const warmupTimer = warming
+    ? setTimeout(async () => {
+        base = await net.stats();
+        warming = false;
+      }, o.warmup * 1000)
+    : undefined;
   let seq = 0;
   const started = performance.now();
   const random = seededRandom(Date.now());
@@ -196,7 +211,7 @@ async function runTestnet(o: TestnetRun): Promise<number> {
     const p99 = lat.length ? `${percentile(lat, 99).toFixed(1)} ms` : "-";
     const { delivered } = tracker.stats();
     const probes = o.rate > 0 ? ` | probes ${seq} announced, ${delivered}/${seq * (o.nodes - 1)} delivered, last-node p99 ${p99}` : "";
-    return `t=${secs}s links ${s.links} | items delivered ${s.deliveries - base.deliveries} | ${perDelivery(s, base)}${probes}`;
+    return `t=${secs}s${warming ? " (warm-up)" : ""} links ${s.links} | items delivered ${s.deliveries - base.deliveries} | ${perDelivery(s, base)}${probes}`;
   };
   const ticker = setInterval(() => void summary().then(out), 1000);
 
@@ -208,6 +223,10 @@ async function runTestnet(o: TestnetRun): Promise<number> {
   });
   clearInterval(announcer);
   clearInterval(ticker);
+  clearTimeout(warmupTimer);
+  // The last probes are still on their way: the total waits (a bounded while) for their deliveries.
+  const drainUntil = performance.now() + TESTNET_DRAIN_MS;
+  while (tracker.stats().delivered < seq * (o.nodes - 1) && performance.now() < drainUntil) await Bun.sleep(20);
   out(`total: ${await summary()}`);
   // A pending timer keeps the event loop alive while stop() awaits worker exits (unref'd handles would let the
   // process end mid-stop), and bounds shutdown like `gossip` itself does.
