@@ -83,6 +83,8 @@ export class PlumtreeStats {
   /** Full copies pushed on eager links, and on every link near an item's origin (TREE_EAGER_HOPS). */
   eagerPushes = 0;
   nearOriginPushes = 0;
+  /** Digests of recently forwarded IDs sent to a random tree neighbour (tree-spread.ts). */
+  digestsSent = 0;
   /** Verdicts passed to the peer score: a run of unserved GRAFTs, a GRAFT flood (its GRAFT then goes unanswered). */
   unservedVerdicts = 0;
   graftFloods = 0;

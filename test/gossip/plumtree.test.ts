@@ -9,6 +9,8 @@ import {
   GRAFT_RETRY_MS,
   GRAFT_ROUNDS,
   GRAFT_TIMEOUT_MS,
+  TREE_DIGEST_INTERVAL_MS,
+  TREE_DIGEST_WINDOW_MS,
   TREE_GRAFT_ALLOWANCE,
   TREE_OPTIMISATION_HOPS,
   TREE_PRUNE_AFTER_DUPLICATES,
@@ -220,6 +222,26 @@ describe("broadcast trees over the in-memory network", () => {
     expect(got(nodes[2]!, "wanted")).toBe(1);
     expect(peers[2]!.broadcaster.stats().tree!.graftsSent).toBe(2); // the liar, then 0
     expect(peers[0]!.broadcaster.stats().tree!.graftsAnswered).toBe(1);
+  });
+
+  test("a node no lazy neighbour announced an item to learns of it from a digest within a second, and GRAFTs it", async () => {
+    // 0 (flood only) — 1 — 2, the link 1 → 2 lazy, and no announcements at all (lazyFanout 0): without the digest,
+    // 2 would never hear of what 0 announces.
+    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2]], { flood: [0], tree: { lazyFanout: 0 } });
+    peers[1]!.broadcaster.tree(nodes[2]!.localId, { kind: "prune", dataType: T });
+    peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("told by nobody") });
+    await net.runFor(TREE_DIGEST_INTERVAL_MS - 100, 50);
+    expect(got(nodes[1]!, "told by nobody")).toBe(1);
+    expect(got(nodes[2]!, "told by nobody")).toBe(0);
+    await net.runFor(GRAFT_TIMEOUT_MS + 200, 10);
+    expect(got(nodes[2]!, "told by nobody")).toBe(1);
+    expect(peers[1]!.broadcaster.stats().tree!.digestsSent).toBe(1);
+    // The digest goes on while items are recent, then stops (no timer left behind for an idle node).
+    await net.runFor(TREE_DIGEST_WINDOW_MS + 2 * TREE_DIGEST_INTERVAL_MS, 100);
+    expect(peers[1]!.broadcaster.stats().tree!.digestsSent).toBeLessThanOrEqual(TREE_DIGEST_WINDOW_MS / TREE_DIGEST_INTERVAL_MS);
+    const sent = peers[1]!.broadcaster.stats().tree!.digestsSent;
+    await net.runFor(3 * TREE_DIGEST_INTERVAL_MS, 100);
+    expect(peers[1]!.broadcaster.stats().tree!.digestsSent).toBe(sent);
   });
 
   test("an announcer that never serves what it announces is charged for its run of unserved GRAFTs and banned; the honest announcer is not", async () => {
