@@ -118,9 +118,11 @@ test("a tree peer that announces IDs it never serves: GRAFTed, unanswered, charg
   await waitFor(() => module.received.length === 20, 10_000, "honest items notified");
   const liar = await treePeer(target);
   const entries = Array.from({ length: 40 }, (_, i) => ({ idPrefix: prefix(`never served ${i}`), dataType: T, hops: 0 }));
+  const sentAt = performance.now();
   liar.send({ kind: { $case: "ihave", value: { entries } } });
   await waitFor(() => liar.messages.filter((m) => m.kind?.$case === "graft").length >= 40, 5000, "every announced ID GRAFTed");
-  expect(target.core.isBanned(liar.identity.idHex)).toBe(false); // the deadline has not passed yet
+  // Nothing is judged before the deadline (checked when the GRAFTs came well within it: a loaded machine may be slow).
+  if (performance.now() - sentAt < TREE_SERVE_DEADLINE_MS - 1000) expect(target.core.isBanned(liar.identity.idHex)).toBe(false);
   await waitFor(() => target.core.isBanned(liar.identity.idHex), TREE_SERVE_DEADLINE_MS + 5000, "liar banned");
   await liar.waitClosed(5000);
   // One verdict per unserved GRAFT from the run's third on, until the ban takes the link and its promises with it.
