@@ -134,9 +134,9 @@ export const TREE_DIGEST_WINDOW_MS = 5_000;
 export const TREE_DIGEST_MIN_AGE_MS = 1_000;
 /** … at most this many (the newest). */
 export const TREE_DIGEST_MAX_IDS = 64;
-/** The hop count a digest's entries carry: the most the wire allows (src/p2p/wire.ts MAX_HOPS), because a digest
- *  names items, not a path, and must never look like a short one to the hop optimisation (measured: with the real
- *  hops, digests swapped links all over the tree, last delivery p99 795 → 2523 ms at 1,000 nodes). */
+/** The hop count a digest's entries carry: the most the wire allows (src/p2p/wire.ts MAX_HOPS), so that the hop
+ *  optimisation never acts on one: a digest only repairs what is missing, it arrives seconds late at a random
+ *  neighbour, and the tree's shape is left to the announcements. */
 export const TREE_DIGEST_HOPS = 255;
 
 // ---- Seen cache (duplicate suppression) --------------------------------------------------------------------------

@@ -93,7 +93,7 @@ export function nodeMetrics(s: ControlSource): MetricFamily[] {
       new Map([["ihave", tree?.ihaveSent ?? 0], ["graft", tree?.graftsSent ?? 0], ["prune", tree?.prunesSent ?? 0]])),
     labelled("gossip_tree_messages_received_total", "Broadcast-tree messages received, by kind.", "counter", "kind",
       new Map([["ihave", tree?.ihaveReceived ?? 0], ["graft", tree?.graftsReceived ?? 0], ["prune", tree?.prunesReceived ?? 0]])),
-    counter("gossip_tree_ids_announced_total", "Item IDs announced to lazy links (several per IHAVE message).", tree?.idsAnnounced ?? 0),
+    counter("gossip_tree_ids_announced_total", "Item IDs announced (several per IHAVE message): to lazy links, and in digests to a random tree neighbour.", tree?.idsAnnounced ?? 0),
     counter("gossip_tree_grafts_answered_total", "GRAFTed items we sent in full.", tree?.graftsAnswered ?? 0),
     counter("gossip_tree_grafts_missed_total", "GRAFTed items we no longer held (answered DONT-HAVE).", tree?.graftsMissed ?? 0),
     labelled("gossip_tree_broken_promises_total", "Peers charged by the trees: a run of GRAFTs they left unanswered, GRAFTs far beyond what we announced to them.", "counter", "kind",

@@ -5,7 +5,8 @@
  * announced), so an announcement never offers anything the validation gate has not passed.
  *
  * Must never: announce or serve an item that was not forwarded by the broadcaster, hold more than its bounds
- * (recent items by count and bytes, seen prefixes), or send tree messages to a peer that does not speak trees.
+ * (recent items by count and bytes, seen prefixes, digest entries), keep a timer while it has nothing recent to
+ * digest, or send tree messages to a peer that does not speak trees.
  */
 import {
   ANNOUNCE_DELAY_MS,
@@ -247,9 +248,8 @@ export class TreeSpread {
 
   /** A digest of what we forwarded lately to one random tree neighbour: it GRAFTs what it lacks (an item's
    *  announcements reach a few lazy links only, so a node whose eager path broke may have heard of it from nobody).
-   *  Items still crossing the network are left out (digestMinAgeMs). Any neighbour, not only lazy ones: sent only to
-   *  lazy ones, a node whose eager parents had missed an item too was never told (1,000 nodes, seeds 1–4: 2 losses
-   *  left, against none). */
+   *  Items still crossing the network are left out (digestMinAgeMs). Any tree neighbour, not only lazy ones: the copy
+   *  we pushed to an eager one may have been lost with a link. */
   private sendDigest(): void {
     this.digestTimer = undefined;
     const now = this.o.clock.now();
