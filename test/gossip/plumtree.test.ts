@@ -59,6 +59,17 @@ function randomGraph(n: number, extra: number, seed: number): [number, number][]
   return edges;
 }
 
+/** 0 — 2 — 1 with both links lazy at 2 (pruned both ways, as duplicates would); node 1 (`liar`) runs no core: it
+ *  says only what a test makes it send. */
+async function liarAndHonest() {
+  const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
+  const liar = nodes[1]!;
+  liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
+  for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune", dataType: T });
+  peers[2]!.broadcaster.tree(liar.localId, { kind: "prune", dataType: T });
+  return { net, peers, nodes, liar };
+}
+
 const got = (node: MemNode, s: string) => node.modules.subscribers[0]!.notified.filter((d) => text(d) === s).length;
 /** Every node but the origin (a local announcement reaches its own node's modules through the API, not here) got `s` once. */
 const everyoneElseGot = (nodes: MemNode[], origin: number, s: string) => {
@@ -207,13 +218,9 @@ describe("broadcast trees over the in-memory network", () => {
   });
 
   test("a node that announces but never serves cannot stall delivery: the next announcer is asked", async () => {
-    // 0 — 2 — 1, both links lazy at 2 (pruned both ways, as duplicates would). 1 is a liar: it announces an item it
-    // never serves. 0 really has it and announces it too. 2 asks the liar first (it heard first), then 0.
-    const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
-    const liar = nodes[1]!;
-    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
-    for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune", dataType: T });
-    peers[2]!.broadcaster.tree(liar.localId, { kind: "prune", dataType: T });
+    // 1 is a liar: it announces an item it never serves. 0 really has it and announces it too. 2 asks the liar first
+    // (it heard first), then 0.
+    const { net, peers, nodes, liar } = await liarAndHonest();
     const it = item("wanted");
     liar.sendTree(nodes[2]!.localId, { kind: "ihave", entries: [{ id: it.id.subarray(0, 8), dataType: T, hops: 0 }] });
     await net.settle();
@@ -245,12 +252,8 @@ describe("broadcast trees over the in-memory network", () => {
   });
 
   test("an announcer that never serves what it announces is charged for its run of unserved GRAFTs and banned; the honest announcer is not", async () => {
-    // 0 — 2 — 1 as above; the liar announces 30 IDs it never serves, and the item 0 really has.
-    const { net, peers, nodes } = await network(3, [[0, 2], [1, 2]]);
-    const liar = nodes[1]!;
-    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
-    for (const [a, b] of [[0, 2], [2, 0]] as const) peers[a]!.broadcaster.tree(nodes[b]!.localId, { kind: "prune", dataType: T });
-    peers[2]!.broadcaster.tree(liar.localId, { kind: "prune", dataType: T });
+    // The liar announces 30 IDs it never serves, and the item 0 really has.
+    const { net, peers, nodes, liar } = await liarAndHonest();
     const it = item("served");
     const invented = Array.from({ length: 30 }, (_, i) => ({ id: item(`invented ${i}`).id.subarray(0, 8), dataType: T, hops: 0 }));
     liar.sendTree(nodes[2]!.localId, { kind: "ihave", entries: [{ id: it.id.subarray(0, 8), dataType: T, hops: 0 }, ...invented] });
