@@ -10,13 +10,32 @@ import { PROBE_DATA_TYPE, encodeProbe, readProbe } from "../src/testnet/probe.ts
 import { waitFor } from "./wait-for.ts";
 
 let net: ProcessTestnet | undefined;
+
+/** A base port P whose P+i, P+1000+i and P+2000+i (i < n) are free now (bound and released), so that no node
+ *  process dies on a port another test or an outgoing connection holds. */
+function freeBase(n: number): number {
+  for (let attempt = 0; ; attempt++) {
+    const base = 20_000 + ((process.pid * 7 + attempt * 131) % 2_000) * 8;
+    const held: { stop(force?: boolean): void }[] = [];
+    try {
+      for (const offset of [0, 1000, 2000]) {
+        for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + offset + i, socket: { data() {} } }));
+      }
+      return base;
+    } catch {
+      if (attempt > 50) throw new Error("no free base port");
+    } finally {
+      for (const h of held) h.stop(true);
+    }
+  }
+}
 afterAll(async () => {
   await net?.stop();
 });
 
 test("eight gossip processes with hyparview views: an item reaches all; four killed, the next item reaches the four survivors", async () => {
   const got = new Map<number, Set<number>>([[0, new Set()], [1, new Set()]]);
-  const base = 20_000 + (process.pid % 2_000) * 8; // apart from other test files' fixed ports
+  const base = freeBase(8);
   net = await startProcessTestnet({
     nodes: 8,
     basePort: base,
@@ -46,3 +65,19 @@ test("eight gossip processes with hyparview views: an item reaches all; four kil
   await waitFor(() => got.get(1)!.size === 3, 20_000, "item 1 at the 3 other survivors", 50);
   expect([...got.get(1)!].sort()).toEqual([0, 4, 7]);
 }, 60_000);
+
+test("a node process that cannot start (its port is taken) fails the start at once with the reason, not after a minute", async () => {
+  const base = freeBase(2);
+  const squatter = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } }); // node 0's P2P port
+  try {
+    const started = Date.now();
+    const error = await startProcessTestnet({ nodes: 2, basePort: base, degree: 3, bootstrappers: 1 }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/exited \(code \d+\)/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  } finally {
+    squatter.stop(true);
+  }
+}, 30_000);

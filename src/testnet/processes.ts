@@ -7,7 +7,7 @@
  *
  * Must never: leave a process, socket or temp directory behind after stop(), or kill a process it did not start.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -92,14 +92,25 @@ function configText(o: { host: string; api: number; p2p: number; control: number
   return lines.join("\n") + "\n";
 }
 
-async function connectModule(port: number, host: string, deadline: number): Promise<ApiClient> {
+async function connectModule(port: number, host: string, deadline: number, proc: Subprocess, log: string): Promise<ApiClient> {
   for (;;) {
     try {
       return await ApiClient.connect(port, { host, sendLimit: TESTNET_MODULE_SEND_LIMIT_BYTES });
     } catch (e) {
+      // A node that exited (a port taken, a bad config) will never answer: say why at once instead of waiting.
+      if (proc.exitCode !== null) throw new Error(`testnet: the node for API ${host}:${port} exited (code ${proc.exitCode}): ${lastLine(log)}`);
       if (Date.now() > deadline) throw new Error(`testnet: no API on ${host}:${port} within ${TESTNET_PROCESS_START_TIMEOUT_MS} ms: ${(e as Error).message}`);
       await Bun.sleep(50);
     }
+  }
+}
+
+function lastLine(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    return lines[lines.length - 1] ?? "(empty log)";
+  } catch {
+    return "(no log)";
   }
 }
 
@@ -145,7 +156,7 @@ export async function startProcessTestnet(options: ProcessTestnetOptions): Promi
     }
     const deadline = Date.now() + TESTNET_PROCESS_START_TIMEOUT_MS;
     for (const p of procs) {
-      const module = await connectModule(p.api, host, deadline).catch((e) => {
+      const module = await connectModule(p.api, host, deadline, p.process, join(dir, `node-${p.index}.log`)).catch((e) => {
         // Nodes whose module never connected are still stopped below, with those that did.
         for (const q of procs.slice(nodes.length)) nodes.push({ index: q.index, apiPort: q.api, p2pPort: q.p2p, controlPort: q.control, process: q.process, module: { close() {} } as ApiClient, alive: true });
         throw e;
