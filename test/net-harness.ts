@@ -52,6 +52,9 @@ export function testConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
 }
 
 /** The bootstrapper list for a node on this machine's `port`, or none. */
+/** Whether `n` holds a link to the peer with ID `peer` now. */
+export const linked = (n: GossipNode, peer: string) => n.transport.linked().some((l) => l.info.peerId === peer);
+
 export const bootstrapAt = (port: number | undefined) => (port ? [{ host: "127.0.0.1", port }] : []);
 
 /** Whether the links among `ns` (links to nodes outside ignored) form one connected graph. */

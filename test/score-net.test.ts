@@ -7,7 +7,7 @@
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { ApiClient } from "../src/client/api-client.ts";
 import type { GossipNode } from "../src/node.ts";
-import { createHarness, type NodeSpec } from "./net-harness.ts";
+import { createHarness, linked, type NodeSpec } from "./net-harness.ts";
 import { payload, RawPeer } from "./hostile/raw-peer.ts";
 import { waitFor } from "./wait-for.ts";
 import { TREE_SERVE_DEADLINE_MS, TREE_UNSERVED_RUN } from "../src/defaults.ts";
@@ -24,7 +24,6 @@ afterAll(() => h.close());
 
 const T = 0x5c0e;
 
-const linked = (n: GossipNode, peer: string) => n.transport.linked().some((l) => l.info.peerId === peer);
 
 /** A target node with a module that rejects every second item it sees (and anything that starts with "junk"), and
  *  `count` honest relays linked to it whose modules accept everything. */

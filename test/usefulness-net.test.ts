@@ -8,7 +8,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { ApiClient } from "../src/client/api-client.ts";
 import { SCORE_GOSSIP_THRESHOLD } from "../src/defaults.ts";
 import type { GossipNode } from "../src/node.ts";
-import { createHarness } from "./net-harness.ts";
+import { createHarness, linked } from "./net-harness.ts";
 import { RawPeer } from "./hostile/raw-peer.ts";
 import { waitFor } from "./wait-for.ts";
 
@@ -21,7 +21,6 @@ afterEach(async () => {
 afterAll(() => h.close());
 
 const T = 0x5e1f;
-const linked = (n: GossipNode, peer: string) => n.transport.linked().some((l) => l.info.peerId === peer);
 
 /** Announces items at `origin`, one every 40 ms (further apart than a burst), until `done` or `max` items. */
 async function announceUntil(origin: GossipNode, done: () => boolean, max: number): Promise<number> {

@@ -176,18 +176,17 @@ export function createCore(options: CoreOptions): GossipCore {
   // (speaks trees, we push to it eagerly: silent towards us by design), and a peer that speaks trees and has talked
   // on the link (its PRUNE or IHAVE says it is a tree node; a dead end, whose modules subscribe to none of our types,
   // relays nothing and must not be churned or punished for it).
-  const treeChild = (links: readonly LinkInfo[]) => {
+  const treePeers = (links: readonly LinkInfo[]) => {
     const trees = new Set<PeerId>();
     for (const l of links) if (l.trees === true) trees.add(l.peer);
-    return (peer: PeerId) => trees.has(peer) && broadcaster.roleOf(peer) === "eager";
+    return trees;
   };
+  const treeChild = (trees: ReadonlySet<PeerId>) => (peer: PeerId) => trees.has(peer) && broadcaster.roleOf(peer) === "eager";
   const judgeLinks = () => {
     if (usefulness === undefined) return;
-    const links = options.network.linkedPeers();
-    const trees = new Set<PeerId>();
-    for (const l of links) if (l.trees === true) trees.add(l.peer);
-    const exempt = (peer: PeerId) =>
-      trees.has(peer) && (broadcaster.roleOf(peer) === "eager" || (usefulness.recordOf(peer)?.messages ?? 0) > 0);
+    const trees = treePeers(options.network.linkedPeers());
+    const child = treeChild(trees);
+    const exempt = (peer: PeerId) => child(peer) || (trees.has(peer) && (usefulness.recordOf(peer)?.messages ?? 0) > 0);
     for (const { peer, mute } of usefulness.judge(clock.now(), exempt)) {
       log.child({ part: "gossip" }).info("link dropped", { peer, why: "useless-link", mute });
       if (!(mute && score.recordUselessLink(peer))) options.network.disconnect(peer, "useless-link"); // a ban disconnects itself
@@ -195,9 +194,9 @@ export function createCore(options: CoreOptions): GossipCore {
   };
   let judgeTimer: unknown;
   // A full inbound table gives way to a newcomer when one of its links has said nothing at all since it came up (the
-  // youngest such link, see youngestMute): a
-  // node whose every link is a censor receives nothing, so it can never judge them, and without this it would
-  // refuse the honest nodes that dial it for as long as the censors hold its slots. No penalty (no evidence).
+  // youngest such link, see youngestMute): a node whose every link is a censor receives nothing, so it can never
+  // judge them, and without this it would refuse the honest nodes that dial it for as long as the censors hold its
+  // slots. No penalty (no evidence).
   const acceptInbound = (peer: PeerId): boolean => {
     if (membership === undefined) return true;
     if (membership.acceptInbound()) return true;
@@ -205,7 +204,7 @@ export function createCore(options: CoreOptions): GossipCore {
     const links = options.network.linkedPeers();
     const inbound: PeerId[] = [];
     for (const l of links) if (l.inbound && l.peer !== peer) inbound.push(l.peer);
-    const victim = usefulness.youngestMute(inbound, clock.now(), treeChild(links));
+    const victim = usefulness.youngestMute(inbound, clock.now(), treeChild(treePeers(links)));
     if (victim === undefined) return false;
     log.child({ part: "gossip" }).info("link dropped", { peer: victim, why: "mute-inbound", for: peer });
     usefulness.linkDown(victim); // not offered again should the network ask twice

@@ -6,8 +6,8 @@
  *   weighed against the node's own baseline, IP colocation; all decaying): evidence that takes it below
  *   `banThreshold` bans for `banMs`, and `onScoreBan` is told so that the core disconnects the peer.
  * A mute link the core drops as useless (it never said anything while items flowed through others,
- * src/gossip/link-usefulness.ts) costs a penalty (recordUselessLink) that bans on the second such drop; first copies (valid or rejected) and first
- * announcements are passed to the core's usefulness count through `onFirst`.
+ * src/gossip/link-usefulness.ts) costs a penalty (recordUselessLink) that bans on the second such drop; first copies
+ * (valid or rejected) and first announcements are passed to the core's usefulness count through `onFirst`.
  * A local module's rejection is evidence, never a strike: real modules answer "invalid" for well-formed items that are
  * merely not useful to them, so only rejections well beyond the node's baseline count (docs/decisions.md).
  * Shared by the broadcaster (violations, verdicts), the broadcast trees (penalties), membership (never dials a banned
@@ -163,8 +163,8 @@ export class PeerScore implements PeerEvents {
   }
 
   /**
-   * The core dropped the link to `peer` as useless, and it was mute (it never said anything while items flowed through other links,
-   * src/gossip/link-usefulness.ts): a behavioural penalty of uselessLinkPenalty units, so that one such drop stays
+   * The core dropped the link to `peer` as useless, and it was mute (it never said anything while items flowed
+   * through other links, src/gossip/link-usefulness.ts): a behavioural penalty of uselessLinkPenalty units, so that one such drop stays
    * within the tolerance and a second soon after bans (a first one could be a slip: the peer may have lost its own
    * links at the time). Returns true if it got the peer banned.
    */
