@@ -7,6 +7,7 @@
  */
 import type { GossipItem, PeerAddress, PeerEvents, TreeMessage, ViewMessage } from "./gossip/ports.ts";
 import type { LinkMessage, PeerEntry } from "./p2p/proto/gossip.ts";
+import { encodeIHaveMessage } from "./p2p/wire-fast.ts";
 import { MAX_HOPS, MAX_HOST_LENGTH, MAX_TREE_ENTRIES, MAX_VIEW_ENTRIES, MAX_VIEW_TTL, PEER_ID_BYTES, hostBytes } from "./p2p/wire.ts";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -38,15 +39,14 @@ export function peerListMessage(peers: PeerAddress[]): LinkMessage {
   return { kind: { $case: "peerList", value: { peers: peerEntries(peers, Number.MAX_SAFE_INTEGER) } } };
 }
 
-/** A tree message as link messages: one, or several when it names more items than one message may carry. */
-export function treeLinkMessages(message: TreeMessage): LinkMessage[] {
+/** A tree message as link messages: one, or several when it names more items than one message may carry. An IHAVE
+ *  comes encoded (wire-fast.ts: the generated encoder's bytes, one allocation), being one per lazy link and turn. */
+export function treeLinkMessages(message: TreeMessage): (LinkMessage | Uint8Array)[] {
   if (message.kind === "prune") return [{ kind: { $case: "prune", value: { dataType: message.dataType } } }];
-  const out: LinkMessage[] = [];
+  const out: (LinkMessage | Uint8Array)[] = [];
   if (message.kind === "ihave") {
     const entries = message.entries.map((e) => ({ idPrefix: e.id, dataType: e.dataType, hops: Math.min(e.hops, MAX_HOPS) }));
-    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) {
-      out.push({ kind: { $case: "ihave", value: { entries: entries.slice(i, i + MAX_TREE_ENTRIES) } } });
-    }
+    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) out.push(encodeIHaveMessage(entries, i, Math.min(entries.length, i + MAX_TREE_ENTRIES)));
     return out;
   }
   const chunks: Uint8Array[][] = [];

@@ -7,7 +7,7 @@
  * is not being read, or keep buffers (queued output, held messages, a half message) once closed.
  */
 import type { Socket } from "bun";
-import { SendQueue } from "../net/send-queue.ts";
+import { TurnWriter } from "../net/turn-writer.ts";
 import { MessageReader } from "./reader.ts";
 
 export class ApiConnection {
@@ -24,8 +24,9 @@ export class ApiConnection {
   private heldMessages: Uint8Array[] | undefined;
   private heldByteCount = 0;
   private reader = new MessageReader();
-  /** Output the kernel has not taken yet, bounded (past it the server closes us: "slow-reader"). */
-  private readonly queue: SendQueue;
+  /** Output the kernel has not taken yet, bounded (past it the server closes us: "slow-reader"); the messages of one
+   *  turn leave in one write. */
+  private readonly queue: TurnWriter;
   private partialTimer: Timer | undefined;
 
   constructor(
@@ -36,7 +37,7 @@ export class ApiConnection {
     private readonly onPartialTimeout: (conn: ApiConnection) => void,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.queue = new SendQueue(socket as Socket<unknown>, maxPendingOutputBytes);
+    this.queue = new TurnWriter(socket as Socket<unknown>, maxPendingOutputBytes);
   }
 
   /** Bytes from the socket → whole messages (undecoded), in order. Throws ApiProtocolError on a bad size. */

@@ -14,6 +14,7 @@
  */
 import type { Clock, PeerId, TreeEntry, TreeMessage } from "./ports.ts";
 import { TreeRoles } from "./tree-roles.ts";
+import { Fifo } from "../util/fifo.ts";
 import { TreePromises, type TreePromiseParams } from "./tree-promises.ts";
 
 export interface PlumtreeOptions {
@@ -123,6 +124,9 @@ export class Plumtree {
   private readonly queues = new Map<PeerId, Queue>();
   /** prefix key → how its first copy came (for pruning and the optimisation), bounded with pending. */
   private readonly firstFrom = new Map<string, FirstCopy>();
+  /** `firstFrom`'s entries oldest first (util/fifo.ts says why not the Map's order); one whose record is no longer
+   *  the Map's (deleted by the optimisation) is stale and skipped. */
+  private readonly firstOrder = new Fifo<[string, FirstCopy]>(1024);
   /** When the latest first copy (of any item) arrived. */
   private lastFirstAt = -Infinity;
   private lastFirstKey = "";
@@ -206,10 +210,12 @@ export class Plumtree {
       this.drop(prefixKey);
       this.roles.firstCopy(from, dataType);
       const now = this.o.clock.now();
-      this.firstFrom.set(prefixKey, { peer: from, hops, fromTree, at: now, previousAt: this.lastFirstAt });
+      const record: FirstCopy = { peer: from, hops, fromTree, at: now, previousAt: this.lastFirstAt };
+      this.firstFrom.set(prefixKey, record);
+      this.firstOrder.push([prefixKey, record]);
       this.lastFirstAt = now;
       this.lastFirstKey = prefixKey;
-      while (this.firstFrom.size > this.o.maxPending) this.firstFrom.delete(this.firstFrom.keys().next().value as string);
+      this.boundFirstFrom();
       return;
     }
     // One duplicate is not enough: with several items in flight from different origins, each prunes the links its
@@ -378,6 +384,14 @@ export class Plumtree {
     }
   }
 
+  /** At most maxPending first-copy records, and as many stale order entries again. */
+  private boundFirstFrom(): void {
+    while (this.firstFrom.size > this.o.maxPending || this.firstOrder.length > 2 * this.o.maxPending) {
+      const [key, record] = this.firstOrder.shift()!;
+      if (this.firstFrom.get(key) === record) this.firstFrom.delete(key);
+    }
+  }
+
   private drop(key: string): void {
     const p = this.pending.get(key);
     if (p === undefined) return;
@@ -390,11 +404,10 @@ export class Plumtree {
  *  preimage of 64 bits is out of reach), and keep an announcement ~14 bytes. */
 export const ANNOUNCED_ID_BYTES = 8;
 
+/** Map key for an ID's announced prefix (hex). Native hex: a character loop cost ~4 times as much, and this runs
+ *  for every copy and every announced entry. */
 export function prefixKeyOf(id: Uint8Array): string {
-  const n = Math.min(id.length, ANNOUNCED_ID_BYTES);
-  let s = "";
-  for (let i = 0; i < n; i++) s += (id[i]! < 16 ? "0" : "") + id[i]!.toString(16);
-  return s;
+  return (id.length > ANNOUNCED_ID_BYTES ? id.subarray(0, ANNOUNCED_ID_BYTES) : id).toHex();
 }
 
 function prefixBytesOf(key: string): Uint8Array {

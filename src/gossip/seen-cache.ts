@@ -1,10 +1,11 @@
 /**
  * The seen cache: IDs of items this node has already handled, bounded by count and by age, evicting oldest.
- * Every operation is amortised O(1): a Map keeps insertion order, so the oldest entries sit at its head and expiry is
- * done lazily from there. Must never grow past `maxEntries` and never refresh an entry's age (a duplicate arriving
+ * Every operation is amortised O(1): the keys in insertion order (util/fifo.ts: a Map's own order costs O(capacity)
+ * per eviction in JavaScriptCore) put the oldest at the head, and expiry is done lazily from there. Must never grow past `maxEntries` and never refresh an entry's age (a duplicate arriving
  * does not make the original younger, so an ID is forgotten exactly `maxAgeMs` after it was first seen).
  */
 import { SEEN_CACHE_MAX_AGE_MS, SEEN_CACHE_MAX_ENTRIES } from "../defaults.ts";
+import { Fifo } from "../util/fifo.ts";
 
 export interface SeenCacheOptions {
   maxEntries?: number;
@@ -19,6 +20,8 @@ export class SeenCache {
   private readonly now: () => number;
   /** key → time first seen. Insertion order = age order because `now` does not go backwards. */
   private readonly entries = new Map<string, number>();
+  /** The keys of `entries`, oldest first (nothing is removed except from the head, so the two stay alike). */
+  private readonly order = new Fifo<string>(1024);
   /** When the oldest entry was seen, or earlier (Infinity: empty). Lets `expire` return at once when nothing is due:
    *  `has` runs for every copy received, and walking the map means an iterator each time. */
   private oldestAt = Infinity;
@@ -47,13 +50,11 @@ export class SeenCache {
     if (this.entries.has(key)) return false;
     const now = this.now();
     this.entries.set(key, now);
+    this.order.push(key);
     if (this.entries.size === 1) this.oldestAt = now;
     // At most one eviction per add, since the bound held before it. (oldestAt stays a lower bound: the next expiry
     // that reaches it walks from the new head.)
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.order.shift()!);
     return true;
   }
 
@@ -62,11 +63,14 @@ export class SeenCache {
     const cutoff = this.now() - this.maxAgeMs;
     if (this.oldestAt > cutoff) return;
     this.oldestAt = Infinity;
-    for (const [key, seenAt] of this.entries) {
+    while (this.order.length > 0) {
+      const key = this.order.peek()!;
+      const seenAt = this.entries.get(key)!;
       if (seenAt > cutoff) {
         this.oldestAt = seenAt;
         break;
       }
+      this.order.shift();
       this.entries.delete(key);
     }
   }

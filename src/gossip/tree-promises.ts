@@ -15,6 +15,7 @@
  * answers (the oldest goes unjudged) or one ledger per linked peer, keep anything of a peer whose link is gone, or
  * judge a peer before its deadline has passed.
  */
+import { Fifo } from "../util/fifo.ts";
 
 export interface TreePromiseParams {
   /** A GRAFTed peer must answer (the item, or "don't have") within this long. */
@@ -27,6 +28,11 @@ export interface TreePromiseParams {
   graftAllowance: number;
   /** Awaited answers kept at most. */
   maxPromises: number;
+}
+
+interface Awaited {
+  peer: string;
+  at: number;
 }
 
 interface PeerLedger {
@@ -46,7 +52,10 @@ export interface TreePromiseStats {
 
 export class TreePromises {
   /** `${peer} ${key}` → when we first GRAFTed the peer for the ID (insertion order is time order). */
-  private readonly awaited = new Map<string, { peer: string; at: number }>();
+  private readonly awaited = new Map<string, Awaited>();
+  /** `awaited`'s entries oldest first (util/fifo.ts says why not the Map's order); one whose record is no longer the
+   *  Map's (answered, or answered and GRAFTed again) is stale and skipped. */
+  private readonly order = new Fifo<[string, Awaited]>(256);
   private readonly peers = new Map<string, PeerLedger>();
   private unservedVerdicts = 0;
   private floodVerdicts = 0;
@@ -59,9 +68,14 @@ export class TreePromises {
   grafted(peer: string, key: string, now: number): void {
     const k = `${peer} ${key}`;
     if (this.awaited.has(k)) return;
-    this.awaited.set(k, { peer, at: now });
+    const record: Awaited = { peer, at: now };
+    this.awaited.set(k, record);
+    this.order.push([k, record]);
     this.ledger(peer);
-    while (this.awaited.size > this.p.maxPromises) this.awaited.delete(this.awaited.keys().next().value as string);
+    while (this.awaited.size > this.p.maxPromises || this.order.length > 2 * this.p.maxPromises) {
+      const [oldest, r] = this.order.shift()!;
+      if (this.awaited.get(oldest) === r) this.awaited.delete(oldest);
+    }
   }
 
   /** `peer` sent the item `key` (any copy) or said it does not have it: a promise kept, its run starts over. */
@@ -74,9 +88,11 @@ export class TreePromises {
   /** The peers whose GRAFT deadline passed unanswered at the end of a run (one entry per verdict). */
   expire(now: number): string[] {
     const verdicts: string[] = [];
-    for (const [k, a] of this.awaited) {
+    for (let head = this.oldest(); head !== undefined; head = this.oldest()) {
+      const [k, a] = head;
       // `at + deadline`, the very sum nextDeadline() gives the timer (`now - at` may fall a hair short of it).
       if (a.at + this.p.serveDeadlineMs > now) break; // time order: the rest are younger
+      this.order.shift();
       this.awaited.delete(k);
       const l = this.peers.get(a.peer);
       if (l === undefined) continue;
@@ -90,7 +106,16 @@ export class TreePromises {
 
   /** When the oldest awaited answer is due (undefined when none is awaited). */
   nextDeadline(): number | undefined {
-    for (const a of this.awaited.values()) return a.at + this.p.serveDeadlineMs;
+    const head = this.oldest();
+    return head === undefined ? undefined : head[1].at + this.p.serveDeadlineMs;
+  }
+
+  /** The oldest entry still awaited (stale ones at the head are dropped on the way). */
+  private oldest(): [string, Awaited] | undefined {
+    for (let head = this.order.peek(); head !== undefined; head = this.order.peek()) {
+      if (this.awaited.get(head[0]) === head[1]) return head;
+      this.order.shift();
+    }
     return undefined;
   }
 

@@ -37,6 +37,7 @@ import {
   TREE_DIGEST_WINDOW_MS,
 } from "../defaults.ts";
 import { Plumtree, prefixKeyOf } from "./plumtree.ts";
+import { Fifo } from "../util/fifo.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, GossipItem, LinkInfo, PeerId, PeerNetwork, TreeEntry, TreeMessage } from "./ports.ts";
 
@@ -120,8 +121,11 @@ const DEFAULT_TUNABLES: TreeTunables = {
 export class TreeSpread {
   readonly tree: Plumtree;
   private readonly recent = new Map<string, GossipItem>();
+  private readonly recentOrder = new Fifo<string>(1024);
   private recentBytes = 0;
   private readonly seen = new Set<string>();
+  /** Insertion orders of `recent` and `seen` (util/fifo.ts says why not their own). */
+  private readonly seenOrder = new Fifo<string>(1024);
   /** What we forwarded lately (oldest first, at most digestMaxIds), for the digests; a timer only while not empty. */
   private readonly lately: { entry: TreeEntry; at: number }[] = [];
   private digestTimer: unknown = undefined;
@@ -273,22 +277,22 @@ export class TreeSpread {
   private remember(key: string): void {
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    if (this.seen.size > this.o.seenMaxEntries) this.seen.delete(this.seen.values().next().value as string);
+    this.seenOrder.push(key);
+    if (this.seen.size > this.o.seenMaxEntries) this.seen.delete(this.seenOrder.shift()!);
   }
 
   private keep(item: GossipItem): void {
     const key = prefixKeyOf(item.id);
     const old = this.recent.get(key);
-    if (old !== undefined) {
-      this.recent.delete(key);
-      this.recentBytes -= old.data.length;
-    }
+    // Kept again (a copy forwarded twice): the newer object in the same place of the order.
+    if (old !== undefined) this.recentBytes -= old.data.length;
+    else this.recentOrder.push(key);
     this.recent.set(key, item);
     this.recentBytes += item.data.length;
     while (this.recent.size > this.o.recentMaxItems || this.recentBytes > this.o.recentMaxBytes) {
-      const [k, v] = this.recent.entries().next().value as [string, GossipItem];
+      const k = this.recentOrder.shift()!;
+      this.recentBytes -= this.recent.get(k)!.data.length;
       this.recent.delete(k);
-      this.recentBytes -= v.data.length;
     }
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Hand-tuned protobuf for the two messages every item travels in: LinkMessage{payload} and LinkMessage{batch}. The
+ * Hand-tuned protobuf for the messages every item travels in: LinkMessage{payload}, LinkMessage{batch}, and the
+ * announcements of broadcast trees, LinkMessage{ihave} (one entry per item and lazy link). The
  * generated code (src/p2p/proto/gossip.ts) stays the reference: the encoders here write exactly its bytes, and the
  * decoders accept only the plain shape an honest encoder produces (each field once, in field order, varints that
  * fit their field) and return undefined for anything else, which then takes the generic path of wire.ts. So for any
@@ -7,7 +8,7 @@
  * allocation per encode and none of BinaryReader's per-field work per decode.
  * Pure: no state. Decoded `bytes` fields are views into the input, as with the generated code.
  */
-import type { Payload } from "./proto/gossip.ts";
+import type { IHave, Payload, TreeEntry } from "./proto/gossip.ts";
 
 const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
@@ -90,6 +91,50 @@ export function encodeBatchMessage(messages: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** The fields of a TreeEntry (u32 numbers in range; the caller cuts hops to the wire's bound). */
+export interface TreeEntryFields {
+  idPrefix: Uint8Array;
+  dataType: number;
+  hops: number;
+}
+
+const treeEntrySize = (e: TreeEntryFields) =>
+  (e.idPrefix.length !== 0 ? 1 + varintSize(e.idPrefix.length) + e.idPrefix.length : 0) +
+  (e.dataType !== 0 ? 1 + varintSize(e.dataType) : 0) +
+  (e.hops !== 0 ? 1 + varintSize(e.hops) : 0);
+
+/** encodeLinkMessage({ kind: { $case: "ihave", value: { entries } } }), byte for byte, in one allocation. */
+export function encodeIHaveMessage(entries: readonly TreeEntryFields[], from = 0, to = entries.length): Uint8Array {
+  let body = 0;
+  for (let i = from; i < to; i++) {
+    const size = treeEntrySize(entries[i]!);
+    body += 1 + varintSize(size) + size;
+  }
+  const out = new Uint8Array(1 + varintSize(body) + body);
+  out[0] = 0x42;
+  let at = putVarint(out, 1, body);
+  for (let i = from; i < to; i++) {
+    const e = entries[i]!;
+    out[at++] = 0x0a;
+    at = putVarint(out, at, treeEntrySize(e));
+    if (e.idPrefix.length !== 0) {
+      out[at++] = 0x0a;
+      at = putVarint(out, at, e.idPrefix.length);
+      out.set(e.idPrefix, at);
+      at += e.idPrefix.length;
+    }
+    if (e.dataType !== 0) {
+      out[at++] = 0x10;
+      at = putVarint(out, at, e.dataType);
+    }
+    if (e.hops !== 0) {
+      out[at++] = 0x18;
+      at = putVarint(out, at, e.hops);
+    }
+  }
+  return out;
+}
+
 /** A reader over one buffer: `pos`, and -1 from varint() for anything outside the plain shape. */
 class Cursor {
   pos = 0;
@@ -157,6 +202,40 @@ export function decodePayloadMessage(bytes: Uint8Array): Payload | undefined {
     } else return undefined;
   }
   return p;
+}
+
+/** A LinkMessage{ihave} in the plain shape, decoded as the generated code would; undefined for anything else. */
+export function decodeIHaveMessage(bytes: Uint8Array): IHave | undefined {
+  const c = new Cursor(bytes);
+  const end = only(c, 0x42);
+  if (end < 0) return undefined;
+  const entries: TreeEntry[] = [];
+  while (c.pos < end) {
+    if (bytes[c.pos++] !== 0x0a) return undefined;
+    const length = c.varint(end);
+    if (length < 0 || length > end - c.pos) return undefined;
+    const entryEnd = c.pos + length;
+    const e: TreeEntry = { idPrefix: EMPTY, dataType: 0, hops: 0 };
+    let last = 0;
+    while (c.pos < entryEnd) {
+      const tag = bytes[c.pos++]!;
+      const field = tag >> 3;
+      if (field <= last || tag >= 0x80) return undefined;
+      last = field;
+      if (tag === 0x0a) {
+        const value = c.slice(entryEnd);
+        if (value === undefined) return undefined;
+        e.idPrefix = value;
+      } else if (tag === 0x10 || tag === 0x18) {
+        const value = c.varint(entryEnd);
+        if (value < 0) return undefined;
+        if (tag === 0x10) e.dataType = value;
+        else e.hops = value;
+      } else return undefined;
+    }
+    entries.push(e);
+  }
+  return { entries };
 }
 
 /** A LinkMessage{batch} in the plain shape: its messages (views into `bytes`); undefined for anything else. */

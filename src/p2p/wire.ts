@@ -1,6 +1,6 @@
 /**
  * Protobuf bytes ⇄ messages for the P2P protocol, on top of the generated ts-proto code (src/p2p/proto/), with
- * hand-tuned paths for Payload and Batch (wire-fast.ts) that give the generated code's results.
+ * hand-tuned paths for Payload, Batch and IHave (wire-fast.ts) that give the generated code's results.
  * Decoders here are the only way peer bytes become messages: whatever the bytes, they return a well-formed message
  * or throw P2PProtocolError ("undecodable", "unknown-message", "malformed", "non-canonical"), never anything else.
  *
@@ -9,7 +9,7 @@
  */
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { P2PProtocolError } from "../errors.ts";
-import { decodeBatchMessage, decodePayloadMessage, encodeBatchMessage } from "./wire-fast.ts";
+import { decodeBatchMessage, decodeIHaveMessage, decodePayloadMessage, encodeBatchMessage } from "./wire-fast.ts";
 import { LinkMessage, type Batch, type IHave, type MessageFns, type Payload, type PeerEntry, type Shuffle } from "./proto/gossip.ts";
 
 export const MESSAGE_ID_BYTES = 32;
@@ -184,6 +184,12 @@ export function decodeLinkMessage(bytes: Uint8Array): LinkMessage {
   } else if (bytes[0] === 0x3a) {
     const messages = decodeBatchMessage(bytes);
     if (messages !== undefined) return { kind: { $case: "batch", value: { messages } } };
+  } else if (bytes[0] === 0x42) {
+    const ihave = decodeIHaveMessage(bytes);
+    if (ihave !== undefined) {
+      checkIHave(ihave);
+      return { kind: { $case: "ihave", value: ihave } };
+    }
   }
   return decodeLinkMessageGeneric(bytes);
 }

@@ -30,7 +30,7 @@ export const MESSAGE_KINDS: readonly MessageKind[] = [
 /** Plaintext bytes of a broadcast-tree message: the real translation (src/peer-messages.ts) and the real encoder. */
 export function treeMessageBytes(message: TreeMessage): number {
   let n = 0;
-  for (const m of treeLinkMessages(message)) n += encodeLinkMessage(m).length;
+  for (const m of treeLinkMessages(message)) n += (m instanceof Uint8Array ? m : encodeLinkMessage(m)).length;
   return n;
 }
 

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { P2PProtocolError } from "../../src/errors.ts";
 import { LinkMessage, type Payload } from "../../src/p2p/proto/gossip.ts";
-import { decodeBatchMessage, decodePayloadMessage, encodeBatchMessage, encodePayloadMessage } from "../../src/p2p/wire-fast.ts";
+import { decodeBatchMessage, decodeIHaveMessage, decodePayloadMessage, encodeBatchMessage, encodeIHaveMessage, encodePayloadMessage } from "../../src/p2p/wire-fast.ts";
 import { decodeLinkMessage, decodeLinkMessageGeneric, encodeLinkMessage } from "../../src/p2p/wire.ts";
 
 const u32 = fc.oneof(fc.constantFrom(0, 1, 127, 128, 255, 256, 16383, 16384, 65535, 2 ** 21, 2 ** 28 - 1, 2 ** 28, 2 ** 32 - 1), fc.nat());
@@ -114,3 +114,64 @@ function decodeMessageValue(bytes: Uint8Array): Payload | undefined {
   const m = LinkMessage.decode(bytes);
   return m.kind?.$case === "payload" ? m.kind.value : undefined;
 }
+
+describe("hand-tuned IHave codec", () => {
+  const entry = fc.record({
+    idPrefix: fc.oneof(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.uint8Array({ maxLength: 40 })),
+    dataType: fc.oneof(u32, fc.integer({ min: 0, max: 0xffff })),
+    hops: fc.oneof(u32, fc.integer({ min: 0, max: 255 })),
+  });
+  const entries = fc.array(entry, { minLength: 0, maxLength: 300 });
+  const ihaveMessage = (list: { idPrefix: Uint8Array; dataType: number; hops: number }[]): LinkMessage => ({ kind: { $case: "ihave", value: { entries: list } } });
+
+  test("encodeIHaveMessage writes the generated encoder's bytes for any entries, and for any slice of them", () => {
+    fc.assert(
+      fc.property(entries, fc.nat(), fc.nat(), (list, a, b) => {
+        expect(hex(encodeIHaveMessage(list))).toBe(hex(encodeLinkMessage(ihaveMessage(list))));
+        const from = a % (list.length + 1);
+        const to = from + (b % (list.length - from + 1));
+        expect(hex(encodeIHaveMessage(list, from, to))).toBe(hex(encodeLinkMessage(ihaveMessage(list.slice(from, to)))));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("an honest IHave takes the fast path and decodes to what the generated decoder gives", () => {
+    fc.assert(
+      fc.property(entries, (list) => {
+        const bytes = encodeIHaveMessage(list);
+        const fast = decodeIHaveMessage(bytes);
+        expect(fast).toBeDefined();
+        const generic = LinkMessage.decode(bytes).kind;
+        expect(fast).toEqual(generic?.$case === "ihave" ? generic.value : undefined);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("odd shapes go the generic way; for any bytes (mutated IHaves, noise) decodeLinkMessage agrees with the generic decoder", () => {
+    const one = encodeIHaveMessage([{ idPrefix: Uint8Array.of(1, 2), dataType: 3, hops: 4 }]);
+    const odd: [string, Uint8Array][] = [
+      ["entry fields out of order", Uint8Array.from([0x42, 0x08, 0x0a, 0x06, 0x10, 0x03, 0x0a, 0x02, 1, 2])],
+      ["an unknown entry field", Uint8Array.from([0x42, 0x04, 0x0a, 0x02, 0x20, 0x01])],
+      ["an unknown IHave field", Uint8Array.from([...one.subarray(0, 1), one[1]! + 2, ...one.subarray(2), 0x10, 0x01])],
+      ["a second top-level field", Uint8Array.from([...one, 0x12, 0x00])],
+      ["hops past 32 bits", Uint8Array.from([0x42, 0x09, 0x0a, 0x07, 0x18, 0x81, 0x80, 0x80, 0x80, 0x10, 0x00].slice(0, 11))],
+    ];
+    for (const [what, bytes] of odd) {
+      expect([what, decodeIHaveMessage(bytes)]).toEqual([what, undefined]);
+      expect([what, outcome(decodeLinkMessage, bytes)]).toEqual([what, outcome(decodeLinkMessageGeneric, bytes)]);
+    }
+    const honest = entries.map((list) => encodeIHaveMessage(list));
+    const noise = fc.uint8Array({ maxLength: 60 }).map((rest) => Uint8Array.from([0x42, rest.length, ...rest]));
+    let fastTaken = 0;
+    fc.assert(
+      fc.property(fc.oneof(mutated(honest), noise, honest), (bytes) => {
+        expect(outcome(decodeLinkMessage, bytes)).toEqual(outcome(decodeLinkMessageGeneric, bytes));
+        if (decodeIHaveMessage(bytes) !== undefined) fastTaken++;
+      }),
+      { numRuns: 3000 },
+    );
+    expect(fastTaken).toBeGreaterThan(300);
+  });
+});
