@@ -45,8 +45,8 @@ export function treeLinkMessages(message: TreeMessage): (LinkMessage | Uint8Arra
   if (message.kind === "prune") return [{ kind: { $case: "prune", value: { dataType: message.dataType } } }];
   const out: (LinkMessage | Uint8Array)[] = [];
   if (message.kind === "ihave") {
-    const entries = message.entries.map((e) => ({ idPrefix: e.id, dataType: e.dataType, hops: Math.min(e.hops, MAX_HOPS) }));
-    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) out.push(encodeIHaveMessage(entries, i, Math.min(entries.length, i + MAX_TREE_ENTRIES)));
+    const entries = message.entries;
+    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) out.push(encodeIHaveMessage(entries, MAX_HOPS, i, Math.min(entries.length, i + MAX_TREE_ENTRIES)));
     return out;
   }
   const chunks: Uint8Array[][] = [];

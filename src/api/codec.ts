@@ -98,12 +98,21 @@ export function encodeNotify(m: Omit<Notify, "kind">): Uint8Array {
   return bytes;
 }
 
+/** Written byte by byte: one per validation and subscriber, the API's hot message (no DataView or object per call). */
 export function encodeNotification(m: Omit<Notification, "kind">): Uint8Array {
   checkUint("messageId", m.messageId, 0xffff);
   checkUint("dataType", m.dataType, 0xffff);
-  const { bytes, view } = frame(MSG_NOTIFICATION, 8 + m.data.length);
-  view.setUint16(4, m.messageId);
-  view.setUint16(6, m.dataType);
+  const size = 8 + m.data.length;
+  if (size > MAX_MESSAGE_SIZE) throw new RangeError(`message of ${size} bytes exceeds ${MAX_MESSAGE_SIZE}`);
+  const bytes = new Uint8Array(size);
+  bytes[0] = size >> 8;
+  bytes[1] = size & 0xff;
+  bytes[2] = MSG_NOTIFICATION >> 8;
+  bytes[3] = MSG_NOTIFICATION & 0xff;
+  bytes[4] = m.messageId >> 8;
+  bytes[5] = m.messageId & 0xff;
+  bytes[6] = m.dataType >> 8;
+  bytes[7] = m.dataType & 0xff;
   bytes.set(m.data, 8);
   return bytes;
 }

@@ -10,6 +10,7 @@
  * more than its share, apply an answer to an ID other than the one it names or from a connection it was not given
  * to, settle a round twice, or remember more than `lateAnswerMemory` late IDs per connection.
  */
+import { Fifo } from "../util/fifo.ts";
 
 /** Every subscriber said valid; one said invalid; or no verdict (timeout, a subscriber went away, no room). */
 export type ValidationVerdict = "valid" | "invalid" | "unanswered";
@@ -51,7 +52,6 @@ export interface ValidationRound {
 interface Round extends ValidationRound {
   settled: boolean;
   ids: Set<number>;
-  timer: unknown;
   /** Set for an item from a peer: the first answer that is not "valid" decides it. Unset for local announce copies,
    *  whose answers are consumed but decide nothing. */
   listener: RoundListener | undefined;
@@ -78,6 +78,11 @@ export class ValidationTable<C> {
   private readonly conns = new Map<C, ConnState>();
   private nextId = 0;
   private sharers = 1;
+  /** Rounds in the order they opened, which is their timeouts' order (one timeout for all): one timer, armed for the
+   *  oldest unsettled round, instead of a timer per round (a setTimeout and a clearTimeout per item and subscriber
+   *  set). Settled rounds leave from the head; those behind an unsettled one wait at most the timeout. */
+  private readonly deadlines = new Fifo<Round>(256);
+  private timer: unknown = undefined;
 
   constructor(options: ValidationTableOptions) {
     this.maxOutstanding = Math.max(0, Math.min(options.maxOutstanding, 0xffff));
@@ -126,15 +131,9 @@ export class ValidationTable<C> {
 
   /** A new round; `listener` set = an item whose verdict someone awaits. Issue its IDs, then seal() it. */
   open(listener?: RoundListener): ValidationRound {
-    const round: Round = {
-      settled: false,
-      ids: new Set(),
-      timer: undefined,
-      listener,
-      sealed: false,
-      startedAt: this.timers.now(),
-    };
-    round.timer = this.timers.setTimeout(() => this.settle(round, "unanswered", true), this.timeoutMs);
+    const round: Round = { settled: false, ids: new Set(), listener, sealed: false, startedAt: this.timers.now() };
+    this.deadlines.push(round);
+    if (this.timer === undefined) this.timer = this.timers.setTimeout(() => this.expire(), this.timeoutMs);
     return round;
   }
 
@@ -187,6 +186,30 @@ export class ValidationTable<C> {
     for (const id of [...state.awaiting]) this.resolve(id, "unanswered");
   }
 
+  /** The timer: rounds past their timeout settle "unanswered"; it is armed again for the next unsettled one. */
+  private expire(): void {
+    this.timer = undefined;
+    const now = this.timers.now();
+    for (let head = this.deadlines.peek(); head !== undefined; head = this.deadlines.peek()) {
+      if (!head.settled && head.startedAt + this.timeoutMs > now) break;
+      this.deadlines.shift();
+      if (!head.settled) this.settle(head, "unanswered", true);
+    }
+    const next = this.deadlines.peek();
+    if (next !== undefined && this.timer === undefined) {
+      this.timer = this.timers.setTimeout(() => this.expire(), Math.max(0, next.startedAt + this.timeoutMs - now));
+    }
+  }
+
+  /** Settled rounds leave the head of the deadline order; with none unsettled left, the timer goes too. */
+  private dropSettledHeads(): void {
+    while (this.deadlines.peek()?.settled) this.deadlines.shift();
+    if (this.deadlines.length === 0 && this.timer !== undefined) {
+      this.timers.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
   private stateOf(conn: C): ConnState {
     let state = this.conns.get(conn);
     if (state === undefined) this.conns.set(conn, (state = { awaiting: new Set(), late: new Set(), stalled: false }));
@@ -210,7 +233,7 @@ export class ValidationTable<C> {
   private settle(round: Round, verdict: ValidationVerdict, timedOut = false): void {
     if (round.settled) return;
     round.settled = true;
-    this.timers.clearTimeout(round.timer);
+    this.dropSettledHeads();
     for (const id of round.ids) {
       const entry = this.entries.get(id);
       if (entry === undefined) continue;

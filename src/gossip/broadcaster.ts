@@ -169,8 +169,8 @@ export class Broadcaster implements PeerEvents {
     const key = idKey(item.id);
     this.seen.add(key);
     this.cache.put(item, key);
-    this.spread?.announced(item);
-    this.forward(item, []);
+    this.spread?.announced(item, key);
+    this.forward(item, [], key);
     this.log.debug("item announced", { id: key, dataType: item.dataType, ttl: item.ttl });
     return item;
   }
@@ -189,7 +189,7 @@ export class Broadcaster implements PeerEvents {
       this.metrics.duplicates++;
       // A copy that arrives while the item is being validated tells us this peer has it: we will not send it there.
       if (this.outstanding > 0) this.holders.get(key)?.push(from); // (holders has an entry per validation only)
-      this.spread?.received(from, item, false); // a redundant link: the tree prunes it
+      this.spread?.received(from, item, false, key); // a redundant link: the tree prunes it
       return;
     }
     if (item.data.length > MAX_ITEM_DATA_BYTES) {
@@ -214,7 +214,7 @@ export class Broadcaster implements PeerEvents {
         return;
       }
       this.seen.add(key); // later copies are then cheap duplicates
-      this.spread?.received(from, item, true);
+      this.spread?.received(from, item, true, key);
       this.metrics.notSubscribed++;
       return;
     }
@@ -227,7 +227,7 @@ export class Broadcaster implements PeerEvents {
     }
     this.hold.forget(key);
     this.seen.add(key);
-    this.spread?.received(from, item, true);
+    this.spread?.received(from, item, true, key);
     this.outstanding++;
     this.holders.set(key, [from]);
     void this.gate(from, item, key);
@@ -317,7 +317,7 @@ export class Broadcaster implements PeerEvents {
       // TTL 0 travels as it came (this node's own copy, made on arrival); otherwise one less.
       const onward: GossipItem = item.ttl === 0 ? item : { ...item, ttl: item.ttl - 1 };
       this.cache.put(onward, key);
-      this.forward(onward, this.holders.get(key) ?? [from]);
+      this.forward(onward, this.holders.get(key) ?? [from], key);
     } finally {
       this.outstanding--;
       this.holders.delete(key);
@@ -327,8 +327,8 @@ export class Broadcaster implements PeerEvents {
 
   /** Sends an item on to peers other than those in `except` (which already have it): along the broadcast tree, or
    *  by flooding. */
-  private forward(item: GossipItem, except: PeerId[]): void {
-    if (this.spread) this.spread.forward(item, except);
+  private forward(item: GossipItem, except: PeerId[], key: string): void {
+    if (this.spread) this.spread.forward(item, except, key);
     else this.flood(item, except);
   }
 

@@ -36,7 +36,7 @@ import {
   TREE_DIGEST_MAX_IDS,
   TREE_DIGEST_WINDOW_MS,
 } from "../defaults.ts";
-import { Plumtree, prefixKeyOf } from "./plumtree.ts";
+import { ANNOUNCED_ID_BYTES, Plumtree, prefixKeyOf } from "./plumtree.ts";
 import { Fifo } from "../util/fifo.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, GossipItem, LinkInfo, PeerId, PeerNetwork, TreeEntry, TreeMessage } from "./ports.ts";
@@ -169,8 +169,8 @@ export class TreeSpread {
   }
 
   /** A full copy from a peer: `first` when it is the first copy we see (whatever happens to it next). */
-  received(from: PeerId, item: GossipItem, first: boolean): void {
-    const key = prefixKeyOf(item.id);
+  received(from: PeerId, item: GossipItem, first: boolean, idKey?: string): void {
+    const key = prefixKeyFor(item, idKey);
     if (first) this.remember(key);
     // A copy pushed by a node near the origin (which pushes on every link) says nothing about the tree's links. The
     // sender's hop count is the one on the wire: a first copy's was counted up on arrival, a duplicate's was not.
@@ -180,13 +180,13 @@ export class TreeSpread {
   }
 
   /** A local announcement: seen here (announcements of it are not grafted), then forwarded like any item. */
-  announced(item: GossipItem): void {
-    this.remember(prefixKeyOf(item.id));
+  announced(item: GossipItem, idKey?: string): void {
+    this.remember(prefixKeyFor(item, idKey));
   }
 
   /** Sends a validated item on: in full to eager peers, as an announcement to (some) lazy ones. */
-  forward(item: GossipItem, except: readonly PeerId[]): void {
-    this.keep(item);
+  forward(item: GossipItem, except: readonly PeerId[], idKey?: string): void {
+    this.keep(item, prefixKeyFor(item, idKey));
     const entry: TreeEntry = { id: item.id.subarray(0, 8), dataType: item.dataType, hops: item.hops ?? 0 };
     this.forwardedLately(entry);
     const linked: PeerId[] = [];
@@ -281,8 +281,7 @@ export class TreeSpread {
     if (this.seen.size > this.o.seenMaxEntries) this.seen.delete(this.seenOrder.shift()!);
   }
 
-  private keep(item: GossipItem): void {
-    const key = prefixKeyOf(item.id);
+  private keep(item: GossipItem, key: string): void {
     const old = this.recent.get(key);
     // Kept again (a copy forwarded twice): the newer object in the same place of the order.
     if (old !== undefined) this.recentBytes -= old.data.length;
@@ -295,6 +294,12 @@ export class TreeSpread {
       this.recent.delete(k);
     }
   }
+}
+
+/** The item's prefix key: the head of its full ID key when the caller has one (item-id.ts idKey, the same hex), so
+ *  that no ID is read and converted twice per copy. */
+function prefixKeyFor(item: GossipItem, idKey: string | undefined): string {
+  return idKey === undefined ? prefixKeyOf(item.id) : idKey.slice(0, 2 * ANNOUNCED_ID_BYTES);
 }
 
 /** The options without keys set to undefined (so they do not override the defaults). */

@@ -91,23 +91,24 @@ export function encodeBatchMessage(messages: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The fields of a TreeEntry (u32 numbers in range; the caller cuts hops to the wire's bound). */
-export interface TreeEntryFields {
-  idPrefix: Uint8Array;
+/** An announced item as the core has it (u32 numbers): its ID prefix goes in `id_prefix`, its hops cut to `maxHops`. */
+export interface AnnouncedEntry {
+  id: Uint8Array;
   dataType: number;
   hops: number;
 }
 
-const treeEntrySize = (e: TreeEntryFields) =>
-  (e.idPrefix.length !== 0 ? 1 + varintSize(e.idPrefix.length) + e.idPrefix.length : 0) +
+const treeEntrySize = (e: AnnouncedEntry, hops: number) =>
+  (e.id.length !== 0 ? 1 + varintSize(e.id.length) + e.id.length : 0) +
   (e.dataType !== 0 ? 1 + varintSize(e.dataType) : 0) +
-  (e.hops !== 0 ? 1 + varintSize(e.hops) : 0);
+  (hops !== 0 ? 1 + varintSize(hops) : 0);
 
-/** encodeLinkMessage({ kind: { $case: "ihave", value: { entries } } }), byte for byte, in one allocation. */
-export function encodeIHaveMessage(entries: readonly TreeEntryFields[], from = 0, to = entries.length): Uint8Array {
+/** encodeLinkMessage({ kind: { $case: "ihave", value: { entries } } }) for entries[from, to) as TreeEntry{id_prefix:
+ *  id, data_type, hops: min(hops, maxHops)}, byte for byte, in one allocation (no TreeEntry objects made). */
+export function encodeIHaveMessage(entries: readonly AnnouncedEntry[], maxHops: number, from = 0, to = entries.length): Uint8Array {
   let body = 0;
   for (let i = from; i < to; i++) {
-    const size = treeEntrySize(entries[i]!);
+    const size = treeEntrySize(entries[i]!, Math.min(entries[i]!.hops, maxHops));
     body += 1 + varintSize(size) + size;
   }
   const out = new Uint8Array(1 + varintSize(body) + body);
@@ -115,21 +116,22 @@ export function encodeIHaveMessage(entries: readonly TreeEntryFields[], from = 0
   let at = putVarint(out, 1, body);
   for (let i = from; i < to; i++) {
     const e = entries[i]!;
+    const hops = Math.min(e.hops, maxHops);
     out[at++] = 0x0a;
-    at = putVarint(out, at, treeEntrySize(e));
-    if (e.idPrefix.length !== 0) {
+    at = putVarint(out, at, treeEntrySize(e, hops));
+    if (e.id.length !== 0) {
       out[at++] = 0x0a;
-      at = putVarint(out, at, e.idPrefix.length);
-      out.set(e.idPrefix, at);
-      at += e.idPrefix.length;
+      at = putVarint(out, at, e.id.length);
+      out.set(e.id, at);
+      at += e.id.length;
     }
     if (e.dataType !== 0) {
       out[at++] = 0x10;
       at = putVarint(out, at, e.dataType);
     }
-    if (e.hops !== 0) {
+    if (hops !== 0) {
       out[at++] = 0x18;
-      at = putVarint(out, at, e.hops);
+      at = putVarint(out, at, hops);
     }
   }
   return out;

@@ -18,7 +18,8 @@ import {
   TREE_UNSERVED_RUN,
 } from "../../src/defaults.ts";
 import { itemId } from "../../src/gossip/item-id.ts";
-import { prefixKeyOf } from "../../src/gossip/plumtree.ts";
+import { ANNOUNCED_ID_BYTES, prefixKeyOf } from "../../src/gossip/plumtree.ts";
+import { idKey } from "../../src/gossip/item-id.ts";
 import type { GossipItem, PeerId, TreeMessage } from "../../src/gossip/ports.ts";
 import { MemNetwork, seededRandom, spawn, type GossipPeer, type MemNode } from "./memnet.ts";
 
@@ -388,4 +389,7 @@ test("each data type has its own tree: a link pruned for one type still carries 
 
 test("prefix keys are the first 8 bytes of the ID in hex", () => {
   expect(prefixKeyOf(new Uint8Array([0, 1, 2, 255, 4, 5, 6, 7, 8, 9]))).toBe("000102ff04050607");
+  // TreeSpread takes an item's prefix key as the head of its full ID key: the two must agree.
+  const id = Uint8Array.from({ length: 32 }, (_, i) => (i * 37) & 0xff);
+  expect(idKey(id).slice(0, 2 * ANNOUNCED_ID_BYTES)).toBe(prefixKeyOf(id));
 });

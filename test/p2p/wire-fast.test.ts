@@ -117,20 +117,23 @@ function decodeMessageValue(bytes: Uint8Array): Payload | undefined {
 
 describe("hand-tuned IHave codec", () => {
   const entry = fc.record({
-    idPrefix: fc.oneof(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.uint8Array({ maxLength: 40 })),
+    id: fc.oneof(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.uint8Array({ maxLength: 40 })),
     dataType: fc.oneof(u32, fc.integer({ min: 0, max: 0xffff })),
-    hops: fc.oneof(u32, fc.integer({ min: 0, max: 255 })),
+    hops: fc.oneof(u32, fc.integer({ min: 0, max: 300 })),
   });
   const entries = fc.array(entry, { minLength: 0, maxLength: 300 });
-  const ihaveMessage = (list: { idPrefix: Uint8Array; dataType: number; hops: number }[]): LinkMessage => ({ kind: { $case: "ihave", value: { entries: list } } });
+  const MAX = 2 ** 32 - 1;
+  const ihaveMessage = (list: { id: Uint8Array; dataType: number; hops: number }[], maxHops: number): LinkMessage => ({
+    kind: { $case: "ihave", value: { entries: list.map((e) => ({ idPrefix: e.id, dataType: e.dataType, hops: Math.min(e.hops, maxHops) })) } },
+  });
 
-  test("encodeIHaveMessage writes the generated encoder's bytes for any entries, and for any slice of them", () => {
+  test("encodeIHaveMessage writes the generated encoder's bytes for any entries, any slice of them, hops cut to the bound", () => {
     fc.assert(
-      fc.property(entries, fc.nat(), fc.nat(), (list, a, b) => {
-        expect(hex(encodeIHaveMessage(list))).toBe(hex(encodeLinkMessage(ihaveMessage(list))));
+      fc.property(entries, fc.nat(), fc.nat(), fc.constantFrom(255, MAX), (list, a, b, maxHops) => {
+        expect(hex(encodeIHaveMessage(list, maxHops))).toBe(hex(encodeLinkMessage(ihaveMessage(list, maxHops))));
         const from = a % (list.length + 1);
         const to = from + (b % (list.length - from + 1));
-        expect(hex(encodeIHaveMessage(list, from, to))).toBe(hex(encodeLinkMessage(ihaveMessage(list.slice(from, to)))));
+        expect(hex(encodeIHaveMessage(list, maxHops, from, to))).toBe(hex(encodeLinkMessage(ihaveMessage(list.slice(from, to), maxHops))));
       }),
       { numRuns: 300 },
     );
@@ -139,7 +142,7 @@ describe("hand-tuned IHave codec", () => {
   test("an honest IHave takes the fast path and decodes to what the generated decoder gives", () => {
     fc.assert(
       fc.property(entries, (list) => {
-        const bytes = encodeIHaveMessage(list);
+        const bytes = encodeIHaveMessage(list, MAX);
         const fast = decodeIHaveMessage(bytes);
         expect(fast).toBeDefined();
         const generic = LinkMessage.decode(bytes).kind;
@@ -150,7 +153,7 @@ describe("hand-tuned IHave codec", () => {
   });
 
   test("odd shapes go the generic way; for any bytes (mutated IHaves, noise) decodeLinkMessage agrees with the generic decoder", () => {
-    const one = encodeIHaveMessage([{ idPrefix: Uint8Array.of(1, 2), dataType: 3, hops: 4 }]);
+    const one = encodeIHaveMessage([{ id: Uint8Array.of(1, 2), dataType: 3, hops: 4 }], 255);
     const odd: [string, Uint8Array][] = [
       ["entry fields out of order", Uint8Array.from([0x42, 0x08, 0x0a, 0x06, 0x10, 0x03, 0x0a, 0x02, 1, 2])],
       ["an unknown entry field", Uint8Array.from([0x42, 0x04, 0x0a, 0x02, 0x20, 0x01])],
@@ -162,7 +165,7 @@ describe("hand-tuned IHave codec", () => {
       expect([what, decodeIHaveMessage(bytes)]).toEqual([what, undefined]);
       expect([what, outcome(decodeLinkMessage, bytes)]).toEqual([what, outcome(decodeLinkMessageGeneric, bytes)]);
     }
-    const honest = entries.map((list) => encodeIHaveMessage(list));
+    const honest = entries.map((list) => encodeIHaveMessage(list, 255));
     const noise = fc.uint8Array({ maxLength: 60 }).map((rest) => Uint8Array.from([0x42, rest.length, ...rest]));
     let fastTaken = 0;
     fc.assert(
