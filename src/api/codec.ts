@@ -191,39 +191,41 @@ function atLeast(type: string, size: number, want: number): void {
  */
 export function decodeMessage(bytes: Uint8Array): ApiMessage {
   if (bytes.length < HEADER_SIZE) fail("size-too-small", `${bytes.length} bytes cannot hold a header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = view.getUint16(0);
-  const type = view.getUint16(2);
+  // Big-endian u16 fields read byte by byte (no DataView per message: VALIDATION and ANNOUNCE come with every item).
+  const size = u16(bytes, 0);
+  const type = u16(bytes, 2);
   if (size < HEADER_SIZE) fail("size-too-small", `size field ${size} is below ${HEADER_SIZE}`);
   if (size !== bytes.length) fail("size-mismatch", `size field ${size} but ${bytes.length} bytes`);
 
   switch (type) {
     case MSG_ANNOUNCE:
       atLeast("ANNOUNCE", size, 8);
-      return { kind: "announce", ttl: view.getUint8(4), dataType: view.getUint16(6), data: bytes.subarray(8) };
+      return { kind: "announce", ttl: bytes[4]!, dataType: u16(bytes, 6), data: bytes.subarray(8) };
     case MSG_NOTIFY:
       exactly("NOTIFY", size, 8);
-      return { kind: "notify", dataType: view.getUint16(6) };
+      return { kind: "notify", dataType: u16(bytes, 6) };
     case MSG_NOTIFICATION:
       atLeast("NOTIFICATION", size, 8);
       return {
         kind: "notification",
-        messageId: view.getUint16(4),
-        dataType: view.getUint16(6),
+        messageId: u16(bytes, 4),
+        dataType: u16(bytes, 6),
         data: bytes.subarray(8),
       };
     case MSG_VALIDATION:
       exactly("VALIDATION", size, 8);
-      return { kind: "validation", messageId: view.getUint16(4), valid: (view.getUint8(7) & 1) === 1 };
+      return { kind: "validation", messageId: u16(bytes, 4), valid: (bytes[7]! & 1) === 1 };
     case MSG_RPS_QUERY:
       exactly("RPS QUERY", size, 4);
       return { kind: "rps-query" };
     case MSG_RPS_PEER:
-      return decodeRpsPeer(bytes, view);
+      return decodeRpsPeer(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     default:
       return fail("unknown-type", `message type ${type}`);
   }
 }
+
+const u16 = (bytes: Uint8Array, at: number) => (bytes[at]! << 8) | bytes[at + 1]!;
 
 function decodeRpsPeer(bytes: Uint8Array, view: DataView): RpsPeerMessage {
   atLeast("RPS PEER", bytes.length, 8);

@@ -53,9 +53,10 @@ export function idKey(id: Uint8Array): string {
   let key = keys.get(id);
   if (key === undefined) {
     key = id.toHex(); // native, no Buffer per call: about a quarter of Buffer#toString("hex")'s cost here
-    // A view into a larger buffer is a copy's ID decoded from a received frame: never seen again, so remembering it
-    // would only cost (a weak entry per copy: 0.2 µs here, and work for the collector).
-    if (id.byteLength === id.buffer.byteLength) keys.set(id, key);
+    // A view into a frame (never at its start: the Payload's tags come first) is a copy's ID as decoded from a link,
+    // never seen again, so remembering it would only cost (a weak entry per copy: 0.2 µs here, and work for the
+    // collector). byteOffset, not .buffer: reading a small array's buffer makes the engine allocate one.
+    if (id.byteOffset === 0) keys.set(id, key);
   }
   return key;
 }

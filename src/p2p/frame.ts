@@ -19,7 +19,7 @@ function checkLength(length: number): void {
 export function encodeFrame(body: Uint8Array): Uint8Array {
   checkLength(body.length);
   const frame = new Uint8Array(FRAME_HEADER_BYTES + body.length);
-  new DataView(frame.buffer).setUint32(0, body.length, false);
+  putLength(frame, body.length);
   frame.set(body, FRAME_HEADER_BYTES);
   return frame;
 }
@@ -31,8 +31,17 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
 export function writeFrameHeader(frame: Uint8Array): Uint8Array {
   const length = frame.length - FRAME_HEADER_BYTES;
   checkLength(length);
-  new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES).setUint32(0, length, false);
+  putLength(frame, length);
   return frame;
+}
+
+/** The big-endian u32 length, byte by byte: a DataView per frame also made the engine allocate the frame's
+ *  ArrayBuffer (a small typed array has none until someone asks for it). */
+function putLength(frame: Uint8Array, length: number): void {
+  frame[0] = length >>> 24;
+  frame[1] = (length >>> 16) & 0xff;
+  frame[2] = (length >>> 8) & 0xff;
+  frame[3] = length & 0xff;
 }
 
 export class FrameReader {
