@@ -23,6 +23,12 @@ export const DEFAULT_MAX_POW_DIFFICULTY = 24;
  *  (src/p2p/identity-pow.ts): a fresh ID after a ban then costs 2^k hashes. Every node of a network must agree. */
 export const DEFAULT_IDENTITY_POW_DIFFICULTY = 0;
 
+/** Proof-of-work worker threads idle this long end (src/p2p/pow-pool.ts); the next solve starts them again (tens of
+ *  ms, beside a solve's ~0.12 s at 22 bits). A node whose links are up needs none, and each idle thread's engine still
+ *  collects garbage in step with the main thread's (every collection here showed in all three heaps), on the core
+ *  that the event loop needs, and holds memory. */
+export const POW_WORKER_IDLE_MS = 30_000;
+
 // ---- Items -----------------------------------------------------------------------------------------------------
 
 /** Bytes in an item ID: BLAKE3(dataType u16 BE ‖ data), default 32-byte output. */

@@ -1,7 +1,8 @@
 /**
  * A pool of Bun Workers that solves handshake proofs of work off the event loop (docs/pow.md).
  *
- * Workers are started lazily, once, and reused. One job runs at a time on all of them (later solves queue, FIFO):
+ * Workers are started lazily and reused; idle for `idleMs` they end, and the next solve starts them again. One job
+ * runs at a time on all of them (later solves queue, FIFO):
  * worker k searches the nonces whose high word is k, k + size, …, so the slices never overlap. A shared control word
  * names the job the workers should be on; the first solution, a cancellation (AbortSignal, e.g. the handshake
  * deadline) or the next job changes it, and every worker stops within one batch. A solve resolves once every worker
@@ -13,6 +14,7 @@ import { POW_MAX_DIFFICULTY, POW_NONCE_BYTES, POW_PREFIX_BYTES, verifyPow } from
 import { nonceBytes } from "./pow-kernel.ts";
 import type { PowJobMessage, PowWorkerReply } from "./pow-worker.ts";
 import { existsSync } from "node:fs";
+import { POW_WORKER_IDLE_MS } from "../defaults.ts";
 import { fileURLToPath } from "node:url";
 
 export interface PowSolution {
@@ -36,6 +38,8 @@ export interface PowPoolOptions {
   size?: number;
   /** Where the worker entry is; defaults to powWorkerUrl(). */
   workerUrl?: URL;
+  /** Idle workers end after this long (default POW_WORKER_IDLE_MS); Infinity keeps them. */
+  idleMs?: number;
 }
 
 /**
@@ -79,6 +83,10 @@ export class PowPool {
   readonly #size: number;
   readonly #workerUrl: URL;
   #workers: Worker[] | null = null;
+  readonly #idleMs: number;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Workers told to end (idle), until their threads have: close() waits for them too. */
+  #retiring: Promise<void>[] = [];
   /** The id of the job workers should be on (0 = none); read by workers between batches. */
   readonly #control = new Int32Array(new SharedArrayBuffer(4));
   readonly #queue: Job[] = [];
@@ -96,6 +104,12 @@ export class PowPool {
     if (!Number.isInteger(size) || size < 1 || size > 1024) throw new RangeError(`PowPool: bad size ${size}`);
     this.#size = size;
     this.#workerUrl = options.workerUrl ?? powWorkerUrl();
+    this.#idleMs = options.idleMs ?? POW_WORKER_IDLE_MS;
+  }
+
+  /** Worker threads running now (0 before the first solve and after an idle spell). */
+  get workerCount(): number {
+    return this.#workers?.length ?? 0;
   }
 
   get size(): number {
@@ -164,9 +178,10 @@ export class PowPool {
     if (this.#active) this.#fail(this.#active, closedError());
     for (const job of this.#running.values()) this.#fail(job, closedError());
     Atomics.store(this.#control, 0, 0);
+    clearTimeout(this.#idleTimer);
     const workers = this.#workers ?? [];
     this.#workers = null;
-    await Promise.all(workers.map((w) => this.#terminate(w)));
+    await Promise.all([...workers.map((w) => this.#terminate(w)), ...this.#retiring]);
   }
 
   #terminate(worker: Worker): Promise<void> {
@@ -284,10 +299,32 @@ export class PowPool {
     this.#pump();
   }
 
-  /** Workers keep the process alive only while a solve is open. */
+  /** Workers keep the process alive only while a solve is open; idle, they end after idleMs. */
   #updateRef(): void {
     if (!this.#workers) return;
     const busy = this.#active !== null || this.#queue.length > 0 || [...this.#running.values()].some((j) => !j.settled);
     for (const worker of this.#workers) (busy ? worker.ref() : worker.unref());
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (!busy && Number.isFinite(this.#idleMs)) {
+      this.#idleTimer = setTimeout(() => this.#retire(), this.#idleMs);
+      this.#idleTimer.unref();
+    }
+  }
+
+  /** Ends idle workers (none busy: a job still running, even cancelled, keeps them until it reported). */
+  #retire(): void {
+    this.#idleTimer = undefined;
+    if (!this.#workers || this.#closed || this.#active !== null || this.#queue.length > 0 || this.#running.size > 0) return;
+    const workers = this.#workers;
+    this.#workers = null;
+    for (const w of workers) {
+      w.onmessage = null; // nothing they could still say concerns a job
+      w.onerror = null;
+    }
+    const ended = Promise.all(workers.map((w) => this.#terminate(w))).then(() => {
+      this.#retiring = this.#retiring.filter((p) => p !== ended);
+    });
+    this.#retiring.push(ended);
   }
 }

@@ -239,6 +239,31 @@ describe("PowPool", () => {
     await expect(own.solve(random(128), 4)).rejects.toThrow("PowPool closed");
   });
 
+  test("idle workers end after idleMs, a busy pool keeps them, and the next solve starts them again", async () => {
+    const own = new PowPool({ size: 2, idleMs: 100 });
+    expect(own.workerCount).toBe(0); // lazy
+    await own.solve(random(128), 6);
+    expect(own.workerCount).toBe(2);
+    await waitFor(() => own.workerCount === 0, "the idle workers to end");
+    // A long solve outlives idleMs: the workers stay while it runs (2.5 idle periods: the check of a non-event).
+    const long = own.solve(random(128), 48);
+    await waitFor(() => own.running === 1, "the long job to start");
+    await Bun.sleep(250);
+    expect(own.workerCount).toBe(2);
+    const rejected = rejection(long);
+    await own.close();
+    expect(await rejected).toHaveProperty("message", "PowPool closed");
+    // And after an idle spell a pool solves again, with fresh workers.
+    const again = new PowPool({ size: 1, idleMs: 50 });
+    const prefix = random(128);
+    await again.solve(prefix, 4);
+    await waitFor(() => again.workerCount === 0, "the idle worker to end");
+    const solution = await again.solve(prefix, 8);
+    expect(verifyPow(prefix, solution.nonce, 8)).toBe(true);
+    expect(again.workerCount).toBe(1);
+    await again.close();
+  });
+
   test("a crashed worker fails its solve and the pool starts afresh", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pow-crash-"));
     const crashing = new PowPool({ size: 2, workerUrl: new URL(`file://${join(dir, "crashing-worker.ts")}`) });
