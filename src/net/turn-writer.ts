@@ -9,18 +9,9 @@
  * kernel's backlog) past the limit, writing nothing, and the caller decides (the API server closes a slow reader).
  */
 import { SendQueue } from "./send-queue.ts";
+import { atTurnEnd, type TurnEnder } from "./turn-end.ts";
 
-/** Writers holding messages for the end of this turn (or that wrote one at once in it), flushed by one setImmediate. */
-const pending: TurnWriter[] = [];
-function schedule(w: TurnWriter): void {
-  if (pending.push(w) === 1) setImmediate(endTurn);
-}
-function endTurn(): void {
-  for (let i = 0; i < pending.length; i++) pending[i]!.endTurn();
-  pending.length = 0;
-}
-
-export class TurnWriter {
+export class TurnWriter implements TurnEnder {
   private readonly queue: SendQueue;
   private held: Uint8Array[] = [];
   private heldBytes = 0;
@@ -87,6 +78,6 @@ export class TurnWriter {
   private arm(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    schedule(this);
+    atTurnEnd(this);
   }
 }

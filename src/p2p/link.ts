@@ -9,6 +9,7 @@
 import { BATCH_MAX_BYTES } from "../defaults.ts";
 import { P2PProtocolError } from "../errors.ts";
 import type { SendQueue } from "../net/send-queue.ts";
+import { atTurnEnd, type TurnEnder } from "../net/turn-end.ts";
 import type { TransportCipher } from "./cipher.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
@@ -60,18 +61,7 @@ export function speaksViews(d: LinkDescription): boolean {
 /** Slots of the per-kind counters: a first byte's `>> 3` (wire.ts linkKindField) is below 32. */
 const KIND_SLOTS = 32;
 
-/** Links holding messages for the end of this event-loop turn (or that wrote one at once in it), flushed together by
- *  one setImmediate. */
-const corkedLinks: Link[] = [];
-function cork(link: Link): void {
-  if (corkedLinks.push(link) === 1) setImmediate(uncorkAll);
-}
-function uncorkAll(): void {
-  for (let i = 0; i < corkedLinks.length; i++) corkedLinks[i]!.uncork();
-  corkedLinks.length = 0;
-}
-
-export class Link {
+export class Link implements TurnEnder {
   readonly openedAt = Date.now();
   bytesIn = 0;
   bytesOut = 0;
@@ -148,14 +138,19 @@ export class Link {
     // are sealed together (one AEAD call and one frame per Batch instead of per message) and leave in one write.
     if (!this.busy && !this.wroteThisTurn && this.corked.length === 0 && this.queue.pending === 0) {
       this.wroteThisTurn = true;
-      cork(this);
+      atTurnEnd(this);
       this.write([plaintext]);
       return true;
     }
-    if (this.corked.length === 0 && !this.wroteThisTurn) cork(this);
+    if (this.corked.length === 0 && !this.wroteThisTurn) atTurnEnd(this);
     this.corked.push(plaintext);
     this.corkedBytes += plaintext.length;
     return true;
+  }
+
+  /** The end of the turn (net/turn-end.ts): this turn's messages leave. */
+  endTurn(): void {
+    this.uncork();
   }
 
   /** Seals this turn's messages into frames and hands them to the send queue in one write (turn flush, and close). */
