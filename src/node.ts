@@ -58,6 +58,13 @@ export interface NodeOptions {
   score?: CoreOptions["score"];
   /** Link usefulness (silent links dropped; src/gossip/link-usefulness.ts); tests of other parts turn it off. */
   usefulness?: CoreOptions["usefulness"];
+  /**
+   * Test and testnet only (`gossip testnet --adversaries K --behaviour censor`), never from a config: runs the node
+   * as an adversary. "censor", as the simulator's (src/sim/adversary.ts): every item and broadcast-tree message from
+   * a peer is dropped on arrival, before the core sees it; links, handshakes, membership and views are the honest
+   * node's. So it dials, accepts and keeps links like any node, but never validates, forwards, announces or serves.
+   */
+  behaviour?: "censor";
 }
 
 export interface GossipNode {
@@ -169,7 +176,7 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     events: {
       linkUp: (d) => core.events.linkUp(linkInfo(d)),
       linkDown: (peer, reason) => core.events.linkDown(peer, reason),
-      message: (peer, message) => dispatch(core.events, peer, message),
+      message: (peer, message) => dispatch(peerEvents, peer, message),
     },
     // A flooding node does not offer trees: tree peers would prune it to announcements that it never grafts.
     offerTrees: config.dissemination !== "flood",
@@ -196,10 +203,24 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     score: options.score,
     usefulness: options.usefulness,
   });
+  const peerEvents = options.behaviour === "censor" ? censoring(core.events) : core.events;
   api.onAnnounce = (a) => core.announce(a);
   api.onValidationSettled = (_verdict, ms) => observations.validation.observe(ms / 1000);
   const control = config.controlAddress ? controlServer(config, identity, log, { api, transport, core, observations }) : undefined;
   return { core, api, transport, control, peerStore, observations, ownPool };
+}
+
+/** The core's events with those of the item plane (items, tree messages) dropped: NodeOptions.behaviour "censor". */
+function censoring(events: PeerEvents): PeerEvents {
+  return {
+    linkUp: (info) => events.linkUp(info),
+    linkDown: (peer, reason) => events.linkDown(peer, reason),
+    peersRequested: (from) => events.peersRequested(from),
+    peers: (from, list) => events.peers(from, list),
+    views: (from, message) => events.views(from, message),
+    item() {},
+    tree() {},
+  };
 }
 
 /** Binds the API, P2P and control listeners in turn; on a failure, what already listens is closed again. */

@@ -31,6 +31,8 @@ export interface NodeSpec {
   api?: NodeOptions["api"];
   score?: NodeOptions["score"];
   usefulness?: NodeOptions["usefulness"];
+  /** An adversary (NodeOptions.behaviour: "censor" drops every item and tree message it receives). */
+  behaviour?: NodeOptions["behaviour"];
 }
 
 /** A node config for in-process tests: loopback, any free ports, degree 3, PoW difficulty 4; `overrides` win. */
@@ -98,6 +100,7 @@ export function createHarness() {
       api: spec.api,
       score: spec.score,
       usefulness: spec.usefulness,
+      behaviour: spec.behaviour,
     });
     nodes.push(n);
     return n;

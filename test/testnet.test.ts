@@ -166,6 +166,15 @@ describe("gossip testnet (through the gossip CLI)", () => {
     expect(duringWarmup).toBeGreaterThan(0);
     expect(counted).toBeGreaterThan(0);
     expect(counted).toBeLessThanOrEqual(probes - duringWarmup);
+    // … and in brackets, the probes announced after the warm-up: each expected at the 2 nodes other than its origin.
+    const after = /^total: .* probes (\d+) announced, \d+\/\d+ delivered \(after warm-up (\d+)\/(\d+)\), last-node p99/m.exec(out);
+    expect(after).not.toBeNull();
+    const [announced, afterDelivered, afterExpected] = after!.slice(1).map(Number) as [number, number, number];
+    expect(afterExpected % 2).toBe(0);
+    expect(afterExpected).toBeGreaterThan(0);
+    expect(afterExpected).toBeLessThan(announced * 2);
+    expect(afterDelivered).toBeGreaterThan(0);
+    expect(afterDelivered).toBeLessThanOrEqual(afterExpected);
   }, 30_000);
 
   test("copies and bytes per delivery: traffic since the base reading over deliveries since then, '-' before any", () => {

@@ -1,7 +1,7 @@
 /**
  * `gossip testnet`: parses its flags, starts a local network (src/testnet/network.ts), prints the nodes' ports, then
  * one summary line per second (links, deliveries, copies and bytes per delivery, probe delivery and last-node p99)
- * until Ctrl-C or --seconds, and a final line. Holds no network logic; never leaves a node running after it returns.
+ * until Ctrl-C or --seconds, and a final line; with --adversaries, every figure but links counts honest nodes only. Holds no network logic; never leaves a node running after it returns.
  */
 import {
   TESTNET_BASE_PORT,
@@ -14,15 +14,19 @@ import {
   TESTNET_SHUTDOWN_BOUND_MS,
 } from "../defaults.ts";
 import { UsageError } from "../errors.ts";
-import { startTestnet, type TestnetStats } from "../testnet/network.ts";
+import { startTestnet, type TestnetAdversary, type TestnetStats } from "../testnet/network.ts";
 import { startProcessTestnet } from "../testnet/processes.ts";
 import { PROBE_DATA_TYPE, PROBE_HEADER_BYTES, ProbeTracker, encodeProbe, percentile, readProbe } from "../testnet/probe.ts";
 import { seededRandom } from "../util/random.ts";
 import { parseOptions } from "./common.ts";
 
+/** What --behaviour accepts (NodeOptions.behaviour). */
+const BEHAVIOURS = ["censor"] as const;
+
 const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--size BYTES] [--base-port P] [--control-base-port C]
                       [--difficulty D] [--degree D] [--dissemination plumtree|flood] [--overlay classic|hyparview]
-                      [--processes] [--types T1,T2,…] [--dir DIR] [--seconds S] [--warmup S]
+                      [--processes] [--adversaries K [--behaviour censor]] [--types T1,T2,…] [--dir DIR] [--seconds S]
+                      [--warmup S]
   Starts N nodes in this process: node i on P2P port P+i and API port P+1000+i (P default ${TESTNET_BASE_PORT}; 0 = any free
   port), hostkeys in DIR (default a temp dir), each dialing ${TESTNET_DIALS_PER_NODE} random others. --processes runs each node
   as its own \`gossip\` process instead (config node-<i>.yaml and log node-<i>.log in DIR, ${TESTNET_DIALS_PER_NODE} random
@@ -34,8 +38,14 @@ const TESTNET_USAGE = `usage: gossip testnet --nodes N [--announce-rate R] [--si
   second until Ctrl-C (or for S seconds): links, items delivered to the testnet's modules, copies/delivery (item
   copies sent on links by all nodes / deliveries) and bytes/delivery (all link bytes sent / deliveries), counted from
   when the network is up, or with --warmup S from S seconds later (lines until then say "warm-up": a broadcast tree
-  prunes its links on the first items, as the simulator's --warmup-items), and the probes' delivery (every probe) and
-  last-node p99.`;
+  prunes its links on the first items, as the simulator's --warmup-items), and the probes' delivery (every probe;
+  after a warm-up also, in brackets, the probes announced since it ended) and last-node p99. --adversaries K also starts K adversary nodes in this process, with no module, on the ports after
+  the honest ones' (node N+j), dialing and dialed at random like them, that run --behaviour B (default censor; one
+  of: ${BEHAVIOURS.join(", ")}). A censor links, dials, accepts and keeps membership like an honest node but drops every item
+  and tree message it receives: it never validates, forwards or serves anything (as the simulator's, it offers
+  neither trees nor views). Probes are announced from honest nodes only, and items, copies, bytes, the probes'
+  delivery ("delivered to honest nodes") and last-node p99 count honest nodes only; links counts every link, the
+  honest–honest ones in brackets. Not with --processes.`;
 
 interface TestnetRun {
   nodes: number;
@@ -48,6 +58,9 @@ interface TestnetRun {
   dissemination: "plumtree" | "flood" | undefined;
   overlay: "hyparview" | "classic" | undefined;
   processes: boolean;
+  /** Adversary nodes besides the honest `nodes`, running `behaviour`. */
+  adversaries: number;
+  behaviour: (typeof BEHAVIOURS)[number];
   seconds: number;
   /** Seconds after the network is up before items, copies and bytes are counted. */
   warmup: number;
@@ -84,6 +97,8 @@ function parse(argv: string[]): TestnetRun | "help" {
     dissemination: { type: "string" },
     overlay: { type: "string" },
     processes: { type: "boolean" },
+    adversaries: { type: "string" },
+    behaviour: { type: "string" },
     types: { type: "string" },
     dir: { type: "string" },
     seconds: { type: "string" },
@@ -99,6 +114,8 @@ function parse(argv: string[]): TestnetRun | "help" {
     return v;
   };
   const nodes = num("nodes", TESTNET_NODES, 1, 1000);
+  const adversaries = num("adversaries", 0, 0, 1000 - nodes);
+  if (!Number.isInteger(adversaries)) throw new UsageError(`--adversaries must be a whole number, got "${text("adversaries")}"`);
   const choice = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
     const v = text(name);
     if (v !== undefined && !(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name} must be ${allowed.join(" or ")}, got "${v}"`);
@@ -108,15 +125,18 @@ function parse(argv: string[]): TestnetRun | "help" {
   if (processes && (text("base-port") === "0" || text("control-base-port") !== undefined)) {
     throw new UsageError("--processes needs a fixed --base-port (its configs name every port) and puts control servers on P+2000+i");
   }
+  if (processes && adversaries > 0) throw new UsageError("--adversaries runs in-process nodes only, not with --processes");
   return {
     dissemination: choice("dissemination", ["plumtree", "flood"] as const),
     overlay: choice("overlay", ["hyparview", "classic"] as const),
     processes,
     nodes,
+    adversaries,
+    behaviour: choice("behaviour", BEHAVIOURS) ?? "censor",
     rate: num("announce-rate", 0, 0, 100_000),
     size: num("size", TESTNET_PROBE_BYTES, PROBE_HEADER_BYTES, 65_000),
-    basePort: num("base-port", TESTNET_BASE_PORT, 0, 65535 - 1000 - nodes),
-    controlBasePort: text("control-base-port") === undefined ? undefined : num("control-base-port", 0, 0, 65535 - nodes),
+    basePort: num("base-port", TESTNET_BASE_PORT, 0, 65535 - 1000 - nodes - adversaries),
+    controlBasePort: text("control-base-port") === undefined ? undefined : num("control-base-port", 0, 0, 65535 - nodes - adversaries),
     difficulty: num("difficulty", TESTNET_POW_DIFFICULTY, 0, 24),
     degree: num("degree", TESTNET_DEGREE, 1, 1000),
     seconds: num("seconds", Infinity, 0, Infinity),
@@ -157,11 +177,12 @@ async function start(o: TestnetRun, tracker: ProbeTracker): Promise<RunningTestn
     const lines = net.nodes.map((t) => `node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  pid ${t.process.pid}  dashboard http://127.0.0.1:${t.controlPort}/`);
     return { dir: net.dir, lines, stats: () => net.stats(), announce: (i, type, data) => net.announce(i, type, data), stop: () => net.stop() };
   }
-  const net = await startTestnet({ ...common, basePort: o.basePort, controlBasePort: o.controlBasePort });
-  const lines = net.nodes.map((t) => {
+  const net = await startTestnet({ ...common, basePort: o.basePort, controlBasePort: o.controlBasePort, adversaries: o.adversaries, behaviour: o.behaviour });
+  const line = (what: string) => (t: TestnetAdversary) => {
     const dashboard = t.controlPort === undefined ? "" : `  dashboard http://127.0.0.1:${t.controlPort}/`;
-    return `node ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…${dashboard}`;
-  });
+    return `${what} ${t.index}: api 127.0.0.1:${t.apiPort}  p2p 127.0.0.1:${t.p2pPort}  id ${t.node.identity.idHex.slice(0, 16)}…${dashboard}`;
+  };
+  const lines = [...net.nodes.map(line("node")), ...net.adversaries.map(line(`adversary (${o.behaviour})`))];
   return { dir: net.dir, lines, stats: () => net.stats(), announce: (i, type, data) => net.announce(i, type, data), stop: () => net.stop() };
 }
 
@@ -177,20 +198,24 @@ async function runTestnet(o: TestnetRun): Promise<number> {
   }
   const kind = o.processes ? " (one process each)" : "";
   const layers = `${o.dissemination ?? "default dissemination"}, ${o.overlay ?? "default overlay"}`;
-  out(`testnet: ${o.nodes} nodes${kind}, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}, ${layers}`);
+  const against = o.adversaries > 0 ? ` + ${o.adversaries} adversaries (${o.behaviour})` : "";
+  out(`testnet: ${o.nodes} nodes${kind}${against}, hostkeys in ${net.dir}, difficulty ${o.difficulty}, degree ${o.degree}, ${layers}`);
   for (const line of net.lines) out(line);
 
   // Traffic is counted from here (or from the end of the warm-up): the handshakes and first exchanges of setting up
   // are not the protocol's cost per item, nor are a tree's first items, which flood while its links are pruned.
   let base = await net.stats();
   let warming = o.warmup > 0;
+  let seq = 0;
+  /** The first probe announced after the warm-up (set when it ends). */
+  let firstAfterWarmup: number | undefined;
   const warmupTimer = warming
     ? setTimeout(async () => {
+        firstAfterWarmup = seq;
         base = await net.stats();
         warming = false;
       }, o.warmup * 1000)
     : undefined;
-  let seq = 0;
   const started = performance.now();
   const random = seededRandom(Date.now());
   const announcer = o.rate > 0
@@ -210,8 +235,11 @@ async function runTestnet(o: TestnetRun): Promise<number> {
     const lat = tracker.takeCompleted();
     const p99 = lat.length ? `${percentile(lat, 99).toFixed(1)} ms` : "-";
     const { delivered } = tracker.stats();
-    const probes = o.rate > 0 ? ` | probes ${seq} announced, ${delivered}/${seq * (o.nodes - 1)} delivered, last-node p99 ${p99}` : "";
-    return `t=${secs}s${warming ? " (warm-up)" : ""} links ${s.links} | items delivered ${s.deliveries - base.deliveries} | ${perDelivery(s, base)}${probes}`;
+    const honest = o.adversaries > 0 ? " to honest nodes" : "";
+    const after = firstAfterWarmup === undefined ? "" : ` (after warm-up ${tracker.deliveredFrom(firstAfterWarmup)}/${(seq - firstAfterWarmup) * (o.nodes - 1)})`;
+    const probes = o.rate > 0 ? ` | probes ${seq} announced, ${delivered}/${seq * (o.nodes - 1)} delivered${honest}${after}, last-node p99 ${p99}` : "";
+    const links = s.honestLinks === undefined ? `${s.links}` : `${s.links} (honest–honest ${s.honestLinks})`;
+    return `t=${secs}s${warming ? " (warm-up)" : ""} links ${links} | items delivered ${s.deliveries - base.deliveries} | ${perDelivery(s, base)}${probes}`;
   };
   const ticker = setInterval(() => void summary().then(out), 1000);
 

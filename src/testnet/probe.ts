@@ -63,6 +63,13 @@ export class ProbeTracker {
     return out;
   }
 
+  /** Deliveries of the probes published with a sequence number ≥ `first` (e.g. those announced after a warm-up). */
+  deliveredFrom(first: number): number {
+    let sum = 0;
+    for (let seq = first; seq < this.got.length; seq++) sum += this.got[seq] ?? 0;
+    return sum;
+  }
+
   /** Probes published, and deliveries of published probes (a node's module notified of one). */
   stats(): { published: number; delivered: number } {
     return { published: this.sent.length, delivered: this.delivered };
