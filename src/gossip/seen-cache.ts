@@ -1,8 +1,9 @@
 /**
  * The seen cache: IDs of items this node has already handled, bounded by count and by age, evicting oldest.
  * Every operation is amortised O(1): the keys in insertion order (util/fifo.ts: a Map's own order costs O(capacity)
- * per eviction in JavaScriptCore) put the oldest at the head, and expiry is done lazily from there. Must never grow past `maxEntries` and never refresh an entry's age (a duplicate arriving
- * does not make the original younger, so an ID is forgotten exactly `maxAgeMs` after it was first seen).
+ * per eviction in JavaScriptCore) put the oldest at the head, and expiry is done lazily from there. Must never grow
+ * past `maxEntries` and never refresh an entry's age (a duplicate arriving does not make the original younger, so an
+ * ID is forgotten exactly `maxAgeMs` after it was first seen).
  */
 import { SEEN_CACHE_MAX_AGE_MS, SEEN_CACHE_MAX_ENTRIES } from "../defaults.ts";
 import { Fifo } from "../util/fifo.ts";
@@ -23,7 +24,7 @@ export class SeenCache {
   /** The keys of `entries`, oldest first (nothing is removed except from the head, so the two stay alike). */
   private readonly order = new Fifo<string>(1024);
   /** When the oldest entry was seen, or earlier (Infinity: empty). Lets `expire` return at once when nothing is due:
-   *  `has` runs for every copy received, and walking the map means an iterator each time. */
+   *  `has` runs for every copy received. */
   private oldestAt = Infinity;
 
   constructor(options: SeenCacheOptions = {}) {
