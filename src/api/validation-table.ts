@@ -81,7 +81,7 @@ export class ValidationTable<C> {
   /** Rounds in the order they opened, which is their timeouts' order (one timeout for all): one timer, armed for the
    *  oldest unsettled round, instead of a timer per round (a setTimeout and a clearTimeout per item and subscriber
    *  set). Settled rounds leave from the head; those behind an unsettled one wait at most the timeout. */
-  private readonly deadlines = new Fifo<Round>(256);
+  private readonly deadlines = new Fifo<Round>();
   private timer: unknown = undefined;
 
   constructor(options: ValidationTableOptions) {

@@ -126,7 +126,7 @@ export class Plumtree {
   private readonly firstFrom = new Map<string, FirstCopy>();
   /** `firstFrom`'s entries oldest first (util/fifo.ts says why not the Map's order); one whose record is no longer
    *  the Map's (deleted by the optimisation) is stale and skipped. */
-  private readonly firstOrder = new Fifo<[string, FirstCopy]>(1024);
+  private readonly firstOrder = new Fifo<[string, FirstCopy]>();
   /** When the latest first copy (of any item) arrived. */
   private lastFirstAt = -Infinity;
   private lastFirstKey = "";

@@ -22,7 +22,7 @@ export class SeenCache {
   /** key → time first seen. Insertion order = age order because `now` does not go backwards. */
   private readonly entries = new Map<string, number>();
   /** The keys of `entries`, oldest first (nothing is removed except from the head, so the two stay alike). */
-  private readonly order = new Fifo<string>(1024);
+  private readonly order = new Fifo<string>();
   /** When the oldest entry was seen, or earlier (Infinity: empty). Lets `expire` return at once when nothing is due:
    *  `has` runs for every copy received. */
   private oldestAt = Infinity;

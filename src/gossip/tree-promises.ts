@@ -55,7 +55,7 @@ export class TreePromises {
   private readonly awaited = new Map<string, Awaited>();
   /** `awaited`'s entries oldest first (util/fifo.ts says why not the Map's order); one whose record is no longer the
    *  Map's (answered, or answered and GRAFTed again) is stale and skipped. */
-  private readonly order = new Fifo<[string, Awaited]>(256);
+  private readonly order = new Fifo<[string, Awaited]>();
   private readonly peers = new Map<string, PeerLedger>();
   private unservedVerdicts = 0;
   private floodVerdicts = 0;

@@ -122,10 +122,10 @@ export class TreeSpread {
   readonly tree: Plumtree;
   private readonly recent = new Map<string, GossipItem>();
   /** The insertion orders of `recent` and `seen`, oldest first (util/fifo.ts says why not their own). */
-  private readonly recentOrder = new Fifo<string>(1024);
+  private readonly recentOrder = new Fifo<string>();
   private recentBytes = 0;
   private readonly seen = new Set<string>();
-  private readonly seenOrder = new Fifo<string>(1024);
+  private readonly seenOrder = new Fifo<string>();
   /** What we forwarded lately (oldest first, at most digestMaxIds), for the digests; a timer only while not empty. */
   private readonly lately: { entry: TreeEntry; at: number }[] = [];
   private digestTimer: unknown = undefined;
