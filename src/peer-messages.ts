@@ -46,7 +46,9 @@ export function treeLinkMessages(message: TreeMessage): (LinkMessage | Uint8Arra
   const out: (LinkMessage | Uint8Array)[] = [];
   if (message.kind === "ihave") {
     const entries = message.entries;
-    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) out.push(encodeIHaveMessage(entries, MAX_HOPS, i, Math.min(entries.length, i + MAX_TREE_ENTRIES)));
+    for (let i = 0; i < entries.length; i += MAX_TREE_ENTRIES) {
+      out.push(encodeIHaveMessage(entries, MAX_HOPS, i, Math.min(entries.length, i + MAX_TREE_ENTRIES)));
+    }
     return out;
   }
   const chunks: Uint8Array[][] = [];
