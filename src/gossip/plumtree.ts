@@ -103,6 +103,8 @@ interface Pending {
 
 /** How an item's first copy reached us (for pruning and the optimisation). */
 interface FirstCopy {
+  /** Its prefix key (so that the order ring names the entry without a pair per item). */
+  key: string;
   peer: PeerId;
   hops: number;
   /** Pushed along the tree (not from near the origin). */
@@ -126,7 +128,7 @@ export class Plumtree {
   private readonly firstFrom = new Map<string, FirstCopy>();
   /** `firstFrom`'s entries oldest first (util/fifo.ts says why not the Map's order); one whose record is no longer
    *  the Map's (deleted by the optimisation) is stale and skipped. */
-  private readonly firstOrder = new Fifo<[string, FirstCopy]>();
+  private readonly firstOrder = new Fifo<FirstCopy>();
   /** When the latest first copy (of any item) arrived. */
   private lastFirstAt = -Infinity;
   private lastFirstKey = "";
@@ -210,9 +212,9 @@ export class Plumtree {
       this.drop(prefixKey);
       this.roles.firstCopy(from, dataType);
       const now = this.o.clock.now();
-      const record: FirstCopy = { peer: from, hops, fromTree, at: now, previousAt: this.lastFirstAt };
+      const record: FirstCopy = { key: prefixKey, peer: from, hops, fromTree, at: now, previousAt: this.lastFirstAt };
       this.firstFrom.set(prefixKey, record);
-      this.firstOrder.push([prefixKey, record]);
+      this.firstOrder.push(record);
       this.lastFirstAt = now;
       this.lastFirstKey = prefixKey;
       this.boundFirstFrom();
@@ -387,8 +389,8 @@ export class Plumtree {
   /** At most maxPending first-copy records, and as many stale order entries again. */
   private boundFirstFrom(): void {
     while (this.firstFrom.size > this.o.maxPending || this.firstOrder.length > 2 * this.o.maxPending) {
-      const [key, record] = this.firstOrder.shift()!;
-      if (this.firstFrom.get(key) === record) this.firstFrom.delete(key);
+      const record = this.firstOrder.shift()!;
+      if (this.firstFrom.get(record.key) === record) this.firstFrom.delete(record.key);
     }
   }
 

@@ -31,6 +31,8 @@ export interface TreePromiseParams {
 }
 
 interface Awaited {
+  /** `${peer} ${key}`, its key in the table (so that the order ring names the entry without a pair per GRAFT). */
+  k: string;
   peer: string;
   at: number;
 }
@@ -44,21 +46,17 @@ interface PeerLedger {
 }
 
 export interface TreePromiseStats {
+  /** Answers awaited now. (Verdicts are returned to the caller, which counts them: plumtree.ts PlumtreeStats.) */
   awaited: number;
-  /** Verdicts since the start. */
-  unserved: number;
-  graftFloods: number;
 }
 
 export class TreePromises {
-  /** `${peer} ${key}` → when we first GRAFTed the peer for the ID (insertion order is time order). */
+  /** `${peer} ${key}` → when we first GRAFTed the peer for the ID. */
   private readonly awaited = new Map<string, Awaited>();
   /** `awaited`'s entries oldest first (util/fifo.ts says why not the Map's order); one whose record is no longer the
    *  Map's (answered, or answered and GRAFTed again) is stale and skipped. */
-  private readonly order = new Fifo<[string, Awaited]>();
+  private readonly order = new Fifo<Awaited>();
   private readonly peers = new Map<string, PeerLedger>();
-  private unservedVerdicts = 0;
-  private floodVerdicts = 0;
 
   constructor(private readonly p: TreePromiseParams) {
     if (!(p.unservedRun >= 1)) throw new RangeError(`tree promises: unservedRun must be ≥ 1, got ${p.unservedRun}`);
@@ -68,13 +66,13 @@ export class TreePromises {
   grafted(peer: string, key: string, now: number): void {
     const k = `${peer} ${key}`;
     if (this.awaited.has(k)) return;
-    const record: Awaited = { peer, at: now };
+    const record: Awaited = { k, peer, at: now };
     this.awaited.set(k, record);
-    this.order.push([k, record]);
+    this.order.push(record);
     this.ledger(peer);
     while (this.awaited.size > this.p.maxPromises || this.order.length > 2 * this.p.maxPromises) {
-      const [oldest, r] = this.order.shift()!;
-      if (this.awaited.get(oldest) === r) this.awaited.delete(oldest);
+      const oldest = this.order.shift()!;
+      if (this.awaited.get(oldest.k) === oldest) this.awaited.delete(oldest.k);
     }
   }
 
@@ -88,18 +86,14 @@ export class TreePromises {
   /** The peers whose GRAFT deadline passed unanswered at the end of a run (one entry per verdict). */
   expire(now: number): string[] {
     const verdicts: string[] = [];
-    for (let head = this.oldest(); head !== undefined; head = this.oldest()) {
-      const [k, a] = head;
+    for (let a = this.oldest(); a !== undefined; a = this.oldest()) {
       // `at + deadline`, the very sum nextDeadline() gives the timer (`now - at` may fall a hair short of it).
       if (a.at + this.p.serveDeadlineMs > now) break; // time order: the rest are younger
       this.order.shift();
-      this.awaited.delete(k);
+      this.awaited.delete(a.k);
       const l = this.peers.get(a.peer);
       if (l === undefined) continue;
-      if (++l.run >= this.p.unservedRun) {
-        this.unservedVerdicts++;
-        verdicts.push(a.peer);
-      }
+      if (++l.run >= this.p.unservedRun) verdicts.push(a.peer);
     }
     return verdicts;
   }
@@ -107,13 +101,13 @@ export class TreePromises {
   /** When the oldest awaited answer is due (undefined when none is awaited). */
   nextDeadline(): number | undefined {
     const head = this.oldest();
-    return head === undefined ? undefined : head[1].at + this.p.serveDeadlineMs;
+    return head === undefined ? undefined : head.at + this.p.serveDeadlineMs;
   }
 
   /** The oldest entry still awaited (stale ones at the head are dropped on the way). */
-  private oldest(): [string, Awaited] | undefined {
+  private oldest(): Awaited | undefined {
     for (let head = this.order.peek(); head !== undefined; head = this.order.peek()) {
-      if (this.awaited.get(head[0]) === head[1]) return head;
+      if (this.awaited.get(head.k) === head) return head;
       this.order.shift();
     }
     return undefined;
@@ -132,7 +126,6 @@ export class TreePromises {
     if (l.grafted <= this.p.graftRounds * l.announced + this.p.graftAllowance) return false;
     l.grafted = 0;
     l.announced = 0;
-    this.floodVerdicts++;
     return true;
   }
 
@@ -143,7 +136,7 @@ export class TreePromises {
   }
 
   stats(): TreePromiseStats {
-    return { awaited: this.awaited.size, unserved: this.unservedVerdicts, graftFloods: this.floodVerdicts };
+    return { awaited: this.awaited.size };
   }
 
   private ledger(peer: string): PeerLedger {

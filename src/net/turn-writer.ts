@@ -9,16 +9,13 @@
  * kernel's backlog) past the limit, writing nothing, and the caller decides (the API server closes a slow reader).
  */
 import { SendQueue } from "./send-queue.ts";
-import { atTurnEnd, type TurnEnder } from "./turn-end.ts";
+import { TurnPacer, type TurnEnder } from "./turn-end.ts";
 
 export class TurnWriter implements TurnEnder {
   private readonly queue: SendQueue;
   private held: Uint8Array[] = [];
   private heldBytes = 0;
-  private scheduled = false;
-  private wroteThisTurn = false;
-  private writesThisTurn = 0;
-  private busy = false;
+  private readonly pacer = new TurnPacer(this);
 
   constructor(socket: { write(bytes: Uint8Array): number }, readonly limit: number) {
     this.queue = new SendQueue(socket, limit);
@@ -36,13 +33,7 @@ export class TurnWriter implements TurnEnder {
   /** Takes one whole message; false, writing nothing, when it would pass the limit. */
   write(bytes: Uint8Array): boolean {
     if (this.pending > 0 && this.pending + bytes.length > this.limit) return false;
-    this.writesThisTurn++;
-    if (!this.busy && !this.wroteThisTurn && this.held.length === 0 && this.queue.pending === 0) {
-      this.wroteThisTurn = true;
-      this.arm();
-      return this.queue.write(bytes);
-    }
-    this.arm();
+    if (this.pacer.message(this.pending === 0)) return this.queue.write(bytes);
     this.held.push(bytes);
     this.heldBytes += bytes.length;
     return true;
@@ -55,10 +46,7 @@ export class TurnWriter implements TurnEnder {
 
   /** The end of the turn: what it holds leaves in one write. */
   endTurn(): void {
-    this.scheduled = false;
-    this.wroteThisTurn = false;
-    this.busy = this.writesThisTurn > 1;
-    this.writesThisTurn = 0;
+    this.pacer.turnEnded();
     if (this.held.length === 0) return;
     const messages = this.held;
     this.held = [];
@@ -73,11 +61,5 @@ export class TurnWriter implements TurnEnder {
     this.held = [];
     this.heldBytes = 0;
     this.queue.discard();
-  }
-
-  private arm(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    atTurnEnd(this);
   }
 }

@@ -9,7 +9,7 @@
 import { BATCH_MAX_BYTES } from "../defaults.ts";
 import { P2PProtocolError } from "../errors.ts";
 import type { SendQueue } from "../net/send-queue.ts";
-import { atTurnEnd, type TurnEnder } from "../net/turn-end.ts";
+import { TurnPacer, type TurnEnder } from "../net/turn-end.ts";
 import type { TransportCipher } from "./cipher.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
@@ -76,12 +76,7 @@ export class Link implements TurnEnder {
   /** Encoded messages of this event-loop turn, in order, not yet sealed and handed to the send queue. */
   private corked: Uint8Array[] = [];
   private corkedBytes = 0;
-  /** A message went out at once in this turn: the next ones of the turn wait to share a frame. */
-  private wroteThisTurn = false;
-  /** Messages sent this turn, and whether the last turn that sent any sent several (then the link is under load,
-   *  and the first message of a turn waits too: one write per turn, not two). */
-  private sentThisTurn = 0;
-  private busy = false;
+  private readonly pacer = new TurnPacer(this);
   /** Frames sealed and messages carried (the ratio is how much batching saves). */
   framesOut = 0;
   messagesOut = 0;
@@ -132,17 +127,13 @@ export class Link implements TurnEnder {
       return false;
     }
     this.sentByKind[field]!++;
-    this.sentThisTurn++;
-    // A message to an idle link (its first this turn, the last turn sent at most one, and the kernel took all before
-    // it) leaves at once: no turn of latency. Otherwise messages wait for the end of the turn; then those for this peer
-    // are sealed together (one AEAD call and one frame per Batch instead of per message) and leave in one write.
-    if (!this.busy && !this.wroteThisTurn && this.corked.length === 0 && this.queue.pending === 0) {
-      this.wroteThisTurn = true;
-      atTurnEnd(this);
+    // A message to an idle link leaves at once (net/turn-end.ts TurnPacer); the others wait for the end of the turn,
+    // when those for this peer are sealed together (one AEAD call and one frame per Batch instead of per message)
+    // and leave in one write.
+    if (this.pacer.message(this.corked.length === 0 && this.queue.pending === 0)) {
       this.write([plaintext]);
       return true;
     }
-    if (this.corked.length === 0 && !this.wroteThisTurn) atTurnEnd(this);
     this.corked.push(plaintext);
     this.corkedBytes += plaintext.length;
     return true;
@@ -150,14 +141,12 @@ export class Link implements TurnEnder {
 
   /** The end of the turn (net/turn-end.ts): this turn's messages leave. */
   endTurn(): void {
+    this.pacer.turnEnded();
     this.uncork();
   }
 
-  /** Seals this turn's messages into frames and hands them to the send queue in one write (turn flush, and close). */
+  /** Seals this turn's messages into frames and hands them to the send queue in one write (turn end, and close). */
   uncork(): void {
-    this.wroteThisTurn = false;
-    this.busy = this.sentThisTurn > 1;
-    this.sentThisTurn = 0;
     if (this.corked.length === 0) return;
     const messages = this.corked;
     this.corked = [];
