@@ -99,6 +99,20 @@ export const TREE_CONCURRENCY_WINDOW_MS = 500;
  *  only the tree's: the one tree serves every origin, and this puts each item into it at many places at once. */
 export const TREE_EAGER_HOPS = 0;
 
+/** Rooted trees (src/gossip/tree-root.ts) with peers that speak them: each type's tree links are chosen towards the
+ *  node of the smallest key (one tree for every origin, so concurrent items do not prune it apart); false: the
+ *  paper's prune-on-duplicate on every link. */
+export const TREE_ROOTED = true;
+
+/** Rooted trees: distances to the root beyond this are not believed. A root that left is forgotten after the count
+ *  to it (each step a round trip between two neighbours, and an advert per link); above the depth of the trees
+ *  simulated (~7 at 10,000 nodes, degree 6). A node farther away keeps a tree of its own and is served by repair. */
+export const TREE_ROOT_MAX_DISTANCE = 16;
+
+/** Rooted trees: a node's changes of place within this long go out as one advert per link (a root that leaves makes
+ *  distances count up in many small steps). */
+export const TREE_ROOT_ADVERT_DELAY_MS = 20;
+
 /** Announced IDs awaited at once; announcers remembered per ID. */
 export const TREE_MAX_PENDING = 4_096;
 export const TREE_MAX_ANNOUNCERS = 8;

@@ -12,7 +12,7 @@ import { createCore, systemClock, type CoreOptions, type GossipCore, type Member
 import type { GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerNetwork } from "./gossip/ports.ts";
 import type { Identity } from "./p2p/identity.ts";
 import { peerIdOf, toSpkiDer } from "./p2p/identity.ts";
-import { speaksTrees, speaksViews, type LinkDescription } from "./p2p/link.ts";
+import { speaksRoots, speaksTrees, speaksViews, type LinkDescription } from "./p2p/link.ts";
 import { PowPool } from "./p2p/pow-pool.ts";
 import { Transport, type PowSolver, type TransportOptions } from "./p2p/transport.ts";
 import { MAX_HOPS } from "./p2p/wire.ts";
@@ -46,6 +46,7 @@ export interface NodeOptions {
       | "maxInboundPerIp"
       | "limitLoopback"
       | "offerTrees"
+      | "offerRoots"
       | "offerViews"
     >
   >;
@@ -87,7 +88,7 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 function linkInfo(d: LinkDescription): LinkInfo {
   // Inbound peers are dialable at their observed IP and the listen port they announced in the handshake.
   const port = d.inbound ? d.listenPort : d.remotePort;
-  return { peer: d.peerId, host: d.remoteHost, port, inbound: d.inbound, trees: speaksTrees(d), views: speaksViews(d) };
+  return { peer: d.peerId, host: d.remoteHost, port, inbound: d.inbound, trees: speaksTrees(d), roots: speaksRoots(d), views: speaksViews(d) };
 }
 
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {

@@ -43,6 +43,10 @@ export function peerListMessage(peers: PeerAddress[]): LinkMessage {
  *  comes encoded (wire-fast.ts: the generated encoder's bytes, one allocation), being one per lazy link and turn. */
 export function treeLinkMessages(message: TreeMessage): (LinkMessage | Uint8Array)[] {
   if (message.kind === "prune") return [{ kind: { $case: "prune", value: { dataType: message.dataType } } }];
+  if (message.kind === "root") {
+    const value = { dataType: message.dataType, root: Uint8Array.fromHex(message.root), distance: Math.min(message.distance, MAX_HOPS), parent: message.parent };
+    return [{ kind: { $case: "treeRoot", value } }];
+  }
   const out: (LinkMessage | Uint8Array)[] = [];
   if (message.kind === "ihave") {
     const entries = message.entries;
@@ -118,6 +122,11 @@ export function dispatch(events: PeerEvents, peer: string, message: LinkMessage)
     case "dontHave":
       events.tree(peer, { kind: "dont-have", ids: kind.value.idPrefix });
       return;
+    case "treeRoot": {
+      const v = kind.value;
+      events.tree(peer, { kind: "root", dataType: v.dataType, root: v.root.toHex(), distance: v.distance, parent: v.parent });
+      return;
+    }
     case "join":
       events.views(peer, { kind: "join" });
       return;

@@ -4,6 +4,9 @@
  * (events.tree), and the broadcasters' tree counters on both ends agree. A triangle of tree nodes prunes its redundant
  * link, announces on it, and grafts across it once an eager link is cut; a node that does not speak trees (offerTrees:
  * false, like one that predates them) takes part in a mixed triangle and never sends or receives a tree message.
+ * Rooted trees (src/gossip/tree-root.ts): TreeRoot adverts cross the wire, the nodes agree on one root and keep two
+ * tree links, items from every node at once arrive once each without a PRUNE or GRAFT, and a node that speaks the
+ * paper's trees only (offerRoots: false) is never sent an advert and still gets everything.
  */
 import { afterAll, afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import type { PlumtreeStats } from "../src/gossip/plumtree.ts";
@@ -11,7 +14,7 @@ import { startNode, type GossipNode } from "../src/node.ts";
 import { silentLogger } from "../src/log.ts";
 import { generateEd25519Pem, loadIdentity } from "../src/p2p/identity.ts";
 import type { Link } from "../src/p2p/link.ts";
-import { LINK_KIND_FIELD } from "../src/p2p/wire.ts";
+import { FEATURE_ROOTS, FEATURE_TREES, LINK_KIND_FIELD } from "../src/p2p/wire.ts";
 import { waitFor } from "./wait-for.ts";
 import { RawPeer, payload } from "./hostile/raw-peer.ts";
 import { createHarness, testConfig, type NodeSpec } from "./net-harness.ts";
@@ -53,7 +56,9 @@ async function announceAndDeliver(ns: GossipNode[], subs: { received: string[] }
 }
 
 test("tree nodes: PRUNE, IHAVE and GRAFT cross the wire and reach the peer's core; every item arrives once", async () => {
-  const ns = await triangle();
+  // The paper's rules: nodes that speak trees without rooted trees (as before them).
+  const plain = { transport: { offerRoots: false } };
+  const ns = await triangle([plain, plain, plain]);
   const subs = await Promise.all(ns.map((n) => subscriber(n, TYPE)));
   for (const n of ns) for (const l of n.transport.linked()) expect(n.broadcaster.roleOf(l.info.peerId)).toBe("eager");
 
@@ -92,7 +97,7 @@ test("a node that does not speak trees links with tree nodes; no tree message to
   const ns = await triangle([{ transport: { offerTrees: false } }, {}, {}]);
   const [older, b, c] = ns as [GossipNode, GossipNode, GossipNode];
   for (const l of older.transport.linked()) expect(l.info.features).toBe(0);
-  expect(peerOf(b, c).info.features).toBe(1);
+  expect(peerOf(b, c).info.features).toBe(FEATURE_TREES | FEATURE_ROOTS);
   const subs = await Promise.all(ns.map((n) => subscriber(n, TYPE)));
   await announceAndDeliver(ns, subs, older, ["from the older 1", "from the older 2"]);
   await announceAndDeliver(ns, subs, b, ["from b 1", "from b 2", "from b 3"]);
@@ -145,4 +150,36 @@ test("a node configured to flood (dissemination: flood) offers no trees, so tree
   } finally {
     await flooder.stop();
   }
+});
+
+test("rooted trees on the wire: one root, two tree links, every item once without PRUNE or GRAFT; a node without them gets no advert", async () => {
+  const ns = await triangle();
+  const subs = await Promise.all(ns.map((n) => subscriber(n, TYPE)));
+  await announceAndDeliver(ns, subs, ns[0]!, ["warm"]);
+  await waitFor(() => total(ns, "rootAdvertsSent") > 0 && total(ns, "rootAdvertsReceived") === total(ns, "rootAdvertsSent"), 5000, "adverts delivered");
+  const places = ns.map((n) => n.broadcaster.rootOf(TYPE)!);
+  expect(new Set(places.map((p) => p.root)).size).toBe(1);
+  expect(places.map((p) => p.distance).toSorted()).toEqual([0, 1, 1]);
+  // Each node's eager links: the two tree links of the triangle (one is lazy at both of its ends).
+  const eagerEnds = ns.reduce((sum, n) => sum + n.transport.linked().filter((l) => n.broadcaster.roleOf(l.info.peerId) === "eager").length, 0);
+  expect(eagerEnds).toBe(4);
+  const [prunes, grafts] = [total(ns, "prunesSent"), total(ns, "graftsSent")];
+  const texts = ns.flatMap((_, i) => [0, 1, 2].map((k) => `from ${i} #${k}`));
+  await Promise.all(ns.map((n, i) => Promise.all(texts.filter((t) => t.startsWith(`from ${i} `)).map((t) => announce(n, TYPE, t)))));
+  await waitFor(() => subs.every((s, i) => texts.filter((t) => !t.startsWith(`from ${i} `)).every((t) => s.received.includes(t))), 5000, "every item everywhere");
+  for (const s of subs) expect(new Set(s.received).size).toBe(s.received.length);
+  expect([total(ns, "prunesSent") - prunes, total(ns, "graftsSent") - grafts]).toEqual([0, 0]);
+
+  // A fourth node that speaks the paper's trees only: linked to all three, it gets no advert and every item.
+  const plain = await node({ transport: { offerRoots: false } });
+  plain.membership.stop();
+  for (const n of ns) await plain.transport.dial("127.0.0.1", n.transport.port, n.identity.idHex);
+  await waitFor(() => plain.transport.linked().length === 3, 5000, "the fourth node's links");
+  const sub = await subscriber(plain, TYPE);
+  await announceAndDeliver([...ns, plain], [...subs, sub], ns[1]!, ["to the plain one too"]);
+  for (const l of plain.transport.linked()) {
+    expect(l.info.features).toBe(FEATURE_TREES);
+    expect(l.receivedByKind[LINK_KIND_FIELD.treeRoot]! + l.sentByKind[LINK_KIND_FIELD.treeRoot]!).toBe(0);
+  }
+  expect(plain.broadcaster.rootOf(TYPE)?.parent).toBeUndefined(); // it heard of no tree: its own root
 });

@@ -250,6 +250,12 @@ export class Broadcaster implements PeerEvents {
     this.intake.linkDown(peer);
   }
 
+  /** This node's place in a type's rooted tree (src/gossip/tree-root.ts); undefined when not relaying the type or
+   *  flooding. */
+  rootOf(dataType: number): { root: string; distance: number; parent: PeerId | undefined } | undefined {
+    return this.spread?.tree.rootOf(dataType);
+  }
+
   /** The link's role in the broadcast tree ("eager" for every link when flooding or when the peer does not speak trees). */
   roleOf(peer: PeerId): "eager" | "lazy" {
     return this.spread === undefined || this.spread.tree.isEager(peer) ? "eager" : "lazy";

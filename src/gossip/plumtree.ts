@@ -16,6 +16,7 @@ import type { Clock, PeerId, TreeEntry, TreeMessage } from "./ports.ts";
 import { TreeRoles } from "./tree-roles.ts";
 import { Fifo } from "../util/fifo.ts";
 import { TreePromises, type TreePromiseParams } from "./tree-promises.ts";
+import { RootedTree } from "./tree-root.ts";
 
 export interface PlumtreeOptions {
   clock: Clock;
@@ -49,6 +50,9 @@ export interface PlumtreeOptions {
   concurrencyWindowMs: number;
   /** Rounds of GRAFTs over all announcers before an awaited ID is given up. */
   graftRounds: number;
+  /** Rooted trees (tree-root.ts) with peers that speak them: this node's key and the largest distance believed;
+   *  undefined: the paper's rules on every link. */
+  rooted?: { self: string; maxDistance: number; advertDelayMs: number };
   /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
   maxPending: number;
   /** Announcers remembered per awaited ID. */
@@ -89,6 +93,10 @@ export class PlumtreeStats {
   /** Verdicts passed to the peer score: a run of unserved GRAFTs, a GRAFT flood (its GRAFT then goes unanswered). */
   unservedVerdicts = 0;
   graftFloods = 0;
+  /** Rooted trees (tree-root.ts): adverts sent and received, parent changes. */
+  rootAdvertsSent = 0;
+  rootAdvertsReceived = 0;
+  parentChanges = 0;
 }
 
 interface Pending {
@@ -122,6 +130,9 @@ interface Queue {
 export class Plumtree {
   readonly stats = new PlumtreeStats();
   private readonly roles: TreeRoles;
+  /** Where rooted trees decide a link's role (a peer that speaks them and told us its place): a tree link is eager,
+   *  any other lazy unless a GRAFT made it eager; `roles` then holds only the GRAFTs. */
+  private readonly rooted: RootedTree | undefined;
   private readonly pending = new Map<string, Pending>();
   private readonly queues = new Map<PeerId, Queue>();
   /** prefix key → how its first copy came (for pruning and the optimisation), bounded with pending. */
@@ -134,20 +145,41 @@ export class Plumtree {
   private lastFirstKey = "";
   private readonly promises: TreePromises;
   private promiseTimer: unknown = undefined;
+  private rootTimer: unknown = undefined;
 
   constructor(private readonly o: PlumtreeOptions) {
     this.roles = new TreeRoles(o.maxTypes);
     this.promises = new TreePromises({ ...o.promises, graftRounds: o.graftRounds });
+    this.rooted =
+      o.rooted === undefined
+        ? undefined
+        : new RootedTree({
+            self: o.rooted.self,
+            maxDistance: o.rooted.maxDistance,
+            maxTypes: o.maxTypes,
+            send: (peer, advert) => {
+              this.stats.rootAdvertsSent++;
+              o.send(peer, { kind: "root", ...advert });
+            },
+            dirty: () => (this.rootTimer ??= o.clock.setTimeout(() => {
+              this.rootTimer = undefined;
+              this.rooted?.flush();
+            }, o.rooted!.advertDelayMs)),
+            // A link that became or stopped being a tree link starts without a GRAFT of its own.
+            roleChanged: (peer, dataType) => this.roles.set(peer, dataType, false),
+          });
   }
 
   /** A new link: eager, as in the paper (the tree is pruned to shape by duplicates). */
-  linkUp(peer: PeerId, speaksTrees: boolean): void {
+  linkUp(peer: PeerId, speaksTrees: boolean, speaksRoots = false): void {
     if (speaksTrees) this.roles.add(peer);
+    if (speaksTrees && speaksRoots) this.rooted?.linkUp(peer);
   }
 
   /** The lost link's roles go; IDs it announced are asked of the others. */
   linkDown(peer: PeerId): void {
     this.roles.remove(peer);
+    this.rooted?.linkDown(peer);
     this.promises.forget(peer);
     const q = this.queues.get(peer);
     if (q) this.o.clock.clearTimeout(q.timer);
@@ -167,16 +199,18 @@ export class Plumtree {
 
   /** Whether we push items of `dataType` to `peer` in full (without a type: for any type). */
   isEager(peer: PeerId, dataType?: number): boolean {
-    return dataType === undefined ? this.roles.eagerForAny(peer) : this.roles.isEager(peer, dataType);
+    if (dataType === undefined) return this.roles.eagerForAny(peer) || (this.rooted?.treeLinkForAny(peer) ?? false);
+    return this.roles.isEager(peer, dataType) || (this.rooted?.isTreeLink(peer, dataType) ?? false);
   }
 
   /** Splits linked peers (minus `except`) into those that get the item in full and those that get its ID. */
   targets(linked: readonly PeerId[], except: readonly PeerId[], dataType: number): { eager: PeerId[]; lazy: PeerId[] } {
     const eager: PeerId[] = [];
     const lazy: PeerId[] = [];
+    this.rooted?.activate(dataType); // we relay this type: we take part in its rooted tree
     for (const peer of linked) {
       if (except.includes(peer)) continue;
-      if (this.roles.isEager(peer, dataType)) eager.push(peer);
+      if (this.isEager(peer, dataType)) eager.push(peer);
       else lazy.push(peer);
     }
     // A random subset when there are many lazy peers: each announcement costs bytes, and a few suffice to repair.
@@ -226,8 +260,14 @@ export class Plumtree {
     // Nor does a tree copy after a first copy from near the origin: the tree's copy was due, its link is needed.
     const record = this.firstFrom.get(prefixKey);
     if (!fromTree || record?.fromTree === false || !this.roles.speaks(from)) return;
-    const run = this.roles.duplicate(from, dataType);
-    if (run < (record === undefined || this.concurrent(prefixKey, record) ? this.o.pruneAfterDuplicates : 1)) return;
+    if (this.rooted?.decides(from, dataType)) {
+      // The rooted tree's links are never pruned (their shape does not follow the items), and a copy on another of
+      // its links is a GRAFT's answer that came late (GRAFTs there do not make links eager): nothing to prune either.
+      if (this.rooted.isTreeLink(from, dataType) || !this.roles.isEager(from, dataType)) return;
+    } else {
+      const run = this.roles.duplicate(from, dataType);
+      if (run < (record === undefined || this.concurrent(prefixKey, record) ? this.o.pruneAfterDuplicates : 1)) return;
+    }
     // Also when the link is lazy here already: the peer still pushes (its GRAFT crossed our PRUNE), so tell it again.
     this.roles.set(from, dataType, false);
     this.stats.prunesSent++;
@@ -270,7 +310,9 @@ export class Plumtree {
       this.o.brokenPromise?.(from, "graft-flood");
       return []; // nothing we announced to it: not served
     }
-    if (this.roles.speaks(from)) this.roles.set(from, dataType, true);
+    // On a rooted tree's link a GRAFT asks for the items only (the tree keeps its shape); elsewhere it also makes the
+    // link eager, as in the paper.
+    if (this.roles.speaks(from) && (ids.length === 0 || !this.rooted?.decides(from, dataType))) this.roles.set(from, dataType, true);
     return ids.map(prefixKeyOf);
   }
 
@@ -278,6 +320,18 @@ export class Plumtree {
   prune(from: PeerId, dataType: number): void {
     this.stats.prunesReceived++;
     if (this.roles.speaks(from)) this.roles.set(from, dataType, false);
+  }
+
+  /** A rooted-tree advert from a peer (tree-root.ts). */
+  rootAdvert(from: PeerId, advert: { dataType: number; root: string; distance: number; parent: boolean }): void {
+    this.stats.rootAdvertsReceived++;
+    this.rooted?.heard(from, advert);
+    if (this.rooted) this.stats.parentChanges = this.rooted.parentChanges;
+  }
+
+  /** This node's place in a type's rooted tree (undefined: no rooted trees, or not relaying the type). */
+  rootOf(dataType: number): { root: string; distance: number; parent: PeerId | undefined } | undefined {
+    return this.rooted?.placeOf(dataType);
   }
 
   /** The peer we grafted does not hold the item (any more): ask the next announcer at once. */
@@ -300,13 +354,16 @@ export class Plumtree {
   /** Links that are lazy for at least one type, and the others (peers that do not speak trees count as eager). */
   roleCounts(linked: readonly PeerId[]): { eager: number; lazy: number } {
     let lazy = 0;
-    for (const p of linked) if (this.roles.lazyForAny(p)) lazy++;
+    const rooted = this.rooted;
+    for (const p of linked) if (this.roles.lazyForAny(p, rooted && ((t) => rooted.isTreeLink(p, t)))) lazy++;
     return { eager: linked.length - lazy, lazy };
   }
 
   /** Cancels every timer (the node stops). */
   clear(): void {
     if (this.promiseTimer !== undefined) this.o.clock.clearTimeout(this.promiseTimer);
+    if (this.rootTimer !== undefined) this.o.clock.clearTimeout(this.rootTimer);
+    this.rootTimer = undefined;
     for (const key of [...this.pending.keys()]) this.drop(key);
     for (const q of this.queues.values()) this.o.clock.clearTimeout(q.timer);
     this.queues.clear();
@@ -342,7 +399,7 @@ export class Plumtree {
       p.asked = 0;
     }
     const peer = p.announcers[p.asked++]!;
-    this.roles.set(peer, p.dataType, true);
+    if (!this.rooted?.decides(peer, p.dataType)) this.roles.set(peer, p.dataType, true);
     this.stats.graftsSent++;
     this.o.send(peer, { kind: "graft", ids: [prefixBytesOf(key)], dataType: p.dataType });
     p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
@@ -373,7 +430,9 @@ export class Plumtree {
   /** An announcement for an item we hold: if its path is much shorter than our eager copy's, swap the two links. */
   private optimise(from: PeerId, key: string, hops: number, dataType: number): void {
     const first = this.firstFrom.get(key);
-    if (first === undefined || first.peer === from || !this.roles.speaks(from) || this.roles.isEager(from, dataType)) return;
+    if (first === undefined || first.peer === from || !this.roles.speaks(from) || this.isEager(from, dataType)) return;
+    // Rooted trees keep their shape: no swaps on their links.
+    if (this.rooted?.decides(from, dataType) || this.rooted?.decides(first.peer, dataType)) return;
     if (hops + this.o.optimisationThreshold >= first.hops) return;
     this.firstFrom.delete(key);
     this.stats.optimisations++;

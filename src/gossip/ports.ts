@@ -35,7 +35,10 @@ export type TreeMessage =
   /** Announce items of this type to me instead of pushing them. */
   | { kind: "prune"; dataType: number }
   /** The answer to a GRAFT for items the peer does not (or no longer) hold. */
-  | { kind: "dont-have"; ids: Uint8Array[] };
+  | { kind: "dont-have"; ids: Uint8Array[] }
+  /** Where the sender is in the type's rooted tree (src/gossip/tree-root.ts): its root's key, its distance to it,
+   *  and whether the receiver is its parent. */
+  | { kind: "root"; dataType: number; root: string; distance: number; parent: boolean };
 
 /** A dialable peer endpoint, with the ID we expect to find there when known. */
 export interface PeerAddress {
@@ -84,6 +87,8 @@ export interface LinkInfo {
   inbound: boolean;
   /** The peer speaks broadcast trees (negotiated in the handshake); otherwise it is fed by eager push only. */
   trees?: boolean;
+  /** The peer speaks rooted trees too (src/gossip/tree-root.ts; negotiated like trees). */
+  roots?: boolean;
   /** The peer speaks membership views (HyParView, negotiated in the handshake): joins, shuffles, neighbor requests. */
   views?: boolean;
 }

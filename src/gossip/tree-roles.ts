@@ -59,8 +59,9 @@ export class TreeRoles {
     return this.lazy.size === 0;
   }
 
-  lazyForAny(peer: PeerId): boolean {
-    for (const set of this.lazy.values()) if (set.has(peer)) return true;
+  /** Lazy for some type (leaving out the types for which `eagerAnyway` says the link is eager all the same). */
+  lazyForAny(peer: PeerId, eagerAnyway?: (dataType: number) => boolean): boolean {
+    for (const [dataType, set] of this.lazy) if (set.has(peer) && !(eagerAnyway?.(dataType) ?? false)) return true;
     return false;
   }
 

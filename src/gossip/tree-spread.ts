@@ -24,6 +24,9 @@ import {
   TREE_PRUNE_AFTER_DUPLICATES,
   TREE_CONCURRENCY_WINDOW_MS,
   TREE_EAGER_HOPS,
+  TREE_ROOTED,
+  TREE_ROOT_MAX_DISTANCE,
+  TREE_ROOT_ADVERT_DELAY_MS,
   TREE_RECENT_MAX_BYTES,
   TREE_RECENT_MAX_ITEMS,
   TREE_GRAFT_ALLOWANCE,
@@ -38,6 +41,7 @@ import {
 } from "../defaults.ts";
 import { ANNOUNCED_ID_BYTES, Plumtree, prefixKeyOf } from "./plumtree.ts";
 import { Fifo } from "../util/fifo.ts";
+import { blake3 } from "../util/blake3-wasm.ts";
 import type { PeerScore } from "./peer-score.ts";
 import type { Clock, GossipItem, LinkInfo, PeerId, PeerNetwork, TreeEntry, TreeMessage } from "./ports.ts";
 
@@ -65,6 +69,11 @@ export interface TreeTunables {
   concurrencyWindowMs: number;
   /** Nodes that got an item within this many hops of its origin push it in full on every link (0: only the tree). */
   eagerHops: number;
+  /** Rooted trees with peers that speak them (tree-root.ts), and the largest distance to a root believed. */
+  rooted: boolean;
+  rootMaxDistance: number;
+  /** Changes of place within this long go out as one advert. */
+  rootAdvertDelayMs: number;
   maxPending: number;
   maxAnnouncers: number;
   maxEntriesPerMessage: number;
@@ -100,6 +109,9 @@ const DEFAULT_TUNABLES: TreeTunables = {
   pruneAfterDuplicates: TREE_PRUNE_AFTER_DUPLICATES,
   concurrencyWindowMs: TREE_CONCURRENCY_WINDOW_MS,
   eagerHops: TREE_EAGER_HOPS,
+  rooted: TREE_ROOTED,
+  rootMaxDistance: TREE_ROOT_MAX_DISTANCE,
+  rootAdvertDelayMs: TREE_ROOT_ADVERT_DELAY_MS,
   maxPending: TREE_MAX_PENDING,
   maxAnnouncers: TREE_MAX_ANNOUNCERS,
   maxEntriesPerMessage: TREE_MAX_ENTRIES_PER_MESSAGE,
@@ -157,11 +169,12 @@ export class TreeSpread {
       maxEntriesPerMessage: o.maxEntriesPerMessage,
       maxQueuedPerPeer: o.maxQueuedPerPeer,
       maxTypes: o.maxTypes,
+      rooted: o.rooted ? { self: rootKeyOf(o.network.localId), maxDistance: o.rootMaxDistance, advertDelayMs: o.rootAdvertDelayMs } : undefined,
     });
   }
 
   linkUp(info: LinkInfo): void {
-    this.tree.linkUp(info.peer, info.trees === true && this.o.network.sendTree !== undefined);
+    this.tree.linkUp(info.peer, info.trees === true && this.o.network.sendTree !== undefined, info.roots === true);
   }
 
   linkDown(peer: PeerId): void {
@@ -233,6 +246,9 @@ export class TreeSpread {
         return;
       case "dont-have":
         this.tree.dontHave(from, message.ids);
+        return;
+      case "root":
+        this.tree.rootAdvert(from, message);
         return;
     }
   }
@@ -309,4 +325,10 @@ function definedOnly<T extends object>(o: T): T {
 
 function prefixBytes(key: string): Uint8Array {
   return Uint8Array.from(Buffer.from(key, "hex"));
+}
+
+/** A node's key in the rooted trees: 8 bytes of BLAKE3 over its ID, so that the root is a random node whatever the
+ *  IDs look like (the simulator's are "n0", "n1", …). Hex of equal length: text order is number order. */
+export function rootKeyOf(id: string): string {
+  return blake3(new TextEncoder().encode(id)).subarray(0, 8).toHex();
 }

@@ -15,12 +15,14 @@ import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
 import { remoteError, type CloseReason } from "./reasons.ts";
 import {
+  FEATURE_ROOTS,
   FEATURE_TREES,
   FEATURE_VIEWS,
   LINK_KIND_FIELD,
   decodeLinkMessage,
   encodeBatch,
   encodeLinkMessage,
+  isRootField,
   isTreeField,
   isViewField,
   linkKindField,
@@ -51,6 +53,11 @@ export interface LinkDescription {
 /** Whether the link carries broadcast-tree messages (both sides offered FEATURE_TREES). */
 export function speaksTrees(d: LinkDescription): boolean {
   return (d.features & FEATURE_TREES) !== 0;
+}
+
+/** Whether the link carries rooted-tree adverts (both sides offered FEATURE_TREES and FEATURE_ROOTS). */
+export function speaksRoots(d: LinkDescription): boolean {
+  return (d.features & FEATURE_TREES) !== 0 && (d.features & FEATURE_ROOTS) !== 0;
 }
 
 /** Whether the link carries membership-view messages (both sides offered FEATURE_VIEWS). */
@@ -86,6 +93,7 @@ export class Link implements TurnEnder {
   readonly receivedByKind: number[] = new Array<number>(KIND_SLOTS).fill(0);
   closed = false;
   private readonly trees: boolean;
+  private readonly roots: boolean;
   private readonly views: boolean;
   private pausedReading = false;
   /** Messages of a Batch that arrived after pause(), handed up on resume(). */
@@ -104,6 +112,7 @@ export class Link implements TurnEnder {
   ) {
     this.timer = setInterval(() => this.tick(), Math.min(options.pingIntervalMs, options.idleTimeoutMs));
     this.trees = speaksTrees(info);
+    this.roots = speaksRoots(info);
     this.views = speaksViews(info);
   }
 
@@ -250,7 +259,7 @@ export class Link implements TurnEnder {
 
   /** Whether this link may carry messages of the kind with this field number (a known kind, decoded or our own). */
   private negotiated(field: number): boolean {
-    return (this.trees || !isTreeField(field)) && (this.views || !isViewField(field));
+    return (this.trees || !isTreeField(field)) && (this.views || !isViewField(field)) && (this.roots || !isRootField(field));
   }
 
   /** Sends a LinkError (best effort) and closes. */

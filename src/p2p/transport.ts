@@ -17,7 +17,7 @@ import { generateStaticKeyPair, type Identity, type StaticKeyPair } from "./iden
 import type { Link, LinkDescription, LinkOptions } from "./link.ts";
 import { LinkErrorCode, type LinkMessage } from "./proto/gossip.ts";
 import { ownerReason, type CloseReason, type HandshakeFailure } from "./reasons.ts";
-import { FEATURE_TREES, FEATURE_VIEWS } from "./wire.ts";
+import { FEATURE_ROOTS, FEATURE_TREES, FEATURE_VIEWS } from "./wire.ts";
 
 export type { PowSolver } from "./connection.ts";
 
@@ -61,6 +61,8 @@ export interface TransportOptions extends Partial<LinkOptions> {
   /** Offer broadcast trees in the handshake (default true); false runs a transport that does not speak them, like a
    *  node that predates them (features 0). */
   offerTrees?: boolean;
+  /** Offer rooted trees with them (default true; false: a node that speaks the paper's trees only, as before them). */
+  offerRoots?: boolean;
   /** Offer membership views in the handshake (default false): a node whose membership is HyParView sets it, so that
    *  peers send joins, shuffles and neighbor requests only to a node that answers them. */
   offerViews?: boolean;
@@ -269,7 +271,9 @@ export class Transport {
       staticKeys: this.staticKeys,
       listenPort: this.port,
       rekeyInterval: o.rekeyInterval,
-      features: (o.offerTrees === false ? 0 : FEATURE_TREES) | (o.offerViews === true ? FEATURE_VIEWS : 0),
+      features:
+        (o.offerTrees === false ? 0 : FEATURE_TREES | (o.offerRoots === false ? 0 : FEATURE_ROOTS)) |
+        (o.offerViews === true ? FEATURE_VIEWS : 0),
       identityDifficulty: o.identityDifficulty,
       handshakeTimeoutMs: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       remote: { host: slot.host, port: slot.port },

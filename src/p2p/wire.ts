@@ -22,6 +22,8 @@ export const MAX_DATA_TYPE = 0xffff;
 export const MAX_HOST_LENGTH = 253;
 /** Hop counts (Payload.hops, TreeEntry.hops) at most; a sender saturates here rather than send more. */
 export const MAX_HOPS = 255;
+/** Bytes of a rooted tree's root key (TreeRoot.root). */
+export const ROOT_KEY_BYTES = 8;
 /** Entries in one IHave, prefixes in one Graft or DontHave at most (proto/gossip.proto). A protocol bound, not a
  *  tunable: the gossip layer's TREE_MAX_ENTRIES_PER_MESSAGE (src/defaults.ts) must stay at or below it. */
 export const MAX_TREE_ENTRIES = 256;
@@ -36,8 +38,10 @@ export const MAX_VIEW_TTL = 16;
 /** IdentityProof.features bits (proto/gossip.proto). A link uses a feature only when both sides set its bit. */
 export const FEATURE_TREES = 1;
 export const FEATURE_VIEWS = 2;
+/** Rooted broadcast trees (TreeRoot adverts; src/gossip/tree-root.ts), on top of FEATURE_TREES. */
+export const FEATURE_ROOTS = 4;
 /** Every feature this implementation speaks. */
-export const SUPPORTED_FEATURES = FEATURE_TREES | FEATURE_VIEWS;
+export const SUPPORTED_FEATURES = FEATURE_TREES | FEATURE_VIEWS | FEATURE_ROOTS;
 
 /** LinkMessage kinds by their field number (proto/gossip.proto). An encoded message's first byte names its kind
  *  (`byte >> 3`) without decoding it: a one-byte tag up to field 15, and from 16 to 31 a two-byte tag whose first byte
@@ -60,6 +64,7 @@ export const LINK_KIND_FIELD = {
   disconnect: 15,
   shuffle: 16,
   shuffleReply: 17,
+  treeRoot: 18,
 } as const satisfies Record<NonNullable<LinkMessage["kind"]>["$case"], number>;
 export type LinkKind = keyof typeof LINK_KIND_FIELD;
 /** Field numbers of the broadcast-tree kinds (IHave 8 … DontHave 11). */
@@ -78,6 +83,11 @@ export function linkKindField(encoded: Uint8Array): number {
 /** Whether an encoded LinkMessage (its first byte) is one of the broadcast-tree kinds. */
 export function isTreeField(field: number): boolean {
   return field >= TREE_FIELDS_FROM && field <= TREE_FIELDS_TO;
+}
+
+/** Whether a LinkMessage field number is the rooted trees' advert (TreeRoot 18). */
+export function isRootField(field: number): boolean {
+  return field === LINK_KIND_FIELD.treeRoot;
 }
 
 /** Whether a LinkMessage field number is one of the membership-view kinds. */
@@ -229,6 +239,11 @@ export function decodeLinkMessageGeneric(bytes: Uint8Array): LinkMessage {
       break;
     case "shuffleReply":
       checkViewEntries("ShuffleReply", kind.value.entries);
+      break;
+    case "treeRoot":
+      if (kind.value.dataType > 0xffff) throw malformed("TreeRoot.data_type is not a u16");
+      if (kind.value.root.length !== ROOT_KEY_BYTES) throw malformed(`TreeRoot.root is not ${ROOT_KEY_BYTES} bytes`);
+      if (kind.value.distance > MAX_HOPS) throw malformed(`TreeRoot.distance is above ${MAX_HOPS}`);
       break;
   }
   return message;

@@ -20,11 +20,11 @@ export const FRAME_OVERHEAD_BYTES = 4 + 16;
 /** Message kinds the simulator counts messages and bytes of. */
 export type MessageKind =
   | "payload" | "peer_request" | "peer_list" | "link_error" | "ping" | "pong" | "handshake"
-  | "ihave" | "graft" | "prune" | "dont_have"
+  | "ihave" | "graft" | "prune" | "dont_have" | "tree_root"
   | "join" | "forward_join" | "neighbor" | "disconnect" | "shuffle" | "shuffle_reply";
 export const MESSAGE_KINDS: readonly MessageKind[] = [
   "payload", "peer_request", "peer_list", "link_error", "ping", "pong", "handshake",
-  "ihave", "graft", "prune", "dont_have", "join", "forward_join", "neighbor", "disconnect", "shuffle", "shuffle_reply",
+  "ihave", "graft", "prune", "dont_have", "tree_root", "join", "forward_join", "neighbor", "disconnect", "shuffle", "shuffle_reply",
 ];
 
 /** Plaintext bytes of a broadcast-tree message: the real translation (src/peer-messages.ts) and the real encoder. */

@@ -51,7 +51,7 @@ import {
   type MessageKind,
 } from "./wire-sizes.ts";
 
-const TREE_KIND: Record<TreeMessage["kind"], MessageKind> = { ihave: "ihave", graft: "graft", prune: "prune", "dont-have": "dont_have" };
+const TREE_KIND: Record<TreeMessage["kind"], MessageKind> = { ihave: "ihave", graft: "graft", prune: "prune", "dont-have": "dont_have", root: "tree_root" };
 const VIEW_KIND: Record<ViewMessage["kind"], MessageKind> = {
   join: "join", "forward-join": "forward_join", neighbor: "neighbor", disconnect: "disconnect", shuffle: "shuffle", "shuffle-reply": "shuffle_reply",
 };
@@ -253,8 +253,8 @@ export class World extends LinkLayer {
       responderIndex: responder.index,
       // Honest nodes negotiate trees and views with each other (the features bits); adversaries speak neither, unless
       // their behaviour offers trees (NodeLogic.offersTrees: the tree floods).
-      initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
-      responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true, trees: speaksTrees(node) && speaksTrees(responder), views: node.honest && responder.honest },
+      initiatorInfo: { peer: responder.id, host: addr.host, port: addr.port, inbound: false, trees: speaksTrees(node) && speaksTrees(responder), roots: speaksTrees(node) && speaksTrees(responder) && node.honest && responder.honest, views: node.honest && responder.honest },
+      responderInfo: { peer: node.id, host: node.host, port: node.listenPort, inbound: true, trees: speaksTrees(node) && speaksTrees(responder), roots: speaksTrees(node) && speaksTrees(responder) && node.honest && responder.honest, views: node.honest && responder.honest },
       toResponder,
       toInitiator,
       batchToResponder: toResponder,

@@ -173,6 +173,8 @@ export class MemNode implements PeerNetwork {
   advertised: { host: string; port: number } | undefined = undefined;
   /** Speaks broadcast trees (negotiated per link: both ends must); false plays a node that predates them. */
   speaksTrees = true;
+  /** Speaks rooted trees on top (src/gossip/tree-root.ts); false plays a node that speaks the paper's trees only. */
+  speaksRoots = true;
   /** Speaks membership views (HyParView); false plays a node that predates them. */
   speaksViews = true;
   /** View messages this node sent, by kind. */
@@ -261,8 +263,9 @@ export class MemNode implements PeerNetwork {
         const claimed = this.advertised ?? this;
         const trees = this.speaksTrees && target.speaksTrees;
         const views = this.speaksViews && target.speaksViews;
-        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true, trees, views };
-        const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false, trees, views };
+        const roots = trees && this.speaksRoots && target.speaksRoots;
+        const theirs: LinkInfo = { peer: this.localId, host: claimed.host, port: claimed.port, inbound: true, trees, roots, views };
+        const ours: LinkInfo = { peer: target.localId, host: addr.host, port: addr.port, inbound: false, trees, roots, views };
         target.links.set(this.localId, theirs);
         this.links.set(target.localId, ours);
         // Either side's linkUp handler may close the link at once; the other side then sees linkUp, then linkDown.

@@ -28,14 +28,21 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const item = (s: string): GossipItem => ({ id: itemId(T, bytes(s)), ttl: 0, dataType: T, data: bytes(s) });
 
-/** `n` nodes subscribed to T, linked by `edges`; `flood` lists nodes that do not speak trees. */
-async function network(n: number, edges: [number, number][], opts: { flood?: number[]; degree?: number; tree?: Record<string, number> } = {}) {
+/** `n` nodes subscribed to T, linked by `edges`; `flood` lists nodes that do not speak trees, `plain` nodes that
+ *  speak the paper's trees only (no rooted trees: src/gossip/tree-root.ts); `roots: false` makes every node plain, for
+ *  the tests of the paper's rules. */
+async function network(
+  n: number,
+  edges: [number, number][],
+  opts: { flood?: number[]; plain?: number[]; degree?: number; tree?: Record<string, number>; roots?: boolean } = {},
+) {
   const net = new MemNetwork();
   const peers: GossipPeer[] = [];
   for (let i = 0; i < n; i++) {
     const node = net.addNode();
     node.modules.subscribe(T);
     if (opts.flood?.includes(i)) node.speaksTrees = false;
+    node.speaksRoots = (opts.roots ?? true) && !(opts.plain?.includes(i) ?? false);
     peers.push(spawn(net, node, { broadcaster: { degree: opts.degree ?? 8, tree: opts.tree } }));
   }
   for (const [a, b] of edges) void net.connect(net.nodes[a]!, net.nodes[b]!);
@@ -101,7 +108,7 @@ describe("broadcast trees over the in-memory network", () => {
   });
 
   test("a duplicate prunes its link: in a triangle one link turns lazy, and later items are announced on it", async () => {
-    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]]);
+    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]], { roots: false });
     peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("first") });
     await net.runFor(1_000);
     // 1 and 2 each got the item from 0 and then from each other: both prune, and the link 1 — 2 is lazy both ways.
@@ -119,7 +126,7 @@ describe("broadcast trees over the in-memory network", () => {
     // With several items in flight from different origins, each item's duplicates fall on different links of a
     // cycle; pruning on the first would cut the tree apart. Items announced at once count as in flight together.
     expect(TREE_PRUNE_AFTER_DUPLICATES).toBeGreaterThan(1);
-    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]]);
+    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]], { roots: false });
     const prunes = () => peers.map((p) => p.broadcaster.stats().tree!.prunesSent);
     for (let i = 0; i < TREE_PRUNE_AFTER_DUPLICATES - 1; i++) peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`together ${i}`) });
     await net.settle();
@@ -161,7 +168,7 @@ describe("broadcast trees over the in-memory network", () => {
 
   test("an announced ID that never arrives eagerly is grafted after the timer, and the lazy link becomes eager", async () => {
     // 0 — 1 — 2 and 0 — 2. Node 1 stops forwarding (its module stops answering): 2 must get items from 0.
-    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]]);
+    const { net, peers, nodes } = await network(3, [[0, 1], [1, 2], [0, 2]], { roots: false });
     peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("warm") });
     await net.runFor(1_000);
     // Make sure 0 — 2 is the lazy one: if the warm-up pruned another link, this test still holds for whichever
@@ -353,7 +360,7 @@ describe("broadcast trees over the in-memory network", () => {
     // eager copy comes L hops down the chain (L: one more than the optimisation's threshold).
     const L = TREE_OPTIMISATION_HOPS + 1;
     const edges: [number, number][] = Array.from({ length: L }, (_, i) => [i, i + 1] as [number, number]);
-    const { net, peers, nodes } = await network(L + 1, edges);
+    const { net, peers, nodes } = await network(L + 1, edges, { roots: false });
     void net.connect(nodes[0]!, nodes[L]!);
     await net.settle();
     // Let the chain deliver first: 5 gets the shortcut's copy late only if 0 pushes after the chain. Instead, prune
@@ -370,6 +377,64 @@ describe("broadcast trees over the in-memory network", () => {
 });
 
 const isEager = (p: GossipPeer, peer: PeerId) => p.broadcaster.roleOf(peer) === "eager";
+
+describe("rooted trees (src/gossip/tree-root.ts) over the in-memory network", () => {
+  const treeTotal = (peers: GossipPeer[], key: "prunesSent" | "graftsSent") => peers.reduce((s, p) => s + p.broadcaster.stats().tree![key], 0);
+
+  test("items from every node at once cross each node exactly once: concurrent origins prune nothing apart", async () => {
+    // With the paper's rule this is where the tree churns: each item prunes the links its own first copies did not
+    // take. The rooted tree's links do not depend on the items.
+    const n = 30;
+    const { net, peers, nodes } = await network(n, randomGraph(n, 45, 11));
+    peers[0]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("warm") });
+    await net.runFor(2_000);
+    const roots = new Set(peers.map((p) => p.broadcaster.rootOf(T)!.root));
+    expect(roots.size).toBe(1);
+    const [before, prunes, grafts] = [payloadsSent(net), treeTotal(peers, "prunesSent"), treeTotal(peers, "graftsSent")];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < n; i++) peers[i]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`r${round} from ${i}`) });
+      await net.runFor(1_000);
+    }
+    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) everyoneElseGot(nodes, i, `r${round} from ${i}`);
+    expect((payloadsSent(net) - before) / (3 * n * (n - 1))).toBe(1);
+    expect([treeTotal(peers, "prunesSent") - prunes, treeTotal(peers, "graftsSent") - grafts]).toEqual([0, 0]);
+  });
+
+  test("the root leaves mid-stream: the others agree on the next root, and nothing is lost", async () => {
+    const n = 20;
+    const { net, peers, nodes } = await network(n, randomGraph(n, 30, 5));
+    peers[1]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes("warm") });
+    await net.runFor(2_000);
+    const rootKey = peers[1]!.broadcaster.rootOf(T)!.root;
+    const root = peers.findIndex((p) => p.broadcaster.rootOf(T)!.distance === 0 && p.broadcaster.rootOf(T)!.root === rootKey);
+    const origin = (root + 1) % n;
+    const sent: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      sent.push(`stream ${i}`);
+      peers[origin]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`stream ${i}`) });
+      if (i === 5) net.kill(nodes[root]!);
+      await net.runFor(200, 10);
+    }
+    await net.runFor(5_000, 50);
+    const live = nodes.filter((_, i) => i !== root);
+    for (const s of sent) for (const node of live) if (node !== nodes[origin]) expect(`${s}: ${got(node, s)}`).toBe(`${s}: 1`);
+    const after = new Set(peers.filter((_, i) => i !== root).map((p) => p.broadcaster.rootOf(T)!.root));
+    expect(after.size).toBe(1);
+    expect(after.has(rootKey)).toBe(false);
+  });
+
+  test("a mixed network of rooted, paper-only and flood-only nodes delivers everything", async () => {
+    const n = 18;
+    const { net, peers, nodes } = await network(n, randomGraph(n, 24, 9), { flood: [3, 9], plain: [4, 5, 12] });
+    expect(nodes[4]!.linkedPeers().some((l) => l.trees && !l.roots)).toBe(true);
+    for (let i = 0; i < n; i++) {
+      peers[i]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`mixed ${i}`) });
+      await net.runFor(500);
+    }
+    await net.runFor(3_000, 50);
+    for (let i = 0; i < n; i++) everyoneElseGot(nodes, i, `mixed ${i}`);
+  });
+});
 
 test("each data type has its own tree: a link pruned for one type still carries another type in full", async () => {
   // A — B, and A — C1..C8. Everyone subscribes to T; only A and B to U, so for U the link A — B is the only path.

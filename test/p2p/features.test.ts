@@ -35,7 +35,7 @@ async function linked(options: PairOptions): Promise<{ dialer: Side; listener: S
 describe("feature negotiation", () => {
   test("both sides offer trees and views: both links carry them, and every kind arrives in order, also inside a Batch", async () => {
     const { dialer, listener } = await linked({});
-    expect([dialer.link!.info.features, listener.link!.info.features]).toEqual([FEATURE_TREES | FEATURE_VIEWS, FEATURE_TREES | FEATURE_VIEWS]);
+    expect([dialer.link!.info.features, listener.link!.info.features]).toEqual([SUPPORTED_FEATURES, SUPPORTED_FEATURES]);
     expect([dialer.session!.remoteFeatures, listener.session!.remoteFeatures]).toEqual([SUPPORTED_FEATURES, SUPPORTED_FEATURES]);
     const all = [...treeMessages, ...viewMessages];
     for (const m of [...all, text("after")]) expect(dialer.link!.send(m)).toBe(true); // one turn: the first at once, one Batch

@@ -98,8 +98,8 @@ describe("link messages", () => {
 
   test("no kind, or a kind we do not know, is unknown-message", () => {
     expect(codeOf(() => decodeLinkMessage(encodeLinkMessage({})))).toBe("unknown-message");
-    // Fields 18 and 31 (future kinds, two-byte tags), length-delimited, empty.
-    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x92, 0x01, 0x00])))).toBe("unknown-message");
+    // Fields 19 and 31 (future kinds, two-byte tags), length-delimited, empty.
+    expect(codeOf(() => decodeLinkMessage(new Uint8Array([0x9a, 0x01, 0x00])))).toBe("unknown-message");
     expect(codeOf(() => decodeLinkMessage(new Uint8Array([0xfa, 0x01, 0x00])))).toBe("unknown-message");
   });
 
@@ -125,10 +125,12 @@ describe("link messages", () => {
     expect(codeOf(() => decodeLinkMessage(peers("h".repeat(254), 1, id)))).toBe("malformed");
   });
 
-  test("broadcast-tree kinds out of range are malformed: entry counts, prefix lengths, data types, hops", () => {
+  test("broadcast-tree kinds out of range are malformed: entry counts, prefix lengths, data types, hops, root keys, distances", () => {
     const ihave = (entries: { idPrefix: Uint8Array; dataType: number; hops: number }[]) =>
       encodeLinkMessage({ kind: { $case: "ihave", value: { entries } } });
     const entry = { idPrefix: prefix(8), dataType: 1, hops: 1 };
+    const treeRoot = (v: Partial<{ dataType: number; root: Uint8Array; distance: number }>) =>
+      encodeLinkMessage({ kind: { $case: "treeRoot", value: { dataType: 1, root: prefix(8), distance: 2, parent: true, ...v } } });
     const rejected: [string, Uint8Array][] = [
       ["an IHave of no entries", ihave([])],
       ["an IHave of 257 entries", ihave(Array(MAX_TREE_ENTRIES + 1).fill(entry))],
@@ -143,7 +145,11 @@ describe("link messages", () => {
       ["a DontHave of 257 prefixes", encodeLinkMessage({ kind: { $case: "dontHave", value: { idPrefix: Array(MAX_TREE_ENTRIES + 1).fill(prefix(8)) } } })],
       ["a DontHave with a 33-byte prefix", encodeLinkMessage({ kind: { $case: "dontHave", value: { idPrefix: [prefix(33)] } } })],
       ["a Payload of hops 256", encodeLinkMessage({ kind: { $case: "payload", value: { messageId: id, ttl: 1, dataType: 1, data: id, hops: 256 } } })],
+      ...[0, 7, 9, 32].map((n): [string, Uint8Array] => [`a TreeRoot of a ${n}-byte root`, treeRoot({ root: prefix(n) })]),
+      ["a TreeRoot of distance 256", treeRoot({ distance: 256 })],
+      ["a TreeRoot of data type 65536", treeRoot({ dataType: 65536 })],
     ];
+    expect(decodeLinkMessage(treeRoot({})).kind?.$case).toBe("treeRoot");
     for (const [what, bytes] of rejected) expect([what, codeOf(() => decodeLinkMessage(bytes))]).toEqual([what, "malformed"]);
     // The same bounds hold for a tree message inside a Batch.
     const batch = decodeLinkMessage(encodeBatch([encodeLinkMessage(examples[0]!), ihave([{ ...entry, hops: 256 }])]));

@@ -9,7 +9,7 @@ import type { Link } from "../../src/p2p/link.ts";
 import { PowPool } from "../../src/p2p/pow-pool.ts";
 import type { LinkMessage } from "../../src/p2p/proto/gossip.ts";
 import { Transport, type TransportOptions } from "../../src/p2p/transport.ts";
-import { FEATURE_TREES, LINK_KIND_FIELD } from "../../src/p2p/wire.ts";
+import { FEATURE_ROOTS, FEATURE_TREES, LINK_KIND_FIELD } from "../../src/p2p/wire.ts";
 import { waitFor } from "../wait-for.ts";
 
 const HOST = "127.0.0.1";
@@ -56,8 +56,9 @@ const treeMessages: LinkMessage[] = [
   { kind: { $case: "graft", value: { idPrefix: [randomBytes(8)] } } },
   { kind: { $case: "prune", value: {} } },
   { kind: { $case: "dontHave", value: { idPrefix: [randomBytes(8)] } } },
+  { kind: { $case: "treeRoot", value: { dataType: 1337, root: randomBytes(8), distance: 3, parent: true } } },
 ];
-const TREE_FIELDS = [LINK_KIND_FIELD.ihave, LINK_KIND_FIELD.graft, LINK_KIND_FIELD.prune, LINK_KIND_FIELD.dontHave];
+const TREE_FIELDS = [LINK_KIND_FIELD.ihave, LINK_KIND_FIELD.graft, LINK_KIND_FIELD.prune, LINK_KIND_FIELD.dontHave, LINK_KIND_FIELD.treeRoot];
 const payload = (text: string): LinkMessage => ({
   kind: { $case: "payload", value: { messageId: randomBytes(32), ttl: 0, dataType: 540, data: new TextEncoder().encode(text), hops: 7 } },
 });
@@ -75,12 +76,12 @@ describe("broadcast trees between transports", () => {
     const a = await transport();
     const b = await transport();
     await linked(a, b);
-    expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES, FEATURE_TREES]);
+    expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES | FEATURE_ROOTS, FEATURE_TREES | FEATURE_ROOTS]);
     for (const m of [...treeMessages, payload("with hops")]) expect(a.t.send(b.t.localId, m)).toBe(true);
-    await waitFor(() => b.messages.length === 5, 3000, "five messages at b");
-    expect(b.messages.slice(0, 4).map((m) => m.message)).toEqual(treeMessages);
-    expect(b.messages[4]!.message.kind).toMatchObject({ $case: "payload", value: { hops: 7 } });
-    expect(TREE_FIELDS.map((f) => linkTo(b, a).receivedByKind[f])).toEqual([1, 1, 1, 1]);
+    await waitFor(() => b.messages.length === treeMessages.length + 1, 3000, "every message at b");
+    expect(b.messages.slice(0, treeMessages.length).map((m) => m.message)).toEqual(treeMessages);
+    expect(b.messages[treeMessages.length]!.message.kind).toMatchObject({ $case: "payload", value: { hops: 7 } });
+    expect(TREE_FIELDS.map((f) => linkTo(b, a).receivedByKind[f])).toEqual(TREE_FIELDS.map(() => 1));
   });
 
   for (const olderDials of [true, false]) {

@@ -11,7 +11,7 @@ import type { Link } from "../../src/p2p/link.ts";
 import { PowPool } from "../../src/p2p/pow-pool.ts";
 import type { LinkMessage } from "../../src/p2p/proto/gossip.ts";
 import { Transport, type TransportOptions } from "../../src/p2p/transport.ts";
-import { FEATURE_TREES, FEATURE_VIEWS, LINK_KIND_FIELD } from "../../src/p2p/wire.ts";
+import { FEATURE_ROOTS, FEATURE_TREES, FEATURE_VIEWS, LINK_KIND_FIELD } from "../../src/p2p/wire.ts";
 import { RawPeer } from "../hostile/raw-peer.ts";
 import { waitFor } from "../wait-for.ts";
 import { viewCount, viewMessages } from "./view-messages.ts";
@@ -65,7 +65,7 @@ describe("membership views between transports", () => {
     const a = await transport({ offerViews: true });
     const b = await transport({ offerViews: true });
     await linked(a, b);
-    expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES | FEATURE_VIEWS, FEATURE_TREES | FEATURE_VIEWS]);
+    expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES | FEATURE_ROOTS | FEATURE_VIEWS, FEATURE_TREES | FEATURE_ROOTS | FEATURE_VIEWS]);
     for (const m of viewMessages) expect(a.t.send(b.t.localId, m)).toBe(true);
     await waitFor(() => b.messages.length === viewMessages.length, 3000, "every view message at b");
     expect(b.messages).toEqual(viewMessages);
@@ -75,7 +75,7 @@ describe("membership views between transports", () => {
     const a = await transport();
     const b = await transport();
     await linked(a, b);
-    expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES, FEATURE_TREES]);
+    expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES | FEATURE_ROOTS, FEATURE_TREES | FEATURE_ROOTS]);
   });
 
   for (const classicDials of [true, false]) {
@@ -85,7 +85,7 @@ describe("membership views between transports", () => {
       if (classicDials) await linked(classic, views);
       else await linked(views, classic);
       const [toViews, toClassic] = [linkTo(classic, views), linkTo(views, classic)];
-      expect([toViews.info.features, toClassic.info.features]).toEqual([FEATURE_TREES, FEATURE_TREES]);
+      expect([toViews.info.features, toClassic.info.features]).toEqual([FEATURE_TREES | FEATURE_ROOTS, FEATURE_TREES | FEATURE_ROOTS]);
       for (const m of viewMessages) {
         expect(views.t.send(classic.t.localId, m)).toBe(false);
         expect(classic.t.send(views.t.localId, m)).toBe(false);

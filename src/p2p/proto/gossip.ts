@@ -202,6 +202,21 @@ export interface DontHave {
   idPrefix: Uint8Array[];
 }
 
+/**
+ * Where the sender is in a data type's rooted tree (src/gossip/tree-root.ts): sent only on a link where both sides set
+ * feature bits 0 and 2, when the sender's place changes and when the link comes up.
+ */
+export interface TreeRoot {
+  /** VoidPhone data type, at most 65535. */
+  dataType: number;
+  /** The key of the tree's root (8 bytes: BLAKE3 of its peer ID, cut). */
+  root: Uint8Array;
+  /** Links from the sender to the root (0: the sender is the root), at most 255. */
+  distance: number;
+  /** The receiver is the sender's parent (its link towards the root). */
+  parent: boolean;
+}
+
 /** A newcomer's first message to its contact: "spread me over the network". */
 export interface Join {
 }
@@ -268,6 +283,7 @@ export interface LinkMessage {
     /** From 16 on a kind's tag takes two bytes; its first byte still names the field (tag < 256 up to field 31). */
     { $case: "shuffle"; value: Shuffle }
     | { $case: "shuffleReply"; value: ShuffleReply }
+    | { $case: "treeRoot"; value: TreeRoot }
     | undefined;
 }
 
@@ -1327,6 +1343,85 @@ export const DontHave: MessageFns<DontHave> = {
   },
 };
 
+function createBaseTreeRoot(): TreeRoot {
+  return { dataType: 0, root: new Uint8Array(0), distance: 0, parent: false };
+}
+
+export const TreeRoot: MessageFns<TreeRoot> = {
+  encode(message: TreeRoot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dataType !== 0) {
+      writer.uint32(8).uint32(message.dataType);
+    }
+    if (message.root.length !== 0) {
+      writer.uint32(18).bytes(message.root);
+    }
+    if (message.distance !== 0) {
+      writer.uint32(24).uint32(message.distance);
+    }
+    if (message.parent !== false) {
+      writer.uint32(32).bool(message.parent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TreeRoot {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTreeRoot();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dataType = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.root = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.distance = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.parent = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseJoin(): Join {
   return {};
 }
@@ -1694,6 +1789,9 @@ export const LinkMessage: MessageFns<LinkMessage> = {
       case "shuffleReply":
         ShuffleReply.encode(message.kind.value, writer.uint32(138).fork()).join();
         break;
+      case "treeRoot":
+        TreeRoot.encode(message.kind.value, writer.uint32(146).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1845,6 +1943,14 @@ export const LinkMessage: MessageFns<LinkMessage> = {
             }
 
             message.kind = { $case: "shuffleReply", value: ShuffleReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.kind = { $case: "treeRoot", value: TreeRoot.decode(reader, reader.uint32()) };
             continue;
           }
         }

@@ -1,0 +1,199 @@
+/**
+ * Rooted broadcast trees: per data type, the links of one spanning tree shared by every origin, chosen by the nodes
+ * from what their neighbours tell them and not from the items in flight (src/gossip/plumtree.ts keeps the paper's
+ * rules beside it for peers that do not speak this, and for repair).
+ *
+ * Why: with the paper's rule a duplicate prunes its link, and with several items in flight from different origins
+ * each item prunes the links its own first copies did not take; together they cut the tree apart, GRAFTs re-add
+ * links, and the tree churns (docs/decisions.md "Broadcast trees"). A tree whose shape does not depend on the items'
+ * origins has nothing to churn: every node keeps the neighbour nearest to the tree's root as its parent
+ * (distance-vector, as in a spanning-tree protocol), the root being the node with the smallest key heard of. A link
+ * is a tree link when one end is the other's parent; every other link is lazy unless a GRAFT made it eager for repair.
+ *
+ * Each node tells its neighbours (root, distance, "you are my parent") per type when that changed, at most once per
+ * `flush` (the owner calls it a short while after `dirty`: the changes of a burst, as when a root leaves and the
+ * distances count up, go out as one advert); a neighbour whose parent we are is never our parent (poisoned reverse),
+ * and distances past `maxDistance` are not believed, so a root that left is forgotten after the count to
+ * `maxDistance` (bounded), meanwhile the lazy links repair.
+ * Pure: no clock, no sockets. Must never: hold state for more than `maxTypes` types or for a peer after linkDown, or
+ * send an advert to a peer that does not speak it.
+ */
+import type { PeerId } from "./ports.ts";
+
+/** What a node tells a neighbour about its place in one type's tree. */
+export interface RootAdvert {
+  dataType: number;
+  /** The smallest node key the sender heard of (its own when none smaller): the tree's root. */
+  root: string;
+  /** Links from the sender to the root (0: it is the root). */
+  distance: number;
+  /** The receiver is the sender's parent (its link towards the root). */
+  parent: boolean;
+}
+
+export interface RootedTreeOptions {
+  /** This node's key (hex, compared as text: keys of equal length order as numbers). */
+  self: string;
+  maxTypes: number;
+  /** Distances beyond this are not believed (the count to infinity after a root leaves stops here). */
+  maxDistance: number;
+  send(peer: PeerId, advert: RootAdvert): void;
+  /** Some place changed: call `flush` soon (once for any number of changes until then). */
+  dirty(): void;
+  /** A link became or stopped being a tree link for a type. */
+  roleChanged(peer: PeerId, dataType: number, tree: boolean): void;
+}
+
+interface Heard {
+  root: string;
+  distance: number;
+  parentIsMe: boolean;
+}
+
+interface TypeTree {
+  /** We relay this type (a local module subscribed and items of it came by): we advertise and keep a parent. */
+  active: boolean;
+  root: string;
+  distance: number;
+  parent: PeerId | undefined;
+  heard: Map<PeerId, Heard>;
+}
+
+export class RootedTree {
+  private readonly speakers = new Set<PeerId>();
+  private readonly types = new Map<number, TypeTree>();
+  /** Types whose place changed since the last flush. */
+  private readonly changed = new Set<number>();
+  /** Adverts sent and heard (for the stats). */
+  sent = 0;
+  received = 0;
+  /** Times this node's parent changed (all types). */
+  parentChanges = 0;
+
+  constructor(private readonly o: RootedTreeOptions) {}
+
+  /** A link to a peer that speaks rooted trees: it learns where we are in each tree we keep. */
+  linkUp(peer: PeerId): void {
+    this.speakers.add(peer);
+    for (const [dataType, t] of this.types) if (t.active) this.tell(peer, dataType, t);
+  }
+
+  linkDown(peer: PeerId): void {
+    if (!this.speakers.delete(peer)) return;
+    for (const [dataType, t] of this.types) {
+      if (!t.heard.delete(peer)) continue;
+      if (t.active) this.recompute(dataType, t);
+    }
+  }
+
+  speaks(peer: PeerId): boolean {
+    return this.speakers.has(peer);
+  }
+
+  /** We relay items of this type: take part in its tree (idempotent). */
+  activate(dataType: number): void {
+    const t = this.tree(dataType);
+    if (t.active) return;
+    t.active = true;
+    this.recompute(dataType, t, true);
+  }
+
+  /** Whether the link's role for the type is decided here (we take part, and the peer told us where it is). */
+  decides(peer: PeerId, dataType: number): boolean {
+    const t = this.types.get(dataType);
+    return t !== undefined && t.active && t.heard.has(peer);
+  }
+
+  /** One end is the other's parent. */
+  isTreeLink(peer: PeerId, dataType: number): boolean {
+    const t = this.types.get(dataType);
+    if (t === undefined || !t.active) return false;
+    return t.parent === peer || t.heard.get(peer)?.parentIsMe === true;
+  }
+
+  /** Tells every neighbour the places that changed since the last flush. */
+  flush(): void {
+    for (const dataType of this.changed) {
+      const t = this.types.get(dataType);
+      if (t === undefined || !t.active) continue;
+      for (const peer of this.speakers) this.tell(peer, dataType, t);
+    }
+    this.changed.clear();
+  }
+
+  /** A tree link for some type. */
+  treeLinkForAny(peer: PeerId): boolean {
+    for (const dataType of this.types.keys()) if (this.isTreeLink(peer, dataType)) return true;
+    return false;
+  }
+
+  /** An advert from a peer that speaks rooted trees. */
+  heard(peer: PeerId, advert: RootAdvert): void {
+    if (!this.speakers.has(peer)) return;
+    this.received++;
+    const t = this.tree(advert.dataType);
+    const before = this.isTreeLink(peer, advert.dataType);
+    const known = t.heard.has(peer);
+    t.heard.set(peer, { root: advert.root, distance: advert.distance, parentIsMe: advert.parent });
+    if (!t.active) return;
+    this.recompute(advert.dataType, t);
+    const after = this.isTreeLink(peer, advert.dataType);
+    if (after !== before || !known) this.o.roleChanged(peer, advert.dataType, after);
+  }
+
+  /** Root, distance and parent for a type (for /status and tests). */
+  placeOf(dataType: number): { root: string; distance: number; parent: PeerId | undefined } | undefined {
+    const t = this.types.get(dataType);
+    return t?.active ? { root: t.root, distance: t.distance, parent: t.parent } : undefined;
+  }
+
+  private tree(dataType: number): TypeTree {
+    let t = this.types.get(dataType);
+    if (t === undefined) {
+      t = { active: false, root: this.o.self, distance: 0, parent: undefined, heard: new Map() };
+      this.types.set(dataType, t);
+      // Bounded: an inactive type (adverts from neighbours for a type we do not relay) goes first, then the oldest.
+      while (this.types.size > this.o.maxTypes) {
+        let victim: number | undefined;
+        for (const [k, v] of this.types) if (!v.active && k !== dataType) { victim = k; break; }
+        victim ??= this.types.keys().next().value as number;
+        this.types.delete(victim);
+      }
+    }
+    return t;
+  }
+
+  /** Picks the parent; when our place changed, tells every neighbour. */
+  private recompute(dataType: number, t: TypeTree, force = false): void {
+    let root = this.o.self;
+    let distance = 0;
+    let parent: PeerId | undefined;
+    for (const [peer, h] of t.heard) {
+      if (h.parentIsMe || h.distance + 1 > this.o.maxDistance) continue;
+      const d = h.distance + 1;
+      if (h.root < root || (h.root === root && (d < distance || (d === distance && parent !== undefined && peer < parent)))) {
+        root = h.root;
+        distance = d;
+        parent = peer;
+      }
+    }
+    if (!force && root === t.root && distance === t.distance && parent === t.parent) return;
+    const oldParent = t.parent;
+    t.root = root;
+    t.distance = distance;
+    t.parent = parent;
+    if (oldParent !== parent) this.parentChanges++;
+    if (this.changed.size === 0) this.o.dirty();
+    this.changed.add(dataType);
+    if (oldParent !== parent) {
+      if (oldParent !== undefined) this.o.roleChanged(oldParent, dataType, this.isTreeLink(oldParent, dataType));
+      if (parent !== undefined) this.o.roleChanged(parent, dataType, true);
+    }
+    if (force) for (const peer of t.heard.keys()) this.o.roleChanged(peer, dataType, this.isTreeLink(peer, dataType));
+  }
+
+  private tell(peer: PeerId, dataType: number, t: TypeTree): void {
+    this.sent++;
+    this.o.send(peer, { dataType, root: t.root, distance: t.distance, parent: t.parent === peer });
+  }
+}
