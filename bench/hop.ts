@@ -62,6 +62,8 @@ export interface BurstRun {
   lost: number;
   seconds: number;
   cpuUsPerDelivery: number;
+  /** The measuring client's own CPU (its whole process: user + system) during the burst, over the deliveries. */
+  clientCpuUsPerDelivery: number;
 }
 
 /** A subscriber module on one node: answers every NOTIFICATION valid and reports each probe with its arrival time. */
@@ -184,6 +186,7 @@ async function network(o: HopOptions): Promise<Pick<HopRun, "lastNode" | "firstB
     const burst = async (): Promise<HopRun["burst"]> => {
       const before = deliveries;
       const cpuBefore = cpuSeconds(nodes);
+      const clientBefore = process.cpuUsage();
       const start = performance.now();
       for (let i = 0; i < o.burst; i++) announce(pub, o.size);
       const expected = o.burst * others;
@@ -191,7 +194,9 @@ async function network(o: HopOptions): Promise<Pick<HopRun, "lastNode" | "firstB
       const delivered = deliveries - before;
       const seconds = (lastDeliveryAt - start) / 1000;
       const cpuUsPerDelivery = ((cpuSeconds(nodes) - cpuBefore) * 1e6) / delivered;
-      return { deliveriesPerSec: delivered / seconds, delivered, expected, lost: expected - delivered, seconds, cpuUsPerDelivery };
+      const client = process.cpuUsage(clientBefore);
+      const clientCpuUsPerDelivery = (client.user + client.system) / delivered;
+      return { deliveriesPerSec: delivered / seconds, delivered, expected, lost: expected - delivered, seconds, cpuUsPerDelivery, clientCpuUsPerDelivery };
     };
     const firstBurst = await burst();
     await Bun.sleep(o.settleMs);
@@ -244,6 +249,7 @@ function burstRun(b: { [K in keyof BurstRun]: number | null }): BurstRun {
     lost: n(b.lost),
     seconds: n(b.seconds),
     cpuUsPerDelivery: n(b.cpuUsPerDelivery),
+    clientCpuUsPerDelivery: n(b.clientCpuUsPerDelivery),
   };
 }
 
@@ -298,7 +304,7 @@ export async function benchHop(o: HopOptions, log: (line: string) => void): Prom
       `run ${r + 1}/${o.runs}: one hop p50/p90/p99 ${ms(hop.p50)} / ${ms(hop.p90)} / ${ms(hop.p99)} ms (${hop.lost} lost); ` +
         `N=${o.nodes} last node p50/p99 ${ms(net.lastNode.p50)} / ${ms(net.lastNode.p99)} ms (${net.lastNode.delivered}/${net.lastNode.expected}); ` +
         `bursts ${kps(net.firstBurst)} then ${kps(net.burst)} k deliveries/s, ${net.firstBurst.lost} and ${net.burst.lost} of ${net.burst.expected} lost, ` +
-        `${us(net.burst.cpuUsPerDelivery)} µs CPU per delivery`,
+        `${us(net.burst.cpuUsPerDelivery)} µs CPU per delivery (the client: ${us(net.burst.clientCpuUsPerDelivery)} µs)`,
     );
   }
   const m = (f: (r: HopRun) => number) => median(runs.map(f));

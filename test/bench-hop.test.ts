@@ -33,6 +33,7 @@ function expectSane(run: Awaited<ReturnType<typeof runTiny>>["run"]) {
     expect(b.delivered).toBe(b.expected);
     expect(b.deliveriesPerSec).toBeGreaterThan(0);
     expect(b.seconds).toBeGreaterThan(0);
+    expect(b.clientCpuUsPerDelivery).toBeGreaterThanOrEqual(0);
   }
   // Read from /proc (NaN when unreadable); in clock ticks of 10 ms, so a burst this small may measure 0.
   expect(Number.isFinite(run.burst.cpuUsPerDelivery) && run.burst.cpuUsPerDelivery >= 0).toBe(true);

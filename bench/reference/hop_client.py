@@ -9,7 +9,7 @@ figures were taken with a Python asyncio API client; this one lets ours be measu
     A validating subscriber on each --subs node; a burst of --burst announcements at --pub, --items at --rate (time
     until the last subscriber has each), the burst again. CPU per delivery: the --pids processes' user + system time
     during a burst (/proc/PID/stat). Prints {"lastNode": {"latencies": […], "delivered", "expected"}, "firstBurst":
-    {…}, "burst": {…}} with hop.ts's BurstRun fields.
+    {…}, "burst": {…}} with hop.ts's BurstRun fields (clientCpuUsPerDelivery: this process's CPU in the burst).
 
 Items are hop.ts's probes (src/testnet/probe.ts): data type 0x7E57, seq u32 ‖ origin u16 ‖ sent-at f64 ‖ a filler
 byte (seq + i) & 0xff at every offset i ≥ 14. Every NOTIFICATION is answered valid; a probe counts when its size and
@@ -24,7 +24,7 @@ import os
 import socket
 import struct
 import sys
-from time import perf_counter_ns
+from time import perf_counter_ns, process_time_ns
 
 HOST = "127.0.0.1"
 ANNOUNCE, NOTIFY, NOTIFICATION, VALIDATION = 500, 501, 502, 503
@@ -210,6 +210,7 @@ async def network(a: argparse.Namespace) -> dict:
     async def burst() -> dict:
         before = state[0]
         cpu_before = cpu_seconds(a.pids)
+        client_before = process_time_ns()
         start = perf_counter_ns()
         for _ in range(a.burst):
             pub.announce()
@@ -218,6 +219,7 @@ async def network(a: argparse.Namespace) -> dict:
         delivered = state[0] - before
         seconds = (state[1] - start) / 1e9
         cpu = cpu_seconds(a.pids) - cpu_before
+        client = (process_time_ns() - client_before) / 1e3
         return {
             "deliveriesPerSec": delivered / seconds if seconds > 0 else float("nan"),
             "delivered": delivered,
@@ -225,6 +227,7 @@ async def network(a: argparse.Namespace) -> dict:
             "lost": expected - delivered,
             "seconds": seconds,
             "cpuUsPerDelivery": cpu * 1e6 / delivered if delivered else float("nan"),
+            "clientCpuUsPerDelivery": client / delivered if delivered else float("nan"),
         }
 
     first = await burst()
