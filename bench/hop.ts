@@ -12,6 +12,11 @@
  *     announcement to last delivery), deliveries lost (missing once nothing arrived for 3 s) and the node processes'
  *     CPU per delivery (/proc). Twice: right after start (before phase 2), and after phase 2 (the figure).
  * Fresh processes every run; medians over `--runs`. Numbers, never assertions.
+ *
+ * `--client python`: the same phases measured by bench/reference/hop_client.py (Python asyncio, standard library)
+ * instead of this process's Bun client; the nodes are still started and configured here, and the Python client is run
+ * once per phase with their API ports (and PIDs, for CPU per delivery) and prints JSON read back here. Issue 20's
+ * figures were taken with a Python asyncio API client: this measures ours under the same kind of client.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,8 +25,12 @@ import { ApiClient } from "../src/client/api-client.ts";
 import { PROBE_DATA_TYPE, encodeProbe, percentile, readProbe } from "../src/testnet/probe.ts";
 import { NodeSet, type NodeSetOptions, type RunningNode } from "./hop-nodes.ts";
 
+/** Which process measures: this one (Bun, src/client/api-client.ts), or bench/reference/hop_client.py. */
+export type HopClient = "bun" | "python";
+
 export interface HopOptions {
   node: NodeSetOptions;
+  client: HopClient;
   runs: number;
   hopItems: number;
   /** One-hop items sent the same way before the measured ones, not counted: a JIT (ours: JavaScriptCore's tiers)
@@ -53,6 +62,8 @@ export interface BurstRun {
   lost: number;
   seconds: number;
   cpuUsPerDelivery: number;
+  /** The measuring client's own CPU (its whole process: user + system) during the burst, over the deliveries. */
+  clientCpuUsPerDelivery: number;
 }
 
 /** A subscriber module on one node: answers every NOTIFICATION valid and reports each probe with its arrival time. */
@@ -94,6 +105,14 @@ async function oneHop(o: HopOptions): Promise<HopRun["hop"]> {
   const set = new NodeSet(o.node);
   try {
     const [a, b] = await set.start(2);
+    if (o.client === "python") {
+      const r = await pythonClient<{ latencies: number[]; lost: number }>([
+        "hop", "--pub", a!.apiPort, "--sub", b!.apiPort, "--warm-items", o.warmItems, "--hop-items", o.hopItems,
+        "--gap-ms", o.gapMs, "--size", o.size, "--settle-ms", o.settleMs,
+      ]);
+      const l = r.latencies;
+      return { p50: percentile(l, 50), p90: percentile(l, 90), p99: percentile(l, 99), lost: r.lost };
+    }
     let waiting: { seq: number; resolve: (at: number) => void } | undefined;
     const arrived = new Set<number>();
     const sub = await subscriber(b!.apiPort, o.size, (seq, at) => {
@@ -131,6 +150,19 @@ async function network(o: HopOptions): Promise<Pick<HopRun, "lastNode" | "firstB
   const set = new NodeSet(o.node);
   try {
     const nodes = await set.start(o.nodes);
+    if (o.client === "python") {
+      const r = await pythonClient<{ lastNode: { latencies: number[]; delivered: number; expected: number }; firstBurst: BurstRun; burst: BurstRun }>([
+        "network", "--pub", nodes[0]!.apiPort, "--subs", nodes.slice(1).map((n) => n.apiPort).join(","),
+        "--pids", nodes.map((n) => n.process.pid).join(","), "--items", o.items, "--rate", o.rate, "--burst", o.burst,
+        "--size", o.size, "--settle-ms", o.settleMs,
+      ]);
+      const l = r.lastNode.latencies;
+      return {
+        lastNode: { p50: percentile(l, 50), p99: percentile(l, 99), delivered: r.lastNode.delivered, expected: r.lastNode.expected },
+        firstBurst: burstRun(r.firstBurst),
+        burst: burstRun(r.burst),
+      };
+    }
     const others = o.nodes - 1;
     const count = new Map<number, number>();
     const sentAt = new Map<number, number>();
@@ -154,6 +186,7 @@ async function network(o: HopOptions): Promise<Pick<HopRun, "lastNode" | "firstB
     const burst = async (): Promise<HopRun["burst"]> => {
       const before = deliveries;
       const cpuBefore = cpuSeconds(nodes);
+      const clientBefore = process.cpuUsage();
       const start = performance.now();
       for (let i = 0; i < o.burst; i++) announce(pub, o.size);
       const expected = o.burst * others;
@@ -161,7 +194,9 @@ async function network(o: HopOptions): Promise<Pick<HopRun, "lastNode" | "firstB
       const delivered = deliveries - before;
       const seconds = (lastDeliveryAt - start) / 1000;
       const cpuUsPerDelivery = ((cpuSeconds(nodes) - cpuBefore) * 1e6) / delivered;
-      return { deliveriesPerSec: delivered / seconds, delivered, expected, lost: expected - delivered, seconds, cpuUsPerDelivery };
+      const client = process.cpuUsage(clientBefore);
+      const clientCpuUsPerDelivery = (client.user + client.system) / delivered;
+      return { deliveriesPerSec: delivered / seconds, delivered, expected, lost: expected - delivered, seconds, cpuUsPerDelivery, clientCpuUsPerDelivery };
     };
     const firstBurst = await burst();
     await Bun.sleep(o.settleMs);
@@ -188,6 +223,34 @@ async function network(o: HopOptions): Promise<Pick<HopRun, "lastNode" | "firstB
   } finally {
     await set.stop();
   }
+}
+
+const HOP_CLIENT_PY = join(import.meta.dir, "reference", "hop_client.py");
+
+/** Runs bench/reference/hop_client.py for one phase (python3 from PATH) and returns the JSON it prints. */
+async function pythonClient<T>(args: (string | number)[]): Promise<T> {
+  const child = Bun.spawn(["python3", HOP_CLIENT_PY, ...args.map(String)], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  if (code !== 0) throw new Error(`hop_client.py ${args[0]} exited with ${code}: ${stderr.trim()}`);
+  try {
+    return JSON.parse(stdout) as T;
+  } catch {
+    throw new Error(`hop_client.py ${args[0]} printed no JSON: ${stdout.slice(0, 200)} ${stderr.trim()}`);
+  }
+}
+
+/** A BurstRun from the Python client's JSON, where null stands for NaN. */
+function burstRun(b: { [K in keyof BurstRun]: number | null }): BurstRun {
+  const n = (x: number | null) => x ?? NaN;
+  return {
+    deliveriesPerSec: n(b.deliveriesPerSec),
+    delivered: n(b.delivered),
+    expected: n(b.expected),
+    lost: n(b.lost),
+    seconds: n(b.seconds),
+    cpuUsPerDelivery: n(b.cpuUsPerDelivery),
+    clientCpuUsPerDelivery: n(b.clientCpuUsPerDelivery),
+  };
 }
 
 /** CPU seconds (user + system) the node processes used so far, from /proc (NaN where there is none). */
@@ -228,6 +291,7 @@ const kps = (b: BurstRun) => (b.deliveriesPerSec / 1000).toFixed(1);
 
 export async function benchHop(o: HopOptions, log: (line: string) => void): Promise<HopRun[]> {
   log(`node command: ${o.node.command}`);
+  log(`measuring client: ${o.client === "python" ? `python3 ${HOP_CLIENT_PY}` : "this Bun process (src/client/api-client.ts)"}`);
   log(`INI [gossip]: degree ${o.node.degree}, cache_size ${o.node.cacheSize}${Object.entries(o.node.extra).map(([k, v]) => `, ${k} ${v}`).join("")}`);
   log(`one hop: ${o.hopItems} items of ${o.size} B (after ${o.warmItems} not counted), one in flight, ${o.gapMs} ms apart; N=${o.nodes}: ${o.items} items at ${o.rate}/s, then a burst of ${o.burst}`);
   const runs: HopRun[] = [];
@@ -240,7 +304,7 @@ export async function benchHop(o: HopOptions, log: (line: string) => void): Prom
       `run ${r + 1}/${o.runs}: one hop p50/p90/p99 ${ms(hop.p50)} / ${ms(hop.p90)} / ${ms(hop.p99)} ms (${hop.lost} lost); ` +
         `N=${o.nodes} last node p50/p99 ${ms(net.lastNode.p50)} / ${ms(net.lastNode.p99)} ms (${net.lastNode.delivered}/${net.lastNode.expected}); ` +
         `bursts ${kps(net.firstBurst)} then ${kps(net.burst)} k deliveries/s, ${net.firstBurst.lost} and ${net.burst.lost} of ${net.burst.expected} lost, ` +
-        `${us(net.burst.cpuUsPerDelivery)} µs CPU per delivery`,
+        `${us(net.burst.cpuUsPerDelivery)} µs CPU per delivery (the client: ${us(net.burst.clientCpuUsPerDelivery)} µs)`,
     );
   }
   const m = (f: (r: HopRun) => number) => median(runs.map(f));
@@ -266,6 +330,7 @@ export function hopOptions(argv: string[]): HopOptions & { out?: string } {
     strict: true,
     options: {
       node: { type: "string" },
+      client: { type: "string", default: "bun" },
       set: { type: "string", multiple: true },
       hostkey: { type: "string", default: "none" },
       runs: { type: "string", default: "3" },
@@ -294,10 +359,12 @@ export function hopOptions(argv: string[]): HopOptions & { out?: string } {
     if (eq <= 0) throw new Error(`--set ${kv}: expected key=value`);
     extra[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
   }
+  if (v.client !== "bun" && v.client !== "python") throw new Error(`--client: bun or python, got ${v.client}`);
   if (v.hostkey !== "none" && v.hostkey !== "rsa") throw new Error(`--hostkey: rsa or none, got ${v.hostkey}`);
   const num = (s: string | undefined) => Number(s);
   return {
     node: { command, extra, hostkey: v.hostkey, degree: num(v.degree), cacheSize: num(v["cache-size"]), keep: v.keep },
+    client: v.client,
     runs: num(v.runs),
     hopItems: num(v["hop-items"]),
     warmItems: num(v["warm-items"]),

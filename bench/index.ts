@@ -4,7 +4,8 @@
  *   gossipsub  js-libp2p gossipsub on the same workload (--unsigned for StrictNoSign); installs its packages first
  *   compare    both, alternating, medians of --runs (3) at --nodes (30); writes bench/results/*.json|md|svg
  *   hop        real node processes through the VoidPhone API: one-hop latency, last-node latency at N=10, a burst
- *              (--node 'CMD {config}' for any module reading the VoidPhone INI; --runs 3; bench/hop.ts)
+ *              (--node 'CMD {config}' for any module reading the VoidPhone INI; --runs 3; --client python for
+ *              bench/reference/hop_client.py as the measuring client; bench/hop.ts)
  *   report     FILE.json: writes the Markdown and SVG of a saved compare again
  *   net-run    internal: one run of ours in this process (what `net` and `compare` spawn)
  */

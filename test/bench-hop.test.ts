@@ -1,7 +1,8 @@
 /**
  * `bench hop` at a tiny size, real node processes through the VoidPhone API: ours, and the plain-TCP floor
- * (bench/reference/plain_gossip.py) when python3 is here. Nothing lost in any phase and the report's fields sane
- * (ordered percentiles, CPU per delivery read from /proc). No timing figure is asserted.
+ * (bench/reference/plain_gossip.py) when python3 is here, and ours measured by the Python client
+ * (`--client python`, bench/reference/hop_client.py). Nothing lost in any phase and the report's fields sane
+ * (positive, ordered percentiles, CPU per delivery read from /proc). No timing figure is asserted.
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -19,14 +20,20 @@ async function runTiny(extra: string[]) {
 
 function expectSane(run: Awaited<ReturnType<typeof runTiny>>["run"]) {
   expect(run.hop.lost).toBe(0);
+  expect(run.hop.p50).toBeGreaterThan(0);
   expect(run.hop.p50).toBeLessThanOrEqual(run.hop.p90);
   expect(run.hop.p90).toBeLessThanOrEqual(run.hop.p99);
   expect(run.lastNode.delivered).toBe(run.lastNode.expected);
   expect(run.lastNode.expected).toBe(4);
+  expect(run.lastNode.p50).toBeGreaterThan(0);
+  expect(run.lastNode.p50).toBeLessThanOrEqual(run.lastNode.p99);
   for (const b of [run.firstBurst, run.burst]) {
     expect(b.expected).toBe(30 * 2);
     expect(b.lost).toBe(0);
+    expect(b.delivered).toBe(b.expected);
     expect(b.deliveriesPerSec).toBeGreaterThan(0);
+    expect(b.seconds).toBeGreaterThan(0);
+    expect(b.clientCpuUsPerDelivery).toBeGreaterThanOrEqual(0);
   }
   // Read from /proc (NaN when unreadable); in clock ticks of 10 ms, so a burst this small may measure 0.
   expect(Number.isFinite(run.burst.cpuUsPerDelivery) && run.burst.cpuUsPerDelivery >= 0).toBe(true);
@@ -44,7 +51,17 @@ describe("bench hop", () => {
     expectSane(run);
   }, 60_000);
 
-  test("--node must name {config}", () => {
+  test.skipIf(python3 === null)("ours under the Python client (--client python): nothing lost; sane fields", async () => {
+    const { run, lines } = await runTiny(["--client", "python"]);
+    expectSane(run);
+    expect(lines.some((l) => l.startsWith("measuring client: python3") && l.endsWith("hop_client.py"))).toBe(true);
+    expect(lines.some((l) => l.includes("pow_difficulty 8"))).toBe(true);
+  }, 60_000);
+
+  test("--node must name {config}; --client is bun or python", () => {
     expect(() => hopOptions(["--node", "gossip"])).toThrow("{config}");
+    expect(hopOptions([]).client).toBe("bun");
+    expect(hopOptions(["--client", "python"]).client).toBe("python");
+    expect(() => hopOptions(["--client", "rust"])).toThrow("--client");
   });
 });

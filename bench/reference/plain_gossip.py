@@ -2,7 +2,8 @@
 It speaks the VoidPhone API (ANNOUNCE/NOTIFY/NOTIFICATION/VALIDATION) and floods items over unauthenticated TCP links
 to its bootstrapper and inbound peers, so the bench measures what API + one socket hop cost with nothing else on top.
 Python 3.11, standard library only. Run:
-  node_modules/.bin/bun run bench hop --node 'python3 bench/reference/plain_gossip.py -c {config}'
+  node_modules/.bin/bun run bench hop --node "python3 $PWD/bench/reference/plain_gossip.py -c {config}"
+(an absolute path: bench hop starts its nodes in a temporary directory)
 """
 import argparse
 import asyncio
