@@ -113,6 +113,12 @@ export const TREE_ROOT_MAX_DISTANCE = 16;
  *  distances count up in many small steps). */
 export const TREE_ROOT_ADVERT_DELAY_MS = 20;
 
+/** Rooted trees: adverts acted on per peer within TREE_ROOT_ADVERT_WINDOW_MS (all types together). An honest
+ *  neighbour's place changes a few times as a tree forms and up to ~TREE_ROOT_MAX_DISTANCE times when its root
+ *  leaves; each advert past the budget is ignored, and every TREE_ROOT_ADVERT_BUDGET of them a penalty unit. */
+export const TREE_ROOT_ADVERT_BUDGET = 64;
+export const TREE_ROOT_ADVERT_WINDOW_MS = 10_000;
+
 /** Announced IDs awaited at once; announcers remembered per ID. */
 export const TREE_MAX_PENDING = 4_096;
 export const TREE_MAX_ANNOUNCERS = 8;

@@ -10,9 +10,9 @@ import type { GossipNode } from "../src/node.ts";
 import { createHarness, linked, type NodeSpec } from "./net-harness.ts";
 import { payload, RawPeer } from "./hostile/raw-peer.ts";
 import { waitFor } from "./wait-for.ts";
-import { TREE_SERVE_DEADLINE_MS, TREE_UNSERVED_RUN } from "../src/defaults.ts";
+import { TREE_ROOT_ADVERT_BUDGET, TREE_SERVE_DEADLINE_MS, TREE_UNSERVED_RUN } from "../src/defaults.ts";
 import { itemId } from "../src/gossip/item-id.ts";
-import { FEATURE_TREES } from "../src/p2p/wire.ts";
+import { FEATURE_ROOTS, FEATURE_TREES } from "../src/p2p/wire.ts";
 
 const h = createHarness();
 const raws: RawPeer[] = [];
@@ -100,9 +100,9 @@ test("positive control: a peer that sends only garbage (true IDs, rejected by th
   expect(target.core.score.scoreOf(id)).toBe(0);
 }, 60_000);
 
-/** A raw peer that offers broadcast trees, linked to `target`. */
-async function treePeer(target: GossipNode): Promise<RawPeer> {
-  const raw = await RawPeer.connect(target.transport.port, { features: FEATURE_TREES });
+/** A raw peer that offers broadcast trees (and with `features`, more), linked to `target`. */
+async function treePeer(target: GossipNode, features = FEATURE_TREES): Promise<RawPeer> {
+  const raw = await RawPeer.connect(target.transport.port, { features });
   raws.push(raw);
   await raw.handshake();
   await waitFor(() => linked(target, raw.identity.idHex), 3000, "tree peer linked");
@@ -148,5 +148,25 @@ test("a tree peer that GRAFTs what was never announced to it, over and over: una
   await flooder.waitClosed(5000);
   expect(target.broadcaster.stats().tree!.graftFloods).toBeGreaterThan(0);
   expect(target.broadcaster.stats().tree).toMatchObject({ graftsAnswered: 0, graftsMissed: 0 }); // no flood GRAFT served
+  for (const r of relays) expect(target.core.isBanned(r.identity.idHex)).toBe(false);
+}, 30_000);
+
+test("a rooted-tree peer flooding TreeRoot adverts: past its budget ignored, charged, banned; the target's tree and honest relays stay", async () => {
+  const { target, relays, module } = await picky(2);
+  await announceFromEach(relays, 10);
+  await waitFor(() => module.received.length === 20, 10_000, "honest items notified");
+  const placeBefore = target.broadcaster.rootOf(T)!;
+  const flooder = await treePeer(target, FEATURE_TREES | FEATURE_ROOTS);
+  // Each advert would move the target's place (a smaller root, then none): what would make every link carry one.
+  const flip = (i: number) => ({ dataType: T, root: new Uint8Array(8).fill(i % 2 === 0 ? 0 : 0xff), distance: 0, parent: false });
+  for (let i = 0; i < 20 * TREE_ROOT_ADVERT_BUDGET && !flooder.closed; i++) {
+    flooder.send({ kind: { $case: "treeRoot", value: flip(i) } });
+    if (i % 50 === 49) await Bun.sleep(0);
+  }
+  await waitFor(() => target.core.isBanned(flooder.identity.idHex), 10_000, "flooder banned");
+  await flooder.waitClosed(5000);
+  expect(target.broadcaster.stats().tree!.advertFloods).toBeGreaterThan(0);
+  // Its adverts went with its link: the target stands where it stood before it came.
+  await waitFor(() => target.broadcaster.rootOf(T)!.root === placeBefore.root, 3000, "the place before the flood");
   for (const r of relays) expect(target.core.isBanned(r.identity.idHex)).toBe(false);
 }, 30_000);

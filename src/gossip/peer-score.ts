@@ -184,6 +184,11 @@ export class PeerScore implements PeerEvents {
     return this.penalise(peer, "graft-flood");
   }
 
+  /** `peer` sent rooted-tree adverts faster than any honest node's place changes (src/gossip/tree-root.ts). */
+  recordAdvertFlood(peer: PeerId): boolean {
+    return this.penalise(peer, "advert-flood");
+  }
+
   /** `peer` sent announcements faster than any honest node forwards items. */
   recordAnnouncementFlood(peer: PeerId): boolean {
     return this.penalise(peer, "announcement-flood");

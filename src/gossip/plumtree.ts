@@ -29,7 +29,7 @@ export interface PlumtreeOptions {
   firstAnnouncement?(peer: PeerId): void;
   /** A peer left a run of our GRAFTs unanswered, or GRAFTed far more than we announced (how promises are judged:
    *  tree-promises.ts, with graftRounds below): the peer score charges it. */
-  brokenPromise?(peer: PeerId, how: "unserved" | "graft-flood"): void;
+  brokenPromise?(peer: PeerId, how: "unserved" | "graft-flood" | "advert-flood"): void;
   promises: Omit<TreePromiseParams, "graftRounds">;
   /** Some local module subscribed to the type: an announcement of another type is not worth a GRAFT. */
   wants(dataType: number): boolean;
@@ -52,7 +52,7 @@ export interface PlumtreeOptions {
   graftRounds: number;
   /** Rooted trees (tree-root.ts) with peers that speak them: this node's key and the largest distance believed;
    *  undefined: the paper's rules on every link. */
-  rooted?: { self: string; maxDistance: number; advertDelayMs: number };
+  rooted?: { self: string; maxDistance: number; advertDelayMs: number; advertBudget: number; advertWindowMs: number };
   /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
   maxPending: number;
   /** Announcers remembered per awaited ID. */
@@ -97,6 +97,8 @@ export class PlumtreeStats {
   rootAdvertsSent = 0;
   rootAdvertsReceived = 0;
   parentChanges = 0;
+  /** Peers charged for sending rooted-tree adverts past their budget. */
+  advertFloods = 0;
 }
 
 interface Pending {
@@ -160,6 +162,13 @@ export class Plumtree {
             send: (peer, advert) => {
               this.stats.rootAdvertsSent++;
               o.send(peer, { kind: "root", ...advert });
+            },
+            now: () => o.clock.now(),
+            advertBudget: o.rooted.advertBudget,
+            advertWindowMs: o.rooted.advertWindowMs,
+            flood: (peer) => {
+              this.stats.advertFloods++;
+              o.brokenPromise?.(peer, "advert-flood");
             },
             dirty: () => (this.rootTimer ??= o.clock.setTimeout(() => {
               this.rootTimer = undefined;

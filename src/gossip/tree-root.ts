@@ -15,8 +15,12 @@
  * distances count up, go out as one advert); a neighbour whose parent we are is never our parent (poisoned reverse),
  * and distances past `maxDistance` are not believed, so a root that left is forgotten after the count to
  * `maxDistance` (bounded), meanwhile the lazy links repair.
- * Pure: no clock, no sockets. Must never: hold state for more than `maxTypes` types or for a peer after linkDown, or
- * send an advert to a peer that does not speak it.
+ * An honest neighbour's place changes a few times when a tree forms or its root leaves; a peer sending more than
+ * `advertBudget` adverts within `advertWindowMs` is flooding (each of its adverts could move every node's place and
+ * so make every link carry one): the rest of its window is ignored, and `flood` is told once per `advertBudget` over.
+ * Pure: no sockets; time from `now`. Must never: hold state for more than `maxTypes` types or for a peer after
+ * linkDown, send an advert to a peer that does not speak it, or act on more than `advertBudget` adverts of one peer
+ * in a window.
  */
 import type { PeerId } from "./ports.ts";
 
@@ -42,6 +46,12 @@ export interface RootedTreeOptions {
   dirty(): void;
   /** A link became or stopped being a tree link for a type. */
   roleChanged(peer: PeerId, dataType: number, tree: boolean): void;
+  now(): number;
+  /** Adverts acted on per peer and window at most (all types together). */
+  advertBudget: number;
+  advertWindowMs: number;
+  /** A peer sent past its budget (once per `advertBudget` over it). */
+  flood(peer: PeerId): void;
 }
 
 interface Heard {
@@ -62,6 +72,10 @@ interface TypeTree {
 export class RootedTree {
   private readonly speakers = new Set<PeerId>();
   private readonly types = new Map<number, TypeTree>();
+  /** Per peer: when its window began and its adverts in it. */
+  private readonly budgets = new Map<PeerId, { start: number; count: number }>();
+  /** Adverts ignored because their sender was past its budget. */
+  ignored = 0;
   /** Types whose place changed since the last flush. */
   private readonly changed = new Set<number>();
   /** Adverts sent and heard (for the stats). */
@@ -80,6 +94,7 @@ export class RootedTree {
 
   linkDown(peer: PeerId): void {
     if (!this.speakers.delete(peer)) return;
+    this.budgets.delete(peer);
     for (const [dataType, t] of this.types) {
       if (!t.heard.delete(peer)) continue;
       if (t.active) this.recompute(dataType, t);
@@ -131,6 +146,7 @@ export class RootedTree {
   heard(peer: PeerId, advert: RootAdvert): void {
     if (!this.speakers.has(peer)) return;
     this.received++;
+    if (!this.withinBudget(peer)) return;
     const t = this.tree(advert.dataType);
     const before = this.isTreeLink(peer, advert.dataType);
     const known = t.heard.has(peer);
@@ -190,6 +206,20 @@ export class RootedTree {
       if (parent !== undefined) this.o.roleChanged(parent, dataType, true);
     }
     if (force) for (const peer of t.heard.keys()) this.o.roleChanged(peer, dataType, this.isTreeLink(peer, dataType));
+  }
+
+  private withinBudget(peer: PeerId): boolean {
+    const now = this.o.now();
+    let b = this.budgets.get(peer);
+    if (b === undefined || now - b.start >= this.o.advertWindowMs) {
+      b = { start: now, count: 0 };
+      this.budgets.set(peer, b);
+    }
+    const over = ++b.count - this.o.advertBudget;
+    if (over <= 0) return true;
+    this.ignored++;
+    if ((over - 1) % this.o.advertBudget === 0) this.o.flood(peer);
+    return false;
   }
 
   private tell(peer: PeerId, dataType: number, t: TypeTree): void {

@@ -27,6 +27,8 @@ import {
   TREE_ROOTED,
   TREE_ROOT_MAX_DISTANCE,
   TREE_ROOT_ADVERT_DELAY_MS,
+  TREE_ROOT_ADVERT_BUDGET,
+  TREE_ROOT_ADVERT_WINDOW_MS,
   TREE_RECENT_MAX_BYTES,
   TREE_RECENT_MAX_ITEMS,
   TREE_GRAFT_ALLOWANCE,
@@ -74,6 +76,9 @@ export interface TreeTunables {
   rootMaxDistance: number;
   /** Changes of place within this long go out as one advert. */
   rootAdvertDelayMs: number;
+  /** Adverts acted on per peer within the window; past it a peer floods. */
+  rootAdvertBudget: number;
+  rootAdvertWindowMs: number;
   maxPending: number;
   maxAnnouncers: number;
   maxEntriesPerMessage: number;
@@ -112,6 +117,8 @@ const DEFAULT_TUNABLES: TreeTunables = {
   rooted: TREE_ROOTED,
   rootMaxDistance: TREE_ROOT_MAX_DISTANCE,
   rootAdvertDelayMs: TREE_ROOT_ADVERT_DELAY_MS,
+  rootAdvertBudget: TREE_ROOT_ADVERT_BUDGET,
+  rootAdvertWindowMs: TREE_ROOT_ADVERT_WINDOW_MS,
   maxPending: TREE_MAX_PENDING,
   maxAnnouncers: TREE_MAX_ANNOUNCERS,
   maxEntriesPerMessage: TREE_MAX_ENTRIES_PER_MESSAGE,
@@ -153,7 +160,12 @@ export class TreeSpread {
       send: (peer, message) => this.sendTree(peer, message),
       has: (key) => this.seen.has(key),
       firstAnnouncement: (peer) => o.score.recordFirstAnnouncement(peer),
-      brokenPromise: (peer, how) => void (how === "unserved" ? o.score.recordUnservedAnnouncement(peer) : o.score.recordGraftFlood(peer)),
+      brokenPromise: (peer, how) =>
+        void (how === "unserved"
+          ? o.score.recordUnservedAnnouncement(peer)
+          : how === "graft-flood"
+            ? o.score.recordGraftFlood(peer)
+            : o.score.recordAdvertFlood(peer)),
       promises: { serveDeadlineMs: o.serveDeadlineMs, unservedRun: o.unservedRun, graftAllowance: o.graftAllowance, maxPromises: o.maxPromises },
       wants: o.wants,
       graftTimeoutMs: o.graftTimeoutMs,
@@ -169,7 +181,15 @@ export class TreeSpread {
       maxEntriesPerMessage: o.maxEntriesPerMessage,
       maxQueuedPerPeer: o.maxQueuedPerPeer,
       maxTypes: o.maxTypes,
-      rooted: o.rooted ? { self: rootKeyOf(o.network.localId), maxDistance: o.rootMaxDistance, advertDelayMs: o.rootAdvertDelayMs } : undefined,
+      rooted: o.rooted
+        ? {
+            self: rootKeyOf(o.network.localId),
+            maxDistance: o.rootMaxDistance,
+            advertDelayMs: o.rootAdvertDelayMs,
+            advertBudget: o.rootAdvertBudget,
+            advertWindowMs: o.rootAdvertWindowMs,
+          }
+        : undefined,
     });
   }
 

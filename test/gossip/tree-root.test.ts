@@ -4,11 +4,27 @@
  * tree link at both ends or at neither, a root that leaves is replaced after a bounded count, and state is bounded.
  */
 import { expect, test } from "bun:test";
-import { RootedTree, type RootAdvert } from "../../src/gossip/tree-root.ts";
+import { RootedTree, type RootAdvert, type RootedTreeOptions } from "../../src/gossip/tree-root.ts";
 import { seededRandom } from "../../src/util/random.ts";
-import { TREE_ROOT_MAX_DISTANCE } from "../../src/defaults.ts";
+import { TREE_ROOT_ADVERT_BUDGET, TREE_ROOT_ADVERT_WINDOW_MS, TREE_ROOT_MAX_DISTANCE } from "../../src/defaults.ts";
 
 const T = 7;
+
+/** Options for a RootedTree of a test: no-op callbacks, a clock at 0, the defaults' budget. */
+function opts(o: Partial<RootedTreeOptions> & { self: string }): RootedTreeOptions {
+  return {
+    maxTypes: 4,
+    maxDistance: TREE_ROOT_MAX_DISTANCE,
+    send: () => {},
+    dirty: () => {},
+    roleChanged: () => {},
+    now: () => 0,
+    advertBudget: TREE_ROOT_ADVERT_BUDGET,
+    advertWindowMs: TREE_ROOT_ADVERT_WINDOW_MS,
+    flood: () => {},
+    ...o,
+  };
+}
 
 /** `n` RootedTrees with keys from `keyOf`, linked by `edges`; adverts queue and are delivered by `settle`. */
 function world(n: number, edges: [number, number][], keyOf: (i: number) => string = (i) => (1000 + i).toString(16).padStart(16, "0")) {
@@ -18,14 +34,7 @@ function world(n: number, edges: [number, number][], keyOf: (i: number) => strin
   const trees = Array.from(
     { length: n },
     (_, i) =>
-      new RootedTree({
-        self: keyOf(i),
-        maxTypes: 4,
-        maxDistance: TREE_ROOT_MAX_DISTANCE,
-        send: (peer, advert) => queue.push({ from: i, to: Number(peer), advert }),
-        dirty: () => {},
-        roleChanged: () => {},
-      }),
+      new RootedTree(opts({ self: keyOf(i), send: (peer, advert) => void queue.push({ from: i, to: Number(peer), advert }) })),
   );
   const link = (a: number, b: number) => {
     links.add(`${a}-${b}`).add(`${b}-${a}`);
@@ -150,7 +159,7 @@ test("a new link with a smaller root re-roots the tree; a new node learns where 
 
 test("a neighbour whose parent we are is never our parent (poisoned reverse); distances past the bound are not believed", () => {
   const sent: { peer: string; advert: RootAdvert }[] = [];
-  const t = new RootedTree({ self: "00000000000000ff", maxTypes: 4, maxDistance: 24, send: (peer, advert) => sent.push({ peer, advert }), dirty: () => {}, roleChanged: () => {} });
+  const t = new RootedTree(opts({ self: "00000000000000ff", maxDistance: 24, send: (peer, advert) => void sent.push({ peer, advert }) }));
   t.linkUp("a");
   t.linkUp("b");
   t.activate(T);
@@ -169,7 +178,7 @@ test("a neighbour whose parent we are is never our parent (poisoned reverse); di
 
 test("adverts from a peer that does not speak rooted trees, or for a type we do not relay, decide nothing; types are bounded", () => {
   const sent: string[] = [];
-  const t = new RootedTree({ self: "00000000000000ff", maxTypes: 2, maxDistance: 24, send: (peer) => sent.push(peer), dirty: () => {}, roleChanged: () => {} });
+  const t = new RootedTree(opts({ self: "00000000000000ff", maxTypes: 2, send: (peer) => void sent.push(peer) }));
   t.heard("stranger", { dataType: T, root: "0000000000000001", distance: 0, parent: false });
   expect(t.decides("stranger", T)).toBe(false);
   t.linkUp("a");
@@ -180,4 +189,24 @@ test("adverts from a peer that does not speak rooted trees, or for a type we do 
   expect([1, 2, 3, 4, 5].filter((type) => t.placeOf(type) !== undefined)).toEqual([4, 5]);
   t.linkDown("a");
   expect(t.speaks("a")).toBe(false);
+});
+
+test("a peer flooding adverts: past its budget in a window they are ignored and charged once per budget; the next window counts afresh", () => {
+  let now = 0;
+  const floods: string[] = [];
+  const t = new RootedTree(opts({ self: "00000000000000ff", now: () => now, advertBudget: 8, advertWindowMs: 1000, flood: (peer) => void floods.push(peer) }));
+  t.linkUp("flooder");
+  t.linkUp("honest");
+  t.activate(T);
+  // Each advert moves our place (a root at distance 0, then none): what a flood would make every link carry.
+  const flip = (i: number): RootAdvert => ({ dataType: T, root: i % 2 === 0 ? "0000000000000001" : "00000000000000fe", distance: 0, parent: false });
+  for (let i = 0; i < 8; i++) t.heard("flooder", flip(i));
+  expect(t.placeOf(T)!.root).toBe("00000000000000fe");
+  for (let i = 8; i < 25; i++) t.heard("flooder", flip(i)); // 17 over the budget: ignored, charged at the 1st and 9th, 17th
+  expect([t.placeOf(T)!.root, t.ignored, floods.length]).toEqual(["00000000000000fe", 17, 3]);
+  t.heard("honest", { dataType: T, root: "0000000000000002", distance: 1, parent: false }); // other peers are not held back
+  expect(t.placeOf(T)).toEqual({ root: "0000000000000002", distance: 2, parent: "honest" });
+  now = 1000;
+  t.heard("flooder", flip(0));
+  expect(t.placeOf(T)).toEqual({ root: "0000000000000001", distance: 1, parent: "flooder" });
 });
