@@ -88,8 +88,8 @@ export interface IdentityProof {
   /**
    * Protocol features the sender speaks, one bit each; a link uses a feature only when both sides set its bit.
    * Bit 0 (1): broadcast trees (LinkMessage kinds IHave, Graft, Prune, DontHave). Bit 1 (2): membership views
-   * (Join, ForwardJoin, Neighbor, Disconnect, Shuffle, ShuffleReply). Unknown bits are ignored; nodes that predate the
-   * field send none (0).
+   * (Join, ForwardJoin, Neighbor, Disconnect, Shuffle, ShuffleReply). Bit 2 (4): rooted broadcast trees (TreeRoot;
+   * used only together with bit 0). Unknown bits are ignored; nodes that predate the field send none (0).
    */
   features?:
     | number
