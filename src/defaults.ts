@@ -109,6 +109,10 @@ export const TREE_ROOTED = true;
  *  simulated (~7 at 10,000 nodes, degree 6). A node farther away keeps a tree of its own and is served by repair. */
 export const TREE_ROOT_MAX_DISTANCE = 16;
 
+/** Rooted trees: the one-way latency taken for a link whose round trip the handshake did not measure (ms); parents
+ *  are chosen by the sum of their links' latencies to the root, then by links. */
+export const TREE_ROOT_DEFAULT_LINK_MS = 50;
+
 /** Rooted trees: a node's changes of place within this long go out as one advert per link (a root that leaves makes
  *  distances count up in many small steps). */
 export const TREE_ROOT_ADVERT_DELAY_MS = 20;

@@ -88,7 +88,7 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 function linkInfo(d: LinkDescription): LinkInfo {
   // Inbound peers are dialable at their observed IP and the listen port they announced in the handshake.
   const port = d.inbound ? d.listenPort : d.remotePort;
-  return { peer: d.peerId, host: d.remoteHost, port, inbound: d.inbound, trees: speaksTrees(d), roots: speaksRoots(d), views: speaksViews(d) };
+  return { peer: d.peerId, host: d.remoteHost, port, inbound: d.inbound, trees: speaksTrees(d), roots: speaksRoots(d), views: speaksViews(d), rttMs: d.rttMs };
 }
 
 export async function startNode(config: NodeConfig, identity: Identity, log: Logger, options: NodeOptions = {}): Promise<GossipNode> {

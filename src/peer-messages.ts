@@ -44,7 +44,13 @@ export function peerListMessage(peers: PeerAddress[]): LinkMessage {
 export function treeLinkMessages(message: TreeMessage): (LinkMessage | Uint8Array)[] {
   if (message.kind === "prune") return [{ kind: { $case: "prune", value: { dataType: message.dataType } } }];
   if (message.kind === "root") {
-    const value = { dataType: message.dataType, root: Uint8Array.fromHex(message.root), distance: Math.min(message.distance, MAX_HOPS), parent: message.parent };
+    const value = {
+      dataType: message.dataType,
+      root: Uint8Array.fromHex(message.root),
+      distance: Math.min(message.distance, MAX_HOPS),
+      parent: message.parent,
+      cost: Math.min(Math.round(message.cost), 0xffffffff),
+    };
     return [{ kind: { $case: "treeRoot", value } }];
   }
   const out: (LinkMessage | Uint8Array)[] = [];
@@ -124,7 +130,7 @@ export function dispatch(events: PeerEvents, peer: string, message: LinkMessage)
       return;
     case "treeRoot": {
       const v = kind.value;
-      events.tree(peer, { kind: "root", dataType: v.dataType, root: v.root.toHex(), distance: v.distance, parent: v.parent });
+      events.tree(peer, { kind: "root", dataType: v.dataType, root: v.root.toHex(), distance: v.distance, cost: v.cost, parent: v.parent });
       return;
     }
     case "join":

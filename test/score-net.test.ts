@@ -158,7 +158,7 @@ test("a rooted-tree peer flooding TreeRoot adverts: past its budget ignored, cha
   const placeBefore = target.broadcaster.rootOf(T)!;
   const flooder = await treePeer(target, FEATURE_TREES | FEATURE_ROOTS);
   // Each advert would move the target's place (a smaller root, then none): what would make every link carry one.
-  const flip = (i: number) => ({ dataType: T, root: new Uint8Array(8).fill(i % 2 === 0 ? 0 : 0xff), distance: 0, parent: false });
+  const flip = (i: number) => ({ dataType: T, root: new Uint8Array(8).fill(i % 2 === 0 ? 0 : 0xff), distance: 0, cost: 0, parent: false });
   for (let i = 0; i < 20 * TREE_ROOT_ADVERT_BUDGET && !flooder.closed; i++) {
     flooder.send({ kind: { $case: "treeRoot", value: flip(i) } });
     if (i % 50 === 49) await Bun.sleep(0);

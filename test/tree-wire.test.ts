@@ -160,6 +160,8 @@ test("rooted trees on the wire: one root, two tree links, every item once withou
   const places = ns.map((n) => n.broadcaster.rootOf(TYPE)!);
   expect(new Set(places.map((p) => p.root)).size).toBe(1);
   expect(places.map((p) => p.distance).toSorted()).toEqual([0, 1, 1]);
+  // Paths to the root in time, from the handshakes' round trips: 0 at the root, more than 0 elsewhere.
+  expect(places.map((p) => (p.distance === 0 ? p.cost === 0 : p.cost > 0))).toEqual([true, true, true]);
   // Each node's eager links: the two tree links of the triangle (one is lazy at both of its ends).
   const eagerEnds = ns.reduce((sum, n) => sum + n.transport.linked().filter((l) => n.broadcaster.roleOf(l.info.peerId) === "eager").length, 0);
   expect(eagerEnds).toBe(4);

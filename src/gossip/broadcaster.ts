@@ -29,6 +29,7 @@ import { PeerIntake } from "./intake.ts";
 import { ReplayHold } from "./replay-hold.ts";
 import { SeenCache } from "./seen-cache.ts";
 import { TreeSpread, type TreeTunables } from "./tree-spread.ts";
+import type { RootPlace } from "./tree-root.ts";
 import { silentLogger, type Logger } from "../log.ts";
 
 /** Counters only; the broadcaster calls them, whoever exports metrics reads them. */
@@ -252,7 +253,7 @@ export class Broadcaster implements PeerEvents {
 
   /** This node's place in a type's rooted tree (src/gossip/tree-root.ts); undefined when not relaying the type or
    *  flooding. */
-  rootOf(dataType: number): { root: string; distance: number; parent: PeerId | undefined } | undefined {
+  rootOf(dataType: number): RootPlace | undefined {
     return this.spread?.tree.rootOf(dataType);
   }
 

@@ -16,7 +16,7 @@ import type { Clock, PeerId, TreeEntry, TreeMessage } from "./ports.ts";
 import { TreeRoles } from "./tree-roles.ts";
 import { Fifo } from "../util/fifo.ts";
 import { TreePromises, type TreePromiseParams } from "./tree-promises.ts";
-import { RootedTree } from "./tree-root.ts";
+import { RootedTree, type RootAdvert, type RootPlace } from "./tree-root.ts";
 
 export interface PlumtreeOptions {
   clock: Clock;
@@ -52,7 +52,7 @@ export interface PlumtreeOptions {
   graftRounds: number;
   /** Rooted trees (tree-root.ts) with peers that speak them: this node's key and the largest distance believed;
    *  undefined: the paper's rules on every link. */
-  rooted?: { self: string; maxDistance: number; advertDelayMs: number; advertBudget: number; advertWindowMs: number };
+  rooted?: { self: string; maxDistance: number; defaultLinkMs: number; advertDelayMs: number; advertBudget: number; advertWindowMs: number };
   /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
   maxPending: number;
   /** Announcers remembered per awaited ID. */
@@ -158,6 +158,7 @@ export class Plumtree {
         : new RootedTree({
             self: o.rooted.self,
             maxDistance: o.rooted.maxDistance,
+            defaultLinkMs: o.rooted.defaultLinkMs,
             maxTypes: o.maxTypes,
             send: (peer, advert) => {
               this.stats.rootAdvertsSent++;
@@ -180,9 +181,9 @@ export class Plumtree {
   }
 
   /** A new link: eager, as in the paper (the tree is pruned to shape by duplicates). */
-  linkUp(peer: PeerId, speaksTrees: boolean, speaksRoots = false): void {
+  linkUp(peer: PeerId, speaksTrees: boolean, speaksRoots = false, rttMs?: number): void {
     if (speaksTrees) this.roles.add(peer);
-    if (speaksTrees && speaksRoots) this.rooted?.linkUp(peer);
+    if (speaksTrees && speaksRoots) this.rooted?.linkUp(peer, rttMs);
   }
 
   /** The lost link's roles go; IDs it announced are asked of the others. */
@@ -332,14 +333,14 @@ export class Plumtree {
   }
 
   /** A rooted-tree advert from a peer (tree-root.ts). */
-  rootAdvert(from: PeerId, advert: { dataType: number; root: string; distance: number; parent: boolean }): void {
+  rootAdvert(from: PeerId, advert: RootAdvert): void {
     this.stats.rootAdvertsReceived++;
     this.rooted?.heard(from, advert);
     if (this.rooted) this.stats.parentChanges = this.rooted.parentChanges;
   }
 
   /** This node's place in a type's rooted tree (undefined: no rooted trees, or not relaying the type). */
-  rootOf(dataType: number): { root: string; distance: number; parent: PeerId | undefined } | undefined {
+  rootOf(dataType: number): RootPlace | undefined {
     return this.rooted?.placeOf(dataType);
   }
 

@@ -38,7 +38,7 @@ export type TreeMessage =
   | { kind: "dont-have"; ids: Uint8Array[] }
   /** Where the sender is in the type's rooted tree (src/gossip/tree-root.ts): its root's key, its distance to it,
    *  and whether the receiver is its parent. */
-  | { kind: "root"; dataType: number; root: string; distance: number; parent: boolean };
+  | { kind: "root"; dataType: number; root: string; distance: number; cost: number; parent: boolean };
 
 /** A dialable peer endpoint, with the ID we expect to find there when known. */
 export interface PeerAddress {
@@ -89,6 +89,8 @@ export interface LinkInfo {
   trees?: boolean;
   /** The peer speaks rooted trees too (src/gossip/tree-root.ts; negotiated like trees). */
   roots?: boolean;
+  /** The link's round trip as the handshake measured it, ms (rooted trees prefer short paths to their root). */
+  rttMs?: number;
   /** The peer speaks membership views (HyParView, negotiated in the handshake): joins, shuffles, neighbor requests. */
   views?: boolean;
 }

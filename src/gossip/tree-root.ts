@@ -7,10 +7,11 @@
  * each item prunes the links its own first copies did not take; together they cut the tree apart, GRAFTs re-add
  * links, and the tree churns (docs/decisions.md "Broadcast trees"). A tree whose shape does not depend on the items'
  * origins has nothing to churn: every node keeps the neighbour nearest to the tree's root as its parent
- * (distance-vector, as in a spanning-tree protocol), the root being the node with the smallest key heard of. A link
+ * (distance-vector, as in a spanning-tree protocol; nearest in time, by the links' round trips the handshakes
+ * measured, then in links), the root being the node with the smallest key heard of. A link
  * is a tree link when one end is the other's parent; every other link is lazy unless a GRAFT made it eager for repair.
  *
- * Each node tells its neighbours (root, distance, "you are my parent") per type when that changed, at most once per
+ * Each node tells its neighbours (root, distance, cost, "you are my parent") per type when that changed, at most once per
  * `flush` (the owner calls it a short while after `dirty`: the changes of a burst, as when a root leaves and the
  * distances count up, go out as one advert); a neighbour whose parent we are is never our parent (poisoned reverse),
  * and distances past `maxDistance` are not believed, so a root that left is forgotten after the count to
@@ -31,8 +32,18 @@ export interface RootAdvert {
   root: string;
   /** Links from the sender to the root (0: it is the root). */
   distance: number;
+  /** The sender's path to the root in ms: the sum of its links' one-way latencies (half their round trips). */
+  cost: number;
   /** The receiver is the sender's parent (its link towards the root). */
   parent: boolean;
+}
+
+/** Where a node stands in one type's tree: its root, its path there in links and in ms, its parent. */
+export interface RootPlace {
+  root: string;
+  distance: number;
+  cost: number;
+  parent: PeerId | undefined;
 }
 
 export interface RootedTreeOptions {
@@ -41,6 +52,8 @@ export interface RootedTreeOptions {
   maxTypes: number;
   /** Distances beyond this are not believed (the count to infinity after a root leaves stops here). */
   maxDistance: number;
+  /** A link's one-way latency when its round trip is not known, ms. */
+  defaultLinkMs: number;
   send(peer: PeerId, advert: RootAdvert): void;
   /** Some place changed: call `flush` soon (once for any number of changes until then). */
   dirty(): void;
@@ -57,6 +70,7 @@ export interface RootedTreeOptions {
 interface Heard {
   root: string;
   distance: number;
+  cost: number;
   parentIsMe: boolean;
 }
 
@@ -65,12 +79,14 @@ interface TypeTree {
   active: boolean;
   root: string;
   distance: number;
+  cost: number;
   parent: PeerId | undefined;
   heard: Map<PeerId, Heard>;
 }
 
 export class RootedTree {
-  private readonly speakers = new Set<PeerId>();
+  /** Peers that speak rooted trees, and each link's one-way latency estimate (ms, at least 1). */
+  private readonly speakers = new Map<PeerId, number>();
   private readonly types = new Map<number, TypeTree>();
   /** Per peer: when its window began and its adverts in it. */
   private readonly budgets = new Map<PeerId, { start: number; count: number }>();
@@ -87,8 +103,8 @@ export class RootedTree {
   constructor(private readonly o: RootedTreeOptions) {}
 
   /** A link to a peer that speaks rooted trees: it learns where we are in each tree we keep. */
-  linkUp(peer: PeerId): void {
-    this.speakers.add(peer);
+  linkUp(peer: PeerId, rttMs?: number): void {
+    this.speakers.set(peer, rttMs === undefined ? this.o.defaultLinkMs : Math.max(1, Math.round(rttMs / 2)));
     for (const [dataType, t] of this.types) if (t.active) this.tell(peer, dataType, t);
   }
 
@@ -131,7 +147,7 @@ export class RootedTree {
     for (const dataType of this.changed) {
       const t = this.types.get(dataType);
       if (t === undefined || !t.active) continue;
-      for (const peer of this.speakers) this.tell(peer, dataType, t);
+      for (const peer of this.speakers.keys()) this.tell(peer, dataType, t);
     }
     this.changed.clear();
   }
@@ -150,7 +166,7 @@ export class RootedTree {
     const t = this.tree(advert.dataType);
     const before = this.isTreeLink(peer, advert.dataType);
     const known = t.heard.has(peer);
-    t.heard.set(peer, { root: advert.root, distance: advert.distance, parentIsMe: advert.parent });
+    t.heard.set(peer, { root: advert.root, distance: advert.distance, cost: advert.cost, parentIsMe: advert.parent });
     if (!t.active) return;
     this.recompute(advert.dataType, t);
     const after = this.isTreeLink(peer, advert.dataType);
@@ -158,15 +174,15 @@ export class RootedTree {
   }
 
   /** Root, distance and parent for a type (for /status and tests). */
-  placeOf(dataType: number): { root: string; distance: number; parent: PeerId | undefined } | undefined {
+  placeOf(dataType: number): RootPlace | undefined {
     const t = this.types.get(dataType);
-    return t?.active ? { root: t.root, distance: t.distance, parent: t.parent } : undefined;
+    return t?.active ? { root: t.root, distance: t.distance, cost: t.cost, parent: t.parent } : undefined;
   }
 
   private tree(dataType: number): TypeTree {
     let t = this.types.get(dataType);
     if (t === undefined) {
-      t = { active: false, root: this.o.self, distance: 0, parent: undefined, heard: new Map() };
+      t = { active: false, root: this.o.self, distance: 0, cost: 0, parent: undefined, heard: new Map() };
       this.types.set(dataType, t);
       // Bounded: an inactive type (adverts from neighbours for a type we do not relay) goes first, then the oldest.
       while (this.types.size > this.o.maxTypes) {
@@ -183,20 +199,26 @@ export class RootedTree {
   private recompute(dataType: number, t: TypeTree, force = false): void {
     let root = this.o.self;
     let distance = 0;
+    let cost = 0;
     let parent: PeerId | undefined;
     for (const [peer, h] of t.heard) {
       if (h.parentIsMe || h.distance + 1 > this.o.maxDistance) continue;
-      const d = h.distance + 1;
-      if (h.root < root || (h.root === root && (d < distance || (d === distance && parent !== undefined && peer < parent)))) {
-        root = h.root;
-        distance = d;
-        parent = peer;
-      }
+      const c = h.cost + (this.speakers.get(peer) ?? this.o.defaultLinkMs);
+      // The smallest root; then the shortest path to it in time; then in links; then the smaller ID.
+      const better =
+        h.root < root ||
+        (h.root === root && (c < cost || (c === cost && (h.distance + 1 < distance || (h.distance + 1 === distance && parent !== undefined && peer < parent)))));
+      if (!better) continue;
+      root = h.root;
+      cost = c;
+      distance = h.distance + 1;
+      parent = peer;
     }
-    if (!force && root === t.root && distance === t.distance && parent === t.parent) return;
+    if (!force && root === t.root && distance === t.distance && cost === t.cost && parent === t.parent) return;
     const oldParent = t.parent;
     t.root = root;
     t.distance = distance;
+    t.cost = cost;
     t.parent = parent;
     if (oldParent !== parent) this.parentChanges++;
     if (this.changed.size === 0) this.o.dirty();
@@ -224,6 +246,6 @@ export class RootedTree {
 
   private tell(peer: PeerId, dataType: number, t: TypeTree): void {
     this.sent++;
-    this.o.send(peer, { dataType, root: t.root, distance: t.distance, parent: t.parent === peer });
+    this.o.send(peer, { dataType, root: t.root, distance: t.distance, cost: t.cost, parent: t.parent === peer });
   }
 }

@@ -26,6 +26,7 @@ import {
   TREE_EAGER_HOPS,
   TREE_ROOTED,
   TREE_ROOT_MAX_DISTANCE,
+  TREE_ROOT_DEFAULT_LINK_MS,
   TREE_ROOT_ADVERT_DELAY_MS,
   TREE_ROOT_ADVERT_BUDGET,
   TREE_ROOT_ADVERT_WINDOW_MS,
@@ -74,6 +75,8 @@ export interface TreeTunables {
   /** Rooted trees with peers that speak them (tree-root.ts), and the largest distance to a root believed. */
   rooted: boolean;
   rootMaxDistance: number;
+  /** A link's one-way latency when its round trip is not known (ms). */
+  rootDefaultLinkMs: number;
   /** Changes of place within this long go out as one advert. */
   rootAdvertDelayMs: number;
   /** Adverts acted on per peer within the window; past it a peer floods. */
@@ -116,6 +119,7 @@ const DEFAULT_TUNABLES: TreeTunables = {
   eagerHops: TREE_EAGER_HOPS,
   rooted: TREE_ROOTED,
   rootMaxDistance: TREE_ROOT_MAX_DISTANCE,
+  rootDefaultLinkMs: TREE_ROOT_DEFAULT_LINK_MS,
   rootAdvertDelayMs: TREE_ROOT_ADVERT_DELAY_MS,
   rootAdvertBudget: TREE_ROOT_ADVERT_BUDGET,
   rootAdvertWindowMs: TREE_ROOT_ADVERT_WINDOW_MS,
@@ -185,6 +189,7 @@ export class TreeSpread {
         ? {
             self: rootKeyOf(o.network.localId),
             maxDistance: o.rootMaxDistance,
+            defaultLinkMs: o.rootDefaultLinkMs,
             advertDelayMs: o.rootAdvertDelayMs,
             advertBudget: o.rootAdvertBudget,
             advertWindowMs: o.rootAdvertWindowMs,
@@ -194,7 +199,7 @@ export class TreeSpread {
   }
 
   linkUp(info: LinkInfo): void {
-    this.tree.linkUp(info.peer, info.trees === true && this.o.network.sendTree !== undefined, info.roots === true);
+    this.tree.linkUp(info.peer, info.trees === true && this.o.network.sendTree !== undefined, info.roots === true, info.rttMs);
   }
 
   linkDown(peer: PeerId): void {

@@ -78,6 +78,10 @@ export class Connection {
   private readonly initiator?: InitiatorHandshake;
   private deadline?: ReturnType<typeof setTimeout>;
   private solving?: AbortController;
+  /** When the frame whose answer ends the handshake left (M1 at the initiator, M2 at the responder), and the round
+   *  trip measured from it (LinkDescription.rttMs). */
+  private roundTripFrom = NaN;
+  private rttMs: number | undefined = undefined;
   /** A closed link whose last frames still wait in the queue: the stream ends once they are out, or at this timer. */
   private lingering?: ReturnType<typeof setTimeout>;
   /** Frames that arrived while the link was paused (at most the rest of the chunk being read), in order. */
@@ -208,6 +212,7 @@ export class Connection {
         return;
       }
       case "response": {
+        this.rttMs = performance.now() - this.roundTripFrom;
         const { send, result } = this.initiator!.recvResponse(body);
         this.queue.write(encodeFrame(send));
         this.established(result);
@@ -215,9 +220,11 @@ export class Connection {
       }
       case "init":
         this.queue.write(encodeFrame(this.responder!.recvInit(body)));
+        this.roundTripFrom = performance.now();
         this.phase = "final";
         return;
       case "final":
+        this.rttMs = performance.now() - this.roundTripFrom;
         this.established(this.responder!.recvFinal(body));
         return;
       default:
@@ -231,6 +238,7 @@ export class Connection {
     this.solving = undefined;
     try {
       this.queue.write(encodeFrame(this.initiator!.init(nonce)));
+      this.roundTripFrom = performance.now();
       this.phase = "response";
     } catch (e) {
       this.protocolFailure(e);
@@ -250,6 +258,7 @@ export class Connection {
       inbound,
       initiatorId: inbound ? peerId : this.options.identity.idHex,
       features: (this.options.features ?? 0) & session.remoteFeatures,
+      rttMs: this.rttMs,
     };
     const link = new Link(
       info,

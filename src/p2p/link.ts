@@ -48,6 +48,9 @@ export interface LinkDescription {
   initiatorId: string;
   /** Feature bits both sides offered in the handshake (wire.ts FEATURE_*): what this link may carry. */
   features: number;
+  /** The handshake's last round trip, ms: M1 sent → M2 received at the initiator, M2 sent → M3 received at the
+   *  responder (the peer's handshake work, a DH and a signature, included: about a millisecond). */
+  rttMs?: number;
 }
 
 /** Whether the link carries broadcast-tree messages (both sides offered FEATURE_TREES). */

@@ -306,6 +306,8 @@ export class World extends LinkLayer {
       this.queue.push(this.now + d + HANDSHAKE_TIMEOUT_MS, DIAL_FAIL, conn, "handshake-timeout");
       return;
     }
+    // The round trip the handshake measures (M1 → M2 at the initiator, M2 → M3 at the responder): rooted trees read it.
+    conn.initiatorInfo.rttMs = conn.responderInfo.rttMs = 2 * d;
     this.queue.push(this.now + 5 * d + solve, INIT_ESTABLISHED, conn);
   }
 

@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { RootedTree, type RootAdvert, type RootedTreeOptions } from "../../src/gossip/tree-root.ts";
 import { seededRandom } from "../../src/util/random.ts";
-import { TREE_ROOT_ADVERT_BUDGET, TREE_ROOT_ADVERT_WINDOW_MS, TREE_ROOT_MAX_DISTANCE } from "../../src/defaults.ts";
+import { TREE_ROOT_ADVERT_BUDGET, TREE_ROOT_ADVERT_WINDOW_MS, TREE_ROOT_DEFAULT_LINK_MS, TREE_ROOT_MAX_DISTANCE } from "../../src/defaults.ts";
 
 const T = 7;
 
@@ -15,6 +15,7 @@ function opts(o: Partial<RootedTreeOptions> & { self: string }): RootedTreeOptio
   return {
     maxTypes: 4,
     maxDistance: TREE_ROOT_MAX_DISTANCE,
+    defaultLinkMs: TREE_ROOT_DEFAULT_LINK_MS,
     send: () => {},
     dirty: () => {},
     roleChanged: () => {},
@@ -150,11 +151,11 @@ test("a new link with a smaller root re-roots the tree; a new node learns where 
   const w = world(4, [[1, 2], [2, 3]]);
   for (const t of w.trees) t.activate(T);
   w.settle();
-  expect(w.trees[3]!.placeOf(T)).toEqual({ root: w.keyOf(1), distance: 2, parent: "2" });
+  expect(w.trees[3]!.placeOf(T)).toMatchObject({ root: w.keyOf(1), distance: 2, parent: "2" });
   w.link(0, 3); // node 0 holds the smallest key
   w.settle();
   expectSpanningBfsTree(w, 0);
-  expect(w.trees[1]!.placeOf(T)).toEqual({ root: w.keyOf(0), distance: 3, parent: "2" });
+  expect(w.trees[1]!.placeOf(T)).toMatchObject({ root: w.keyOf(0), distance: 3, parent: "2" });
 });
 
 test("a neighbour whose parent we are is never our parent (poisoned reverse); distances past the bound are not believed", () => {
@@ -163,12 +164,12 @@ test("a neighbour whose parent we are is never our parent (poisoned reverse); di
   t.linkUp("a");
   t.linkUp("b");
   t.activate(T);
-  t.heard("a", { dataType: T, root: "0000000000000001", distance: 3, parent: true });
+  t.heard("a", { dataType: T, root: "0000000000000001", distance: 3, cost: 150, parent: true });
   expect(t.placeOf(T)!.parent).toBeUndefined();
-  t.heard("b", { dataType: T, root: "0000000000000001", distance: 24, parent: false });
+  t.heard("b", { dataType: T, root: "0000000000000001", distance: 24, cost: 1200, parent: false });
   expect(t.placeOf(T)!.parent).toBeUndefined();
-  t.heard("b", { dataType: T, root: "0000000000000001", distance: 23, parent: false });
-  expect(t.placeOf(T)).toEqual({ root: "0000000000000001", distance: 24, parent: "b" });
+  t.heard("b", { dataType: T, root: "0000000000000001", distance: 23, cost: 1150, parent: false });
+  expect(t.placeOf(T)).toMatchObject({ root: "0000000000000001", distance: 24, parent: "b" });
   expect(t.isTreeLink("a", T) && t.isTreeLink("b", T)).toBe(true);
   t.flush();
   // The last adverts tell b it is our parent, and a that it is not.
@@ -179,10 +180,10 @@ test("a neighbour whose parent we are is never our parent (poisoned reverse); di
 test("adverts from a peer that does not speak rooted trees, or for a type we do not relay, decide nothing; types are bounded", () => {
   const sent: string[] = [];
   const t = new RootedTree(opts({ self: "00000000000000ff", maxTypes: 2, send: (peer) => void sent.push(peer) }));
-  t.heard("stranger", { dataType: T, root: "0000000000000001", distance: 0, parent: false });
+  t.heard("stranger", { dataType: T, root: "0000000000000001", distance: 0, cost: 0, parent: false });
   expect(t.decides("stranger", T)).toBe(false);
   t.linkUp("a");
-  t.heard("a", { dataType: 99, root: "0000000000000001", distance: 0, parent: false });
+  t.heard("a", { dataType: 99, root: "0000000000000001", distance: 0, cost: 0, parent: false });
   t.flush();
   expect([t.decides("a", 99), t.isTreeLink("a", 99), sent.length]).toEqual([false, false, 0]);
   for (let type = 1; type <= 5; type++) t.activate(type);
@@ -199,14 +200,29 @@ test("a peer flooding adverts: past its budget in a window they are ignored and 
   t.linkUp("honest");
   t.activate(T);
   // Each advert moves our place (a root at distance 0, then none): what a flood would make every link carry.
-  const flip = (i: number): RootAdvert => ({ dataType: T, root: i % 2 === 0 ? "0000000000000001" : "00000000000000fe", distance: 0, parent: false });
+  const flip = (i: number): RootAdvert => ({ dataType: T, root: i % 2 === 0 ? "0000000000000001" : "00000000000000fe", distance: 0, cost: 0, parent: false });
   for (let i = 0; i < 8; i++) t.heard("flooder", flip(i));
   expect(t.placeOf(T)!.root).toBe("00000000000000fe");
   for (let i = 8; i < 25; i++) t.heard("flooder", flip(i)); // 17 over the budget: ignored, charged at the 1st and 9th, 17th
   expect([t.placeOf(T)!.root, t.ignored, floods.length]).toEqual(["00000000000000fe", 17, 3]);
-  t.heard("honest", { dataType: T, root: "0000000000000002", distance: 1, parent: false }); // other peers are not held back
-  expect(t.placeOf(T)).toEqual({ root: "0000000000000002", distance: 2, parent: "honest" });
+  t.heard("honest", { dataType: T, root: "0000000000000002", distance: 1, cost: 50, parent: false }); // other peers are not held back
+  expect(t.placeOf(T)).toMatchObject({ root: "0000000000000002", distance: 2, parent: "honest" });
   now = 1000;
   t.heard("flooder", flip(0));
-  expect(t.placeOf(T)).toEqual({ root: "0000000000000001", distance: 1, parent: "flooder" });
+  expect(t.placeOf(T)).toMatchObject({ root: "0000000000000001", distance: 1, parent: "flooder" });
+});
+
+test("the parent is the neighbour nearest to the root in time (half the handshake's round trip per link), then in links", () => {
+  const t = new RootedTree(opts({ self: "00000000000000ff" }));
+  t.linkUp("far", 400); // a slow link to a neighbour next to the root
+  t.linkUp("near", 20); // a fast link to one two links away
+  t.linkUp("unmeasured"); // its link counts TREE_ROOT_DEFAULT_LINK_MS
+  t.activate(T);
+  t.heard("far", { dataType: T, root: "0000000000000001", distance: 1, cost: 10, parent: false });
+  expect(t.placeOf(T)).toEqual({ root: "0000000000000001", distance: 2, cost: 210, parent: "far" });
+  t.heard("near", { dataType: T, root: "0000000000000001", distance: 2, cost: 60, parent: false });
+  expect(t.placeOf(T)).toEqual({ root: "0000000000000001", distance: 3, cost: 70, parent: "near" });
+  t.heard("unmeasured", { dataType: T, root: "0000000000000001", distance: 1, cost: 70 - TREE_ROOT_DEFAULT_LINK_MS, parent: false });
+  expect(t.placeOf(T)!.parent).toBe("unmeasured"); // 70 ms as well, in 2 links against 3
+  expect(t.placeOf(T)!.cost).toBe(70);
 });

@@ -61,6 +61,7 @@ describe("a connection pair in memory", () => {
       inbound: false,
       initiatorId: dialer.identity.idHex,
       features: SUPPORTED_FEATURES,
+      rttMs: expect.any(Number),
     });
     expect(listener.link!.info).toEqual({
       peerId: dialer.identity.idHex,
@@ -70,6 +71,7 @@ describe("a connection pair in memory", () => {
       inbound: true,
       initiatorId: dialer.identity.idHex,
       features: SUPPORTED_FEATURES,
+      rttMs: expect.any(Number),
     });
     expect(dialer.session!.handshakeHash).toEqual(listener.session!.handshakeHash);
     expect([dialer.connection.phase, listener.connection.phase]).toEqual(["link", "link"]);

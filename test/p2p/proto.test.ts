@@ -130,7 +130,7 @@ describe("link messages", () => {
       encodeLinkMessage({ kind: { $case: "ihave", value: { entries } } });
     const entry = { idPrefix: prefix(8), dataType: 1, hops: 1 };
     const treeRoot = (v: Partial<{ dataType: number; root: Uint8Array; distance: number }>) =>
-      encodeLinkMessage({ kind: { $case: "treeRoot", value: { dataType: 1, root: prefix(8), distance: 2, parent: true, ...v } } });
+      encodeLinkMessage({ kind: { $case: "treeRoot", value: { dataType: 1, root: prefix(8), distance: 2, cost: 120, parent: true, ...v } } });
     const rejected: [string, Uint8Array][] = [
       ["an IHave of no entries", ihave([])],
       ["an IHave of 257 entries", ihave(Array(MAX_TREE_ENTRIES + 1).fill(entry))],

@@ -56,7 +56,7 @@ const treeMessages: LinkMessage[] = [
   { kind: { $case: "graft", value: { idPrefix: [randomBytes(8)] } } },
   { kind: { $case: "prune", value: {} } },
   { kind: { $case: "dontHave", value: { idPrefix: [randomBytes(8)] } } },
-  { kind: { $case: "treeRoot", value: { dataType: 1337, root: randomBytes(8), distance: 3, parent: true } } },
+  { kind: { $case: "treeRoot", value: { dataType: 1337, root: randomBytes(8), distance: 3, cost: 75, parent: true } } },
 ];
 const TREE_FIELDS = [LINK_KIND_FIELD.ihave, LINK_KIND_FIELD.graft, LINK_KIND_FIELD.prune, LINK_KIND_FIELD.dontHave, LINK_KIND_FIELD.treeRoot];
 const payload = (text: string): LinkMessage => ({
@@ -77,6 +77,9 @@ describe("broadcast trees between transports", () => {
     const b = await transport();
     await linked(a, b);
     expect([linkTo(a, b).info.features, linkTo(b, a).info.features]).toEqual([FEATURE_TREES | FEATURE_ROOTS, FEATURE_TREES | FEATURE_ROOTS]);
+    // Both ends measured the handshake's round trip (what rooted trees choose parents by): positive, and within the
+    // handshake's own deadline.
+    for (const rtt of [linkTo(a, b).info.rttMs, linkTo(b, a).info.rttMs]) expect(rtt! > 0 && rtt! < 10_000).toBe(true);
     for (const m of [...treeMessages, payload("with hops")]) expect(a.t.send(b.t.localId, m)).toBe(true);
     await waitFor(() => b.messages.length === treeMessages.length + 1, 3000, "every message at b");
     expect(b.messages.slice(0, treeMessages.length).map((m) => m.message)).toEqual(treeMessages);

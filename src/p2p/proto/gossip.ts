@@ -215,6 +215,8 @@ export interface TreeRoot {
   distance: number;
   /** The receiver is the sender's parent (its link towards the root). */
   parent: boolean;
+  /** The sender's path to the root in ms: the sum of its links' one-way latencies (half their handshake round trips). */
+  cost: number;
 }
 
 /** A newcomer's first message to its contact: "spread me over the network". */
@@ -1344,7 +1346,7 @@ export const DontHave: MessageFns<DontHave> = {
 };
 
 function createBaseTreeRoot(): TreeRoot {
-  return { dataType: 0, root: new Uint8Array(0), distance: 0, parent: false };
+  return { dataType: 0, root: new Uint8Array(0), distance: 0, parent: false, cost: 0 };
 }
 
 export const TreeRoot: MessageFns<TreeRoot> = {
@@ -1360,6 +1362,9 @@ export const TreeRoot: MessageFns<TreeRoot> = {
     }
     if (message.parent !== false) {
       writer.uint32(32).bool(message.parent);
+    }
+    if (message.cost !== 0) {
+      writer.uint32(40).uint32(message.cost);
     }
     return writer;
   },
@@ -1407,6 +1412,14 @@ export const TreeRoot: MessageFns<TreeRoot> = {
             }
 
             message.parent = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cost = reader.uint32();
             continue;
           }
         }
