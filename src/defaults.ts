@@ -71,12 +71,22 @@ export const GRAFT_TIMEOUT_MS = 150;
 /** After a GRAFT, how long before asking the next announcer (Plumtree's second timer: about one round trip). */
 export const GRAFT_RETRY_MS = 100;
 
+/** GRAFTs a node sends per second at most, in bursts of up to GRAFT_BURST; past it an awaited ID waits another
+ *  GRAFT_RETRY_MS (for its eager copy, or a token). A tree in shape needs few (10,000 nodes: 0.06 per delivery);
+ *  under load the tree's copies come late, and GRAFTing each would add a copy and more load (30 nodes in one
+ *  process at 300 items/s: 1.04 GRAFTs and 2.2 copies per delivery). */
+export const GRAFT_RATE_PER_S = 50;
+export const GRAFT_BURST = 100;
+
 /** Rounds of GRAFTs over all of an ID's announcers before it is given up (an answer may be dropped at a full send
  *  buffer under load; the next round asks again). */
 export const GRAFT_ROUNDS = 3;
 
-/** Announcements for one peer are collected this long and sent as one message. */
-export const ANNOUNCE_DELAY_MS = 10;
+/** Announcements for one peer are collected this long and sent as one message. With rooted trees announcements
+ *  are for repair, and one frame per ID cost more CPU than the item itself (30 nodes in one process, 100 items/s:
+ *  1.75 IHAVE frames per delivery at 10 ms); the simulator's deliveries are as fast at 50 or 100 ms (1,000 nodes:
+ *  last delivery p99 454, 456, 447 ms at 10, 50, 100). */
+export const ANNOUNCE_DELAY_MS = 50;
 
 /** Lazy peers told about each item at most (all of them when fewer): a few suffice to repair the tree, and each
  *  announcement costs bytes on every link and, arriving early, invites a GRAFT that adds a copy (4 against 6 at
@@ -112,6 +122,11 @@ export const TREE_ROOT_MAX_DISTANCE = 16;
 /** Rooted trees: the one-way latency taken for a link whose round trip the handshake did not measure (ms); parents
  *  are chosen by the sum of their links' latencies to the root, then by links. */
 export const TREE_ROOT_DEFAULT_LINK_MS = 50;
+
+/** Rooted trees: what each link adds to a path besides its latency (ms): a node's own work per item, and a margin
+ *  so that round trips that differ by noise alone (one host: 1–5 ms, all of it crypto and scheduling) do not make
+ *  the tree deeper than breadth-first. */
+export const TREE_ROOT_HOP_MS = 10;
 
 /** Rooted trees: a node's changes of place within this long go out as one advert per link (a root that leaves makes
  *  distances count up in many small steps). */

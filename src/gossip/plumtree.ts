@@ -50,9 +50,20 @@ export interface PlumtreeOptions {
   concurrencyWindowMs: number;
   /** Rounds of GRAFTs over all announcers before an awaited ID is given up. */
   graftRounds: number;
+  /** GRAFTs sent per second at most (a token bucket of graftBurst): past it an awaited ID waits another retry. */
+  graftRate: number;
+  graftBurst: number;
   /** Rooted trees (tree-root.ts) with peers that speak them: this node's key and the largest distance believed;
    *  undefined: the paper's rules on every link. */
-  rooted?: { self: string; maxDistance: number; defaultLinkMs: number; advertDelayMs: number; advertBudget: number; advertWindowMs: number };
+  rooted?: {
+    self: string;
+    maxDistance: number;
+    defaultLinkMs: number;
+    hopMs: number;
+    advertDelayMs: number;
+    advertBudget: number;
+    advertWindowMs: number;
+  };
   /** Announced IDs awaited at once (each with its announcers and timer); past it new ones are ignored. */
   maxPending: number;
   /** Announcers remembered per awaited ID. */
@@ -81,6 +92,8 @@ export class PlumtreeStats {
   idsAnnounced = 0;
   /** Awaited IDs given up after every announcer was asked graftRounds times. */
   graftsAbandoned = 0;
+  /** GRAFTs put off because the GRAFT rate was reached. */
+  graftsDeferred = 0;
   /** Role swaps by the optimisation (a faster lazy path became eager). */
   optimisations = 0;
   /** Announcements ignored: bounds reached, or a type nobody here wants. */
@@ -148,10 +161,14 @@ export class Plumtree {
   private readonly promises: TreePromises;
   private promiseTimer: unknown = undefined;
   private rootTimer: unknown = undefined;
+  private graftTokens: number;
+  private graftTokensAt: number;
 
   constructor(private readonly o: PlumtreeOptions) {
     this.roles = new TreeRoles(o.maxTypes);
     this.promises = new TreePromises({ ...o.promises, graftRounds: o.graftRounds });
+    this.graftTokens = o.graftBurst;
+    this.graftTokensAt = o.clock.now();
     this.rooted =
       o.rooted === undefined
         ? undefined
@@ -159,6 +176,7 @@ export class Plumtree {
             self: o.rooted.self,
             maxDistance: o.rooted.maxDistance,
             defaultLinkMs: o.rooted.defaultLinkMs,
+            hopMs: o.rooted.hopMs,
             maxTypes: o.maxTypes,
             send: (peer, advert) => {
               this.stats.rootAdvertsSent++;
@@ -398,6 +416,13 @@ export class Plumtree {
       this.drop(key);
       return;
     }
+    if (!this.takeGraftToken()) {
+      // Past the GRAFT rate: under load the tree's copies come late, and GRAFTing them all would add a copy each
+      // and more load. Wait for the tree (or a token) a little longer.
+      this.stats.graftsDeferred++;
+      p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
+      return;
+    }
     if (p.asked >= p.announcers.length) {
       // Every announcer was asked and none served (an answer may have been dropped at a full send buffer under
       // load): go round again, a bounded number of times.
@@ -415,6 +440,16 @@ export class Plumtree {
     p.timer = this.o.clock.setTimeout(() => this.graftNext(key), this.o.graftRetryMs);
     this.promises.grafted(peer, key, this.o.clock.now());
     this.armPromiseTimer();
+  }
+
+  /** A token bucket of GRAFTs (graftRate per second, graftBurst at most): whether one may be sent now. */
+  private takeGraftToken(): boolean {
+    const now = this.o.clock.now();
+    this.graftTokens = Math.min(this.o.graftBurst, this.graftTokens + ((now - this.graftTokensAt) * this.o.graftRate) / 1000);
+    this.graftTokensAt = now;
+    if (this.graftTokens < 1) return false;
+    this.graftTokens--;
+    return true;
   }
 
   /** One timer for every awaited GRAFT answer: it fires at the oldest deadline and passes on the verdicts. */

@@ -54,6 +54,9 @@ export interface RootedTreeOptions {
   maxDistance: number;
   /** A link's one-way latency when its round trip is not known, ms. */
   defaultLinkMs: number;
+  /** What each link adds to a path besides its latency, ms (a node's own work per item: validation, forwarding), so
+   *  that round trips that differ by noise alone (one host, one LAN) do not make the tree deeper. */
+  hopMs: number;
   send(peer: PeerId, advert: RootAdvert): void;
   /** Some place changed: call `flush` soon (once for any number of changes until then). */
   dirty(): void;
@@ -85,7 +88,7 @@ interface TypeTree {
 }
 
 export class RootedTree {
-  /** Peers that speak rooted trees, and each link's one-way latency estimate (ms, at least 1). */
+  /** Peers that speak rooted trees, and each link's cost: its one-way latency estimate plus hopMs (ms). */
   private readonly speakers = new Map<PeerId, number>();
   private readonly types = new Map<number, TypeTree>();
   /** Per peer: when its window began and its adverts in it. */
@@ -104,7 +107,7 @@ export class RootedTree {
 
   /** A link to a peer that speaks rooted trees: it learns where we are in each tree we keep. */
   linkUp(peer: PeerId, rttMs?: number): void {
-    this.speakers.set(peer, rttMs === undefined ? this.o.defaultLinkMs : Math.max(1, Math.round(rttMs / 2)));
+    this.speakers.set(peer, Math.round(rttMs === undefined ? this.o.defaultLinkMs : rttMs / 2) + this.o.hopMs);
     for (const [dataType, t] of this.types) if (t.active) this.tell(peer, dataType, t);
   }
 
@@ -203,7 +206,7 @@ export class RootedTree {
     let parent: PeerId | undefined;
     for (const [peer, h] of t.heard) {
       if (h.parentIsMe || h.distance + 1 > this.o.maxDistance) continue;
-      const c = h.cost + (this.speakers.get(peer) ?? this.o.defaultLinkMs);
+      const c = h.cost + (this.speakers.get(peer) ?? this.o.defaultLinkMs + this.o.hopMs);
       // The smallest root; then the shortest path to it in time; then in links; then the smaller ID.
       const better =
         h.root < root ||

@@ -12,6 +12,8 @@ import {
   ANNOUNCE_DELAY_MS,
   GRAFT_RETRY_MS,
   GRAFT_ROUNDS,
+  GRAFT_RATE_PER_S,
+  GRAFT_BURST,
   GRAFT_TIMEOUT_MS,
   LAZY_FANOUT,
   SEEN_CACHE_MAX_ENTRIES,
@@ -27,6 +29,7 @@ import {
   TREE_ROOTED,
   TREE_ROOT_MAX_DISTANCE,
   TREE_ROOT_DEFAULT_LINK_MS,
+  TREE_ROOT_HOP_MS,
   TREE_ROOT_ADVERT_DELAY_MS,
   TREE_ROOT_ADVERT_BUDGET,
   TREE_ROOT_ADVERT_WINDOW_MS,
@@ -65,6 +68,8 @@ export interface TreeTunables {
   graftTimeoutMs: number;
   graftRetryMs: number;
   graftRounds: number;
+  graftRate: number;
+  graftBurst: number;
   announceDelayMs: number;
   lazyFanout: number;
   optimisationThreshold: number;
@@ -77,6 +82,8 @@ export interface TreeTunables {
   rootMaxDistance: number;
   /** A link's one-way latency when its round trip is not known (ms). */
   rootDefaultLinkMs: number;
+  /** What each link adds to a path besides its latency (ms). */
+  rootHopMs: number;
   /** Changes of place within this long go out as one advert. */
   rootAdvertDelayMs: number;
   /** Adverts acted on per peer within the window; past it a peer floods. */
@@ -111,6 +118,8 @@ const DEFAULT_TUNABLES: TreeTunables = {
   graftTimeoutMs: GRAFT_TIMEOUT_MS,
   graftRetryMs: GRAFT_RETRY_MS,
   graftRounds: GRAFT_ROUNDS,
+  graftRate: GRAFT_RATE_PER_S,
+  graftBurst: GRAFT_BURST,
   announceDelayMs: ANNOUNCE_DELAY_MS,
   lazyFanout: LAZY_FANOUT,
   optimisationThreshold: TREE_OPTIMISATION_HOPS,
@@ -120,6 +129,7 @@ const DEFAULT_TUNABLES: TreeTunables = {
   rooted: TREE_ROOTED,
   rootMaxDistance: TREE_ROOT_MAX_DISTANCE,
   rootDefaultLinkMs: TREE_ROOT_DEFAULT_LINK_MS,
+  rootHopMs: TREE_ROOT_HOP_MS,
   rootAdvertDelayMs: TREE_ROOT_ADVERT_DELAY_MS,
   rootAdvertBudget: TREE_ROOT_ADVERT_BUDGET,
   rootAdvertWindowMs: TREE_ROOT_ADVERT_WINDOW_MS,
@@ -175,6 +185,8 @@ export class TreeSpread {
       graftTimeoutMs: o.graftTimeoutMs,
       graftRetryMs: o.graftRetryMs,
       graftRounds: o.graftRounds,
+      graftRate: o.graftRate,
+      graftBurst: o.graftBurst,
       announceDelayMs: o.announceDelayMs,
       lazyFanout: o.lazyFanout,
       optimisationThreshold: o.optimisationThreshold,
@@ -190,6 +202,7 @@ export class TreeSpread {
             self: rootKeyOf(o.network.localId),
             maxDistance: o.rootMaxDistance,
             defaultLinkMs: o.rootDefaultLinkMs,
+            hopMs: o.rootHopMs,
             advertDelayMs: o.rootAdvertDelayMs,
             advertBudget: o.rootAdvertBudget,
             advertWindowMs: o.rootAdvertWindowMs,

@@ -16,6 +16,7 @@ function opts(o: Partial<RootedTreeOptions> & { self: string }): RootedTreeOptio
     maxTypes: 4,
     maxDistance: TREE_ROOT_MAX_DISTANCE,
     defaultLinkMs: TREE_ROOT_DEFAULT_LINK_MS,
+    hopMs: 0,
     send: () => {},
     dirty: () => {},
     roleChanged: () => {},
