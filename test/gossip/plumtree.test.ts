@@ -6,6 +6,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import {
+  GRAFT_BURST,
+  GRAFT_RATE_PER_S,
   GRAFT_RETRY_MS,
   GRAFT_ROUNDS,
   GRAFT_TIMEOUT_MS,
@@ -315,6 +317,23 @@ describe("broadcast trees over the in-memory network", () => {
     liar.sendTree(nodes[1]!.localId, { kind: "ihave", entries: [{ id: it.id.subarray(0, 8), dataType: T, hops: 0 }] });
     await net.runFor(GRAFT_TIMEOUT_MS + 10 * GRAFT_RETRY_MS, 10);
     expect(peers[1]!.broadcaster.stats().tree).toMatchObject({ graftsSent: GRAFT_ROUNDS, graftsAbandoned: 1, awaiting: 0 });
+  });
+
+  test("GRAFTs keep to their rate: of many announced IDs that do not come, a burst is asked at once, the rest as tokens come", async () => {
+    const { net, peers, nodes } = await network(2, [[0, 1]]);
+    const liar = nodes[0]!;
+    liar.events = { linkUp() {}, item() {}, peersRequested() {}, peers() {}, tree() {}, views() {}, linkDown() {} };
+    const n = 3 * GRAFT_BURST;
+    const entries = Array.from({ length: n }, (_, i) => ({ id: item(`late ${i}`).id.subarray(0, 8), dataType: T, hops: 0 }));
+    for (let i = 0; i < n; i += 100) liar.sendTree(nodes[1]!.localId, { kind: "ihave", entries: entries.slice(i, i + 100) });
+    await net.runFor(GRAFT_TIMEOUT_MS + 10, 10);
+    const tree = () => peers[1]!.broadcaster.stats().tree!;
+    expect(tree().graftsSent).toBe(GRAFT_BURST);
+    await net.runFor(1_000, 10);
+    // A second later: the burst and at most a second's worth of tokens more (retries of the first ones take some).
+    expect(tree().graftsSent).toBeGreaterThan(GRAFT_BURST + GRAFT_RATE_PER_S * 0.5);
+    expect(tree().graftsSent).toBeLessThanOrEqual(GRAFT_BURST + GRAFT_RATE_PER_S * 1.2);
+    expect(tree().graftsDeferred).toBeGreaterThan(0);
   });
 
   test("a mixed network of flood-only and tree nodes delivers everything; flood-only nodes never get tree messages", async () => {
