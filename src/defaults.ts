@@ -292,6 +292,31 @@ export const USEFULNESS_REPLAY_WINDOW_MS = 1_000;
 export const USEFULNESS_BURST_GAP_MS = 20;
 /** Links dropped as useless per judgement at most (each one's slot is refilled by membership). */
 export const USEFULNESS_MAX_DROPS_PER_JUDGEMENT = 16;
+/** Isolation probes (src/gossip/link-usefulness.ts, IsolationProbes): a node whose links together said fewer than
+ *  this many things on the item plane since they came up (item copies, tree messages) is cut off: they are censors,
+ *  or honest nodes as cut off as itself (an island that hears only its own few items), or the network is quiet. An
+ *  honest link in a live network says that much within a second or two (its cache replay, then every item) … */
+export const USEFULNESS_QUIET_MESSAGES = 12;
+/** … and after its links have been so quiet this long, it dials a few more addresses (longer than the quiet start of
+ *  the simulator's steady, failure and partition runs before their first items, 5–15 s; a live network that an
+ *  attack cut a node off from pays this once per such node) … */
+export const USEFULNESS_PROBE_DELAY_MS = 20_000;
+/** … this often at first (each round tops the probes in flight up to USEFULNESS_PROBES_PER_ROUND) … */
+export const USEFULNESS_PROBE_INTERVAL_MS = 2_000;
+/** … this many at once: each reaches an honest node that receives items with chance about that share of the
+ *  addresses it knows (0.065 measured at ten censors per honest node, 300 honest), so a round of 6 finds one with
+ *  chance ≈ 0.33 … */
+export const USEFULNESS_PROBES_PER_ROUND = 6;
+/** … a probe link that said nothing this long after it came up (an honest peer in a live network replays its cache
+ *  at once) is closed, with no penalty (a quiet network looks the same), and its address rests … */
+export const USEFULNESS_PROBE_AGE_MS = 1_000;
+/** … for this long (so that the next probes go to other addresses) … */
+export const USEFULNESS_PROBE_REST_MS = 10 * 60_000;
+/** … and after this many failed probes in a row (5 rounds) the interval doubles (again after as many more), up to … */
+export const USEFULNESS_PROBE_BACKOFF_AFTER = 30;
+/** … this: a quiet honest network pays each node about 260 probe handshakes in its first hour of quiet and 72 an
+ *  hour after that (at 22 bits, ~0.12 s of proof of work each). It starts over once the links are no longer quiet. */
+export const USEFULNESS_PROBE_MAX_INTERVAL_MS = 5 * 60_000;
 /** Behaviour-penalty units charged for a mute link (it never said anything) dropped as useless: one drop stays
  *  within SCORE_PENALTY_TOLERANCE (6), a second within the half-life takes the score below SCORE_BAN_THRESHOLD
  *  ((14 − 6)² = 64), so the peer is neither redialed nor accepted for BAN_DURATION_MS. */

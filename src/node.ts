@@ -202,7 +202,8 @@ function buildNode(config: NodeConfig, identity: Identity, log: Logger, options:
     broadcaster: { dissemination: config.dissemination },
     overlay: config.overlay,
     score: options.score,
-    usefulness: options.usefulness,
+    // A censor links like a connected honest node, which never probes (src/sim/adversary.ts does the same).
+    usefulness: options.behaviour === "censor" && options.usefulness !== false ? { ...options.usefulness, probes: false } : options.usefulness,
   });
   const peerEvents = options.behaviour === "censor" ? censoring(core.events) : core.events;
   api.onAnnounce = (a) => core.announce(a);

@@ -19,6 +19,8 @@ export interface Candidate {
   nextAttemptAt: number;
   /** When the last dial to it succeeded (to tell a stable link from one dropped at once). */
   linkedAt?: number;
+  /** Not dialed as an isolation probe before this time (a probe to it gave nothing; Membership.probeDone). */
+  probeRestUntil?: number;
 }
 
 export interface CandidateTableOptions {

@@ -12,7 +12,14 @@
  */
 import { Broadcaster, type BroadcasterOptions, type BroadcasterStats } from "./broadcaster.ts";
 import { HyParView, type HyParViewOptions } from "./hyparview.ts";
-import { LinkUsefulness, type LinkUsefulnessParams, type LinkUsefulnessStats } from "./link-usefulness.ts";
+import {
+  IsolationProbes,
+  LinkUsefulness,
+  type IsolationProbeParams,
+  type IsolationProbeStats,
+  type LinkUsefulnessParams,
+  type LinkUsefulnessStats,
+} from "./link-usefulness.ts";
 import { Membership, type MembershipOptions, type MembershipStats } from "./membership.ts";
 import { PeerScore, type PeerScoreOptions, type PeerScoreStats } from "./peer-score.ts";
 import type { Clock, GossipItem, LinkInfo, LocalModules, PeerAddress, PeerEvents, PeerId, PeerNetwork } from "./ports.ts";
@@ -24,6 +31,14 @@ import {
   USEFULNESS_MIN_ITEMS,
   USEFULNESS_MIN_ITEMS_AFTER_TALK,
   USEFULNESS_MIN_LINK_AGE_MS,
+  USEFULNESS_PROBE_AGE_MS,
+  USEFULNESS_PROBE_BACKOFF_AFTER,
+  USEFULNESS_PROBE_DELAY_MS,
+  USEFULNESS_PROBE_INTERVAL_MS,
+  USEFULNESS_PROBE_MAX_INTERVAL_MS,
+  USEFULNESS_PROBE_REST_MS,
+  USEFULNESS_PROBES_PER_ROUND,
+  USEFULNESS_QUIET_MESSAGES,
   USEFULNESS_REPLAY_WINDOW_MS,
 } from "../defaults.ts";
 
@@ -46,6 +61,10 @@ export interface MembershipPart extends PeerEvents {
   referrals(peer: PeerId): PeerAddress[];
   addKnownAddresses(addresses: PeerAddress[]): void;
   stats(): MembershipStats;
+  /** Isolation probes: dial up to `count` more addresses beyond degree (classic membership only). */
+  probe?(count: number, answered: (peer: PeerId | undefined) => void): number;
+  /** The probe link to `peer` is being closed: no failure of its address, not probed again for `restMs`. */
+  probeDone?(peer: PeerId, restMs: number): void;
 }
 
 export interface CoreOptions {
@@ -74,7 +93,7 @@ export interface CoreOptions {
   score?: Omit<PeerScoreOptions, "now" | "onScoreBan" | "onFirst">;
   /** Link usefulness (src/gossip/link-usefulness.ts): silent links dropped so that membership refills the slot.
    *  Runs only with membership and with scoring on; false turns it off. */
-  usefulness?: (Partial<LinkUsefulnessParams> & { judgeIntervalMs?: number }) | false;
+  usefulness?: (Partial<LinkUsefulnessParams> & { judgeIntervalMs?: number; probes?: (Partial<IsolationProbeParams> & { restMs?: number }) | false }) | false;
 }
 
 export interface CoreStats {
@@ -82,6 +101,7 @@ export interface CoreStats {
   membership: MembershipStats | undefined;
   score: PeerScoreStats;
   usefulness: LinkUsefulnessStats | undefined;
+  probes: IsolationProbeStats | undefined;
 }
 
 export interface GossipCore {
@@ -121,6 +141,19 @@ export function createCore(options: CoreOptions): GossipCore {
           replayWindowMs: u.replayWindowMs ?? USEFULNESS_REPLAY_WINDOW_MS,
           burstGapMs: u.burstGapMs ?? USEFULNESS_BURST_GAP_MS,
         });
+  const pr = u?.probes === false ? undefined : (u?.probes ?? {});
+  const probes =
+    usefulness === undefined || pr === undefined
+      ? undefined
+      : new IsolationProbes({
+          delayMs: pr.delayMs ?? USEFULNESS_PROBE_DELAY_MS,
+          intervalMs: pr.intervalMs ?? USEFULNESS_PROBE_INTERVAL_MS,
+          perRound: pr.perRound ?? USEFULNESS_PROBES_PER_ROUND,
+          probeAgeMs: pr.probeAgeMs ?? USEFULNESS_PROBE_AGE_MS,
+          backoffAfter: pr.backoffAfter ?? USEFULNESS_PROBE_BACKOFF_AFTER,
+          maxIntervalMs: pr.maxIntervalMs ?? USEFULNESS_PROBE_MAX_INTERVAL_MS,
+        });
+  const probeRestMs = pr?.restMs ?? USEFULNESS_PROBE_REST_MS;
   const score = new PeerScore({
     ...options.score,
     now: () => clock.now(),
@@ -165,7 +198,7 @@ export function createCore(options: CoreOptions): GossipCore {
   const sinks: PeerEvents[] = [
     ...(membership ? [membership] : []),
     score,
-    ...(usefulness ? [usefulnessSink(usefulness, clock)] : []),
+    ...(usefulness ? [usefulnessSink(usefulness, clock, probes)] : []),
     broadcaster,
     ...(options.sinks ?? []),
   ];
@@ -191,6 +224,26 @@ export function createCore(options: CoreOptions): GossipCore {
       log.child({ part: "gossip" }).info("link dropped", { peer, why: "useless-link", mute });
       if (!(mute && score.recordUselessLink(peer))) options.network.disconnect(peer, "useless-link"); // a ban disconnects itself
     }
+    probeIfIsolated();
+  };
+  // Isolation probes (IsolationProbes): while the links together said next to nothing since they came up, dial a few
+  // more addresses; close the probes that said nothing either (no penalty: a quiet network looks the same), their
+  // addresses resting, and those that talked when the node's own links did too (not needed).
+  const probeIfIsolated = () => {
+    const probe = membership?.probe?.bind(membership);
+    if (probes === undefined || usefulness === undefined || probe === undefined) return;
+    const now = clock.now();
+    const quiet = (except: (peer: PeerId) => boolean) => usefulness.messagesFrom(except, USEFULNESS_QUIET_MESSAGES) < USEFULNESS_QUIET_MESSAGES;
+    const links = { quiet: usefulness.size > 0 && quiet(() => false), ownQuiet: quiet((peer) => probes.isProbe(peer)) };
+    const { dial, close, kept } = probes.tick(now, links, (peer) => usefulness.isMute(peer), (peer) => broadcaster.roleOf(peer) === "eager");
+    for (const peer of kept) options.network.requestPeers(peer); // a way in: its neighbours are likely to be too
+    for (const peer of close) {
+      const why = usefulness.isMute(peer) ? "mute-probe" : "probe-unneeded";
+      log.child({ part: "gossip" }).debug("link dropped", { peer, why });
+      membership?.probeDone?.(peer, probeRestMs);
+      options.network.disconnect(peer, why);
+    }
+    if (dial > 0) probes.dialed(probe(dial, (peer) => probes.answered(peer, clock.now())));
   };
   let judgeTimer: unknown;
   // A full inbound table gives way to a newcomer when one of its links has said nothing at all since it came up (the
@@ -236,15 +289,19 @@ export function createCore(options: CoreOptions): GossipCore {
       membership: membership?.stats(),
       score: score.stats(),
       usefulness: usefulness?.stats(),
+      probes: probes?.stats(),
     }),
   };
 }
 
 /** Feeds link usefulness what each link says on the item plane (items, tree messages) and its ups and downs. */
-function usefulnessSink(usefulness: LinkUsefulness, clock: Clock): PeerEvents {
+function usefulnessSink(usefulness: LinkUsefulness, clock: Clock, probes: IsolationProbes | undefined): PeerEvents {
   return {
     linkUp: (info) => usefulness.linkUp(info.peer, clock.now()),
-    linkDown: (peer) => usefulness.linkDown(peer),
+    linkDown: (peer) => {
+      usefulness.linkDown(peer);
+      probes?.linkDown(peer);
+    },
     item: (from, item) => usefulness.message(from, clock.now(), item.replayed === true),
     tree: (from) => usefulness.message(from, clock.now()),
     peersRequested: () => {},

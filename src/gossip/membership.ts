@@ -30,6 +30,9 @@ import type { Clock, GossipItem, LinkInfo, PeerAddress, PeerEvents, PeerId, Peer
 import { formatHostPort } from "../address.ts";
 import { silentLogger, type Logger } from "../log.ts";
 
+/** Probe closes remembered until their linkDown (one that never comes is forgotten oldest first). */
+const MAX_CLOSING_PROBES = 64;
+
 export interface MembershipOptions {
   network: PeerNetwork;
   score: PeerScore;
@@ -64,6 +67,8 @@ export interface MembershipStats {
   rpsQueries: number;
   rpsFailures: number;
   rotations: number;
+  /** Isolation probes dialed (see probe; classic membership only). */
+  probes?: number;
 }
 
 export class Membership implements PeerEvents {
@@ -82,6 +87,12 @@ export class Membership implements PeerEvents {
   private readonly rotatedOut = new Set<PeerId>();
   private readonly maxOutboundPerIp: number;
   private readonly candidates: CandidateTable;
+  /** Probe links being closed (probeDone), until their linkDown: peer → how long its address is not probed again. */
+  private readonly closingProbes = new Map<PeerId, number>();
+  /** The last probe round found fewer addresses due than it wanted. */
+  private probesStarved = false;
+  /** Address keys with a probe dial in flight (a subset of `dialing`). */
+  private readonly probing = new Set<string>();
   /** Address keys with a dial in flight. */
   private readonly dialing = new Set<string>();
   /** peer → the address we dialed it at (outbound links we made). */
@@ -93,7 +104,7 @@ export class Membership implements PeerEvents {
   /** The last spare count and what it was counted from: the table's version, `enough`, and each link's peer, host
    *  and port. Links and candidates rarely change between ticks, and counting reads every entry's strings. */
   private spareMemo = { version: -1, enough: 0, links: [] as (string | number)[], count: 0 };
-  private counters = { dials: 0, dialFailures: 0, rotations: 0 };
+  private counters = { dials: 0, dialFailures: 0, rotations: 0, probes: 0 };
 
   constructor(options: MembershipOptions) {
     this.network = options.network;
@@ -161,13 +172,26 @@ export class Membership implements PeerEvents {
     }
     // An inbound peer's advertised address becomes a candidate (to redial if the link is lost, and to share).
     if (info.inbound && info.port > 0) this.learn({ host: info.host, port: info.port, id: info.peer }, { proven: true });
-    this.network.requestPeers(info.peer);
+    // Not a probe's peers, unless probes are running out of addresses: most probes of a node cut off by censors reach
+    // censors, whose answers would fill the table with more of them (the core asks a probe that proved useful).
+    if (info.inbound || this.probesStarved || !this.probing.has(addressKeyOf(info))) this.network.requestPeers(info.peer);
   }
 
   linkDown(peer: PeerId, reason: string): void {
     const key = this.dialedAs.get(peer);
     this.dialedAs.delete(peer);
     const c = key === undefined ? undefined : this.candidates.get(key);
+    const probeRest = this.closingProbes.get(peer);
+    this.closingProbes.delete(peer);
+    if (c !== undefined && probeRest !== undefined) {
+      // A probe closed for giving nothing (or not being needed): no failure of the address, which stays dialable
+      // as ever; only the next probes go elsewhere.
+      c.probeRestUntil = this.clock.now() + probeRest;
+      c.linkedAt = undefined;
+      // One of the links beyond degree: nothing to refill, no neighbour to ask for more addresses.
+      if (this.running) this.maintain();
+      return;
+    }
     if (c?.linkedAt !== undefined) {
       const lived = this.clock.now() - c.linkedAt;
       if (lived < this.stableLinkMs) {
@@ -191,6 +215,56 @@ export class Membership implements PeerEvents {
       this.nextExchangeAt = this.clock.now() + this.peerExchangeIntervalMs;
       this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
     }
+  }
+
+  /**
+   * Dials up to `count` due candidates beyond `degree` (isolation probes: a node whose links said next to nothing
+   * since they came up looks for other peers; src/gossip/link-usefulness.ts). `answered` gets the peer once linked, or
+   * undefined if the dial failed, once per dial. Returns the dials started (fewer than asked if few are due). A probe's
+   * peer is not asked for addresses; candidates resting from probes (probeDone) are not probed; with too few due, a
+   * neighbour is asked for more (at most every peer-exchange interval), and so are the next probes' peers.
+   */
+  probe(count: number, answered: (peer: PeerId | undefined) => void): number {
+    if (!this.running || count <= 0) return 0;
+    const links = this.network.linkedPeers();
+    const linkedIds = new Set<PeerId>();
+    const linkedAddrs = new Set<string>();
+    const outboundPerHost = new Map<string, number>();
+    for (const l of links) {
+      linkedIds.add(l.peer);
+      if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
+      if (!l.inbound) bump(outboundPerHost, l.host);
+    }
+    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
+    const now = this.clock.now();
+    const due = this.dueCandidates(linkedAddrs, linkedIds).filter(([, c]) => (c.probeRestUntil ?? 0) <= now);
+    pickInPlace(due, due.length, this.random);
+    const chosen = spreadOverHosts(due, count, outboundPerHost, this.maxOutboundPerIp);
+    this.counters.probes += chosen.length;
+    for (const [key, c] of chosen) {
+      this.probing.add(key);
+      const done = (peer: PeerId | undefined) => {
+        this.probing.delete(key);
+        answered(peer);
+      };
+      this.dial(key, c, done, () => done(undefined));
+    }
+    // Too few addresses left to probe: ask a neighbour for more (at most every exchange interval), and the next
+    // probes' peers too.
+    this.probesStarved = chosen.length < count;
+    if (this.probesStarved && links.length > 0 && now >= this.nextExchangeAt) {
+      this.nextExchangeAt = now + this.peerExchangeIntervalMs;
+      this.network.requestPeers(links[Math.floor(this.random() * links.length)]!.peer);
+    }
+    return chosen.length;
+  }
+
+  /** The probe link to `peer` is being closed: not a failure of its address (a probe is closed for giving nothing,
+   *  which a quiet network's honest nodes do too), whose later dials are as before; but it is not probed again for
+   *  `restMs`, so that the next probes try other addresses. */
+  probeDone(peer: PeerId, restMs: number): void {
+    this.closingProbes.set(peer, restMs);
+    while (this.closingProbes.size > MAX_CLOSING_PROBES) this.closingProbes.delete(this.closingProbes.keys().next().value as PeerId);
   }
 
   item(_from: PeerId, _item: GossipItem): void {}
@@ -323,7 +397,7 @@ export class Membership implements PeerEvents {
     return due;
   }
 
-  private dial(key: string, c: Candidate, onLinked?: (peer: PeerId) => void): void {
+  private dial(key: string, c: Candidate, onLinked?: (peer: PeerId) => void, onFailed?: () => void): void {
     this.dialing.add(key);
     this.counters.dials++;
     const addr: PeerAddress = c.id === undefined ? { host: c.host, port: c.port } : { host: c.host, port: c.port, id: c.id };
@@ -334,11 +408,13 @@ export class Membership implements PeerEvents {
           // Our own listener: forget the address for good.
           this.candidates.markSelf(key);
           this.network.disconnect(peer, "link to self");
+          onFailed?.();
           return;
         }
         if (this.score.isBanned(peer)) {
           this.network.disconnect(peer, "banned");
           this.fail(c, "banned peer");
+          onFailed?.();
           return;
         }
         // The failure count is reset when this link goes down after proving stable (see linkDown), not here: a peer
@@ -352,6 +428,7 @@ export class Membership implements PeerEvents {
         this.dialing.delete(key);
         this.counters.dialFailures++;
         this.fail(c, error instanceof Error ? error.message : String(error));
+        onFailed?.();
       },
     );
   }

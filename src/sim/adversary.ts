@@ -255,5 +255,8 @@ export function adversaryCore(ctx: Omit<AdversaryContext, "realCore" | "colluder
     cacheSize: ctx.cacheSize,
     bootstrappers: ctx.bootstrappers,
     broadcaster: { dissemination: "flood" } as Record<string, unknown> as BroadcasterTunables,
+    // An adversary links like a connected honest node, which never probes (its links talk): isolation probes would
+    // make every censor, whose core never sees an item, a dialer of six more addresses every few seconds.
+    usefulness: { probes: false },
   });
 }

@@ -86,6 +86,8 @@ export interface SimOptions {
   rejectRate?: number;
   /** false: honest nodes keep their peer scores but ban only by strikes (measurements with scoring off). */
   scoring?: boolean;
+  /** false: honest nodes without isolation probes (src/gossip/link-usefulness.ts), to measure what they do. */
+  probes?: boolean;
   /** Fraction of honest nodes without a subscriber (dead ends). */
   deadEnds?: number;
   bootstrappers?: number;
@@ -225,7 +227,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     if (behaviour === undefined) {
       const modules = new SimModules(node, host, topology() >= (o.deadEnds ?? 0), topology() < (o.invalidNodes ?? 0));
       node.modules = modules;
-      node.logic = createCore({ network, local: modules, clock, random, degree, cacheSize, bootstrappers, broadcaster, overlay: o.overlay, score: { scoring: o.scoring } });
+      node.logic = createCore({ network, local: modules, clock, random, degree, cacheSize, bootstrappers, broadcaster, overlay: o.overlay, score: { scoring: o.scoring }, usefulness: o.probes === false ? { probes: false } : undefined });
     } else {
       colluders.add(node.id);
       const base = { network, clock, random, degree, cacheSize, bootstrappers, dataType: SIM_DATA_TYPE };

@@ -252,6 +252,93 @@ describe("Membership over an in-memory network", () => {
     expect(me.links.size).toBe(0);
   });
 
+  test("probe: dials due addresses beyond degree, never a linked or banned peer; each dial answered once, with the peer or undefined", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const [a, b, c, d, e] = Array.from({ length: 5 }, () => net.addNode());
+    for (const n of [a, b, c, d, e]) spawn(net, n!);
+    const p = spawn(net, me, { membership: { degree: 2, bootstrappers: [a!.address, b!.address] } });
+    p.membership!.start();
+    await net.runFor(2_000);
+    expect(me.links.size).toBe(2);
+    const dead: PeerAddress = { host: "10.9.9.9", port: 6001 };
+    p.membership!.addKnownAddresses([c!.address, d!.address, e!.address, dead]);
+    p.score.ban(e!.localId);
+    await net.runFor(2_000);
+    const before = dialsFrom(net, me).length;
+    expect(before).toBe(2); // at degree: no dial of its own
+    const answers: (PeerId | undefined)[] = [];
+    const asked: PeerId[] = [];
+    const requestPeers = me.requestPeers.bind(me);
+    me.requestPeers = (peer) => {
+      asked.push(peer);
+      requestPeers(peer);
+    };
+    expect(p.membership!.probe!(3, (peer) => answers.push(peer))).toBe(3);
+    await net.settle();
+    expect(asked).toEqual([]); // a probe's peer is not asked for addresses (most of a cut-off node's are censors) …
+    const probed = dialsFrom(net, me).slice(before).map((x) => `${x.to.host}:${x.to.port}`);
+    expect(probed.sort()).toEqual([c!, d!, { host: dead.host, port: dead.port }].map((n) => `${n.host}:${n.port}`).sort());
+    expect(answers.filter((x) => x !== undefined).sort()).toEqual([c!.localId, d!.localId].sort());
+    expect(answers.filter((x) => x === undefined)).toHaveLength(1);
+    expect(me.links.size).toBe(4); // beyond degree: probes are extra links
+    expect(p.membership!.stats().probes).toBe(3);
+    expect(p.membership!.probe!(10, () => {})).toBe(0); // the dead address backs off; the others are linked or banned
+  });
+
+  test("probe with too few addresses left asks a neighbour for more (at most once per exchange interval), and its probes' peers", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const [a, banned] = [net.addNode(), net.addNode()];
+    spawn(net, a);
+    const p = spawn(net, me, { membership: { degree: 1, bootstrappers: [a.address] } });
+    p.membership!.start();
+    await net.runFor(1_000);
+    p.membership!.peers(a.localId, [banned.address]); // one spare address (banned): no periodic exchange of its own
+    p.score.ban(banned.localId);
+    await net.runFor(PEER_EXCHANGE_INTERVAL_MS);
+    const asked: PeerId[] = [];
+    me.requestPeers = (peer) => void asked.push(peer);
+    expect(p.membership!.probe!(3, () => {})).toBe(0);
+    expect(p.membership!.probe!(3, () => {})).toBe(0);
+    expect(asked).toEqual([a.localId]);
+    // … and the peers of the next probes are asked too, while addresses run short.
+    const c = net.addNode();
+    spawn(net, c);
+    p.membership!.addKnownAddresses([c.address]);
+    expect(p.membership!.probe!(3, () => {})).toBe(1);
+    await net.settle();
+    expect(asked).toEqual([a.localId, c.localId]);
+  });
+
+  test("probeDone: a closed probe's address is no failed dial (redialed at once when a link is lost), but is not probed again for the rest", async () => {
+    const net = new MemNetwork();
+    const me = net.addNode();
+    const [a, b] = [net.addNode(), net.addNode()];
+    for (const n of [a, b]) spawn(net, n);
+    const p = spawn(net, me, { membership: { degree: 1, bootstrappers: [a.address] } });
+    p.membership!.start();
+    await net.runFor(2_000);
+    expect(me.links.has(a.localId)).toBe(true);
+    p.membership!.addKnownAddresses([b.address]);
+    expect(p.membership!.probe!(1, () => {})).toBe(1);
+    await net.settle();
+    expect(me.links.has(b.localId)).toBe(true);
+    await net.runFor(500); // a probe lives a second or so: a link that short is otherwise a failed dial
+    p.membership!.probeDone!(b.localId, 60_000);
+    me.disconnect(b.localId, "mute-probe");
+    await net.settle();
+    expect(p.membership!.probe!(1, () => {})).toBe(0); // resting from probes
+    expect(me.links.has(b.localId)).toBe(false); // at degree: not redialed either
+    // The link to a is lost: b is dialed at once, with no backoff (a failed dial would wait 0.5 s).
+    const before = dialsFrom(net, me).length;
+    const killedAt = net.clock.now();
+    net.kill(a);
+    await net.settle();
+    expect(dialsFrom(net, me).slice(before).map((d) => [d.to.port, d.at - killedAt])).toEqual([[b.port, 0]]);
+    expect(me.links.has(b.localId)).toBe(true);
+  });
+
   test("answers a peer request with its linked peers (up to the exchange size), never the requester itself", async () => {
     const net = new MemNetwork();
     const me = net.addNode();

@@ -5,7 +5,7 @@
  * Must never touch real sockets or real timers; what it simulates of the transport is listed on MemNode.
  */
 import type { Broadcaster } from "../../src/gossip/broadcaster.ts";
-import { createCore, type BroadcasterTunables, type GossipCore, type MembershipPart, type MembershipTunables, type Overlay } from "../../src/gossip/core.ts";
+import { createCore, type BroadcasterTunables, type CoreOptions, type GossipCore, type MembershipPart, type MembershipTunables, type Overlay } from "../../src/gossip/core.ts";
 import type { PeerScore, PeerScoreOptions } from "../../src/gossip/peer-score.ts";
 import { seededRandom } from "../../src/util/random.ts";
 import type {
@@ -386,6 +386,7 @@ export function spawn(
     score?: Omit<PeerScoreOptions, "now">;
     overlay?: Overlay;
     seed?: number;
+    usefulness?: CoreOptions["usefulness"];
   } = {},
 ): GossipPeer {
   const seed = options.seed ?? node.localId.split("").reduce((h, ch) => Math.imul(h ^ ch.charCodeAt(0), 16777619), 2166136261);
@@ -404,6 +405,7 @@ export function spawn(
     membership: options.membership === undefined ? false : membership,
     overlay: options.overlay,
     score: options.score,
+    usefulness: options.usefulness,
   });
   node.events = core.events;
   node.acceptInbound = () => core.acceptInbound(node.localId);
