@@ -49,7 +49,7 @@ describe("link usefulness (30 honest nodes, 300 censors)", () => {
   }, 120_000);
 
   test("honest nodes whose every link is a censor find the others by isolation probes; without them some stay cut off", async () => {
-    for (const seed of [1, 2]) {
+    for (const seed of [2, 4]) {
       const on = await run({ seed });
       const off = await run({ seed, probes: false });
       // Without probes a node linked to censors only receives nothing and waits to be dialed.
