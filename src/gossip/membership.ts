@@ -227,15 +227,7 @@ export class Membership implements PeerEvents {
   probe(count: number, answered: (peer: PeerId | undefined) => void): number {
     if (!this.running || count <= 0) return 0;
     const links = this.network.linkedPeers();
-    const linkedIds = new Set<PeerId>();
-    const linkedAddrs = new Set<string>();
-    const outboundPerHost = new Map<string, number>();
-    for (const l of links) {
-      linkedIds.add(l.peer);
-      if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
-      if (!l.inbound) bump(outboundPerHost, l.host);
-    }
-    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
+    const { linkedIds, linkedAddrs, outboundPerHost } = this.linkedNow(links);
     const now = this.clock.now();
     const due = this.dueCandidates(linkedAddrs, linkedIds).filter(([, c]) => (c.probeRestUntil ?? 0) <= now);
     pickInPlace(due, due.length, this.random);
@@ -358,6 +350,20 @@ export class Membership implements PeerEvents {
     });
   }
 
+  /** The linked peers' IDs and dialable addresses, and outbound links (ours and those being dialed) per host. */
+  private linkedNow(links: readonly LinkInfo[]): { linkedIds: Set<PeerId>; linkedAddrs: Set<string>; outboundPerHost: Map<string, number> } {
+    const linkedIds = new Set<PeerId>();
+    const linkedAddrs = new Set<string>();
+    const outboundPerHost = new Map<string, number>();
+    for (const l of links) {
+      linkedIds.add(l.peer);
+      if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
+      if (!l.inbound) bump(outboundPerHost, l.host);
+    }
+    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
+    return { linkedIds, linkedAddrs, outboundPerHost };
+  }
+
   /** Dials due candidates while short of links; returns how many links are still wanted after that. */
   private maintain(): number {
     const links = this.network.linkedPeers();
@@ -369,15 +375,7 @@ export class Membership implements PeerEvents {
     );
     // Nearly every tick of a node at `degree` ends here, so the sets below are only built when there is dialing to do.
     if (want <= 0) return 0;
-    const linkedIds = new Set<PeerId>();
-    const linkedAddrs = new Set<string>();
-    const outboundPerHost = new Map<string, number>();
-    for (const l of links) {
-      linkedIds.add(l.peer);
-      if (l.port > 0) linkedAddrs.add(addressKeyOf(l));
-      if (!l.inbound) bump(outboundPerHost, l.host);
-    }
-    for (const key of this.dialing) bump(outboundPerHost, this.candidates.get(key)?.host ?? "");
+    const { linkedIds, linkedAddrs, outboundPerHost } = this.linkedNow(links);
     const due = this.dueCandidates(linkedAddrs, linkedIds);
     pickInPlace(due, due.length, this.random);
     const chosen = spreadOverHosts(due, want, outboundPerHost, this.maxOutboundPerIp);

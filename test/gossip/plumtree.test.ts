@@ -5,6 +5,7 @@
  * network of flood-only and tree nodes.
  */
 import { describe, expect, test } from "bun:test";
+import { randomGraph } from "./graphs.ts";
 import {
   GRAFT_BURST,
   GRAFT_RATE_PER_S,
@@ -23,7 +24,7 @@ import { itemId } from "../../src/gossip/item-id.ts";
 import { ANNOUNCED_ID_BYTES, prefixKeyOf } from "../../src/gossip/plumtree.ts";
 import { idKey } from "../../src/gossip/item-id.ts";
 import type { GossipItem, PeerId, TreeMessage } from "../../src/gossip/ports.ts";
-import { MemNetwork, seededRandom, spawn, type GossipPeer, type MemNode } from "./memnet.ts";
+import { MemNetwork, spawn, type GossipPeer, type MemNode } from "./memnet.ts";
 
 const T = 42;
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -50,23 +51,6 @@ async function network(
   for (const [a, b] of edges) void net.connect(net.nodes[a]!, net.nodes[b]!);
   await net.settle();
   return { net, peers, nodes: net.nodes };
-}
-
-/** A random connected graph: a ring plus `extra` random chords. */
-function randomGraph(n: number, extra: number, seed: number): [number, number][] {
-  const random = seededRandom(seed);
-  const edges: [number, number][] = [];
-  const seen = new Set<string>();
-  const add = (a: number, b: number) => {
-    const key = a < b ? `${a}-${b}` : `${b}-${a}`;
-    if (a !== b && !seen.has(key)) {
-      seen.add(key);
-      edges.push([a, b]);
-    }
-  };
-  for (let i = 0; i < n; i++) add(i, (i + 1) % n);
-  while (edges.length < n + extra) add(Math.floor(random() * n), Math.floor(random() * n));
-  return edges;
 }
 
 /** 0 — 2 — 1 with both links lazy at 2 (pruned both ways, as duplicates would); node 1 (`liar`) runs no core: it

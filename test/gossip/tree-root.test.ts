@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { RootedTree, type RootAdvert, type RootedTreeOptions } from "../../src/gossip/tree-root.ts";
-import { seededRandom } from "../../src/util/random.ts";
+import { randomGraph } from "./graphs.ts";
 import { TREE_ROOT_ADVERT_BUDGET, TREE_ROOT_ADVERT_WINDOW_MS, TREE_ROOT_DEFAULT_LINK_MS, TREE_ROOT_MAX_DISTANCE } from "../../src/defaults.ts";
 
 const T = 7;
@@ -77,22 +77,6 @@ function world(n: number, edges: [number, number][], keyOf: (i: number) => strin
     return out;
   };
   return { trees, link, settle, kill, alive, links, treeEdges, keyOf };
-}
-
-function randomGraph(n: number, extra: number, seed: number): [number, number][] {
-  const random = seededRandom(seed);
-  const edges: [number, number][] = [];
-  const seen = new Set<string>();
-  const add = (a: number, b: number) => {
-    const key = a < b ? `${a}-${b}` : `${b}-${a}`;
-    if (a !== b && !seen.has(key)) {
-      seen.add(key);
-      edges.push([a, b]);
-    }
-  };
-  for (let i = 0; i < n; i++) add(i, (i + 1) % n); // a ring: connected, also without any one node
-  while (edges.length < n + extra) add(Math.floor(random() * n), Math.floor(random() * n));
-  return edges;
 }
 
 /** Hop distances from `root` over the live links. */
