@@ -88,10 +88,12 @@ export const GRAFT_ROUNDS = 3;
  *  last delivery p99 454, 456, 447 ms at 10, 50, 100). */
 export const ANNOUNCE_DELAY_MS = 50;
 
-/** Lazy peers told about each item at most (all of them when fewer): a few suffice to repair the tree, and each
- *  announcement costs bytes on every link and, arriving early, invites a GRAFT that adds a copy (4 against 6 at
- *  1,000 nodes: 1.27 copies per delivery against 1.46, same delivery; docs/simulation.md). */
-export const LAZY_FANOUT = 4;
+/** Lazy peers told about each item at most (all of them when fewer): a few suffice to repair the tree (the digests,
+ *  TREE_DIGEST_*, catch what none announced), and each announcement costs bytes on every link and, arriving early,
+ *  invites a GRAFT that adds a copy. 3 since rooted trees: at degree 30 announcements to 4 of ~34 lazy links rarely
+ *  shared a frame, and 64-byte items cost 5.14 bytes per delivered byte; 1,000 nodes at degree 6 deliver the same
+ *  with 3 as with 4, also after a crash and under churn (docs/simulation.md "Rooted trees"). */
+export const LAZY_FANOUT = 3;
 
 /** Hops an announcement must be closer to the origin than the eager copy for the two links to swap roles. */
 export const TREE_OPTIMISATION_HOPS = 8;
