@@ -8,13 +8,13 @@
  * links, and the tree churns (docs/decisions.md "Broadcast trees"). A tree whose shape does not depend on the items'
  * origins has nothing to churn: every node keeps the neighbour nearest to the tree's root as its parent
  * (distance-vector, as in a spanning-tree protocol; nearest in time, by the links' round trips the handshakes
- * measured, then in links), the root being the node with the smallest key heard of. A link
- * is a tree link when one end is the other's parent; every other link is lazy unless a GRAFT made it eager for repair.
+ * measured, then in links), the root being the node with the smallest key heard of. A link is a tree link when one
+ * end is the other's parent; every other link is lazy.
  *
- * Each node tells its neighbours (root, distance, cost, "you are my parent") per type when that changed, at most once per
- * `flush` (the owner calls it a short while after `dirty`: the changes of a burst, as when a root leaves and the
- * distances count up, go out as one advert); a neighbour whose parent we are is never our parent (poisoned reverse),
- * and distances past `maxDistance` are not believed, so a root that left is forgotten after the count to
+ * Each node tells its neighbours (root, distance, cost, "you are my parent") per type when that changed, at most
+ * once per `flush` (the owner calls it a short while after `dirty`: the changes of a burst, as when a root leaves and
+ * the distances count up, go out as one advert); a neighbour whose parent we are is never our parent (poisoned
+ * reverse), and distances past `maxDistance` are not believed, so a root that left is forgotten after the count to
  * `maxDistance` (bounded), meanwhile the lazy links repair.
  * An honest neighbour's place changes a few times when a tree forms or its root leaves; a peer sending more than
  * `advertBudget` adverts within `advertWindowMs` is flooding (each of its adverts could move every node's place and
@@ -32,7 +32,7 @@ export interface RootAdvert {
   root: string;
   /** Links from the sender to the root (0: it is the root). */
   distance: number;
-  /** The sender's path to the root in ms: the sum of its links' one-way latencies (half their round trips). */
+  /** The sender's path to the root in ms: the sum of its links' costs (half the handshake's round trip + hopMs). */
   cost: number;
   /** The receiver is the sender's parent (its link towards the root). */
   parent: boolean;
