@@ -56,7 +56,7 @@ export class Plumtree {
   readonly stats = new PlumtreeStats();
   private readonly roles: TreeRoles;
   /** Where rooted trees decide a link's role (a peer that speaks them and told us its place): a tree link is eager,
-   *  any other lazy unless a GRAFT made it eager; `roles` then holds only the GRAFTs. */
+   *  any other lazy (its GRAFTs only fetch); `roles` then holds only what PRUNEs and empty GRAFTs said. */
   private readonly rooted: RootedTree | undefined;
   private readonly pending = new Map<string, Pending>();
   private readonly queues = new Map<PeerId, Queue>();
