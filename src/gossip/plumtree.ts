@@ -102,6 +102,7 @@ export class Plumtree {
               this.rootTimer = undefined;
               this.rooted?.flush();
             }, o.rooted!.advertDelayMs)),
+            parentChanged: () => void this.stats.parentChanges++,
             // A link that became or stopped being a tree link starts without a GRAFT of its own.
             roleChanged: (peer, dataType) => this.roles.set(peer, dataType, false),
           });
@@ -263,7 +264,6 @@ export class Plumtree {
   rootAdvert(from: PeerId, advert: RootAdvert): void {
     this.stats.rootAdvertsReceived++;
     this.rooted?.heard(from, advert);
-    if (this.rooted) this.stats.parentChanges = this.rooted.parentChanges;
   }
 
   /** This node's place in a type's rooted tree (undefined: no rooted trees, or not relaying the type). */

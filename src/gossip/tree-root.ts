@@ -60,6 +60,8 @@ export interface RootedTreeOptions {
   send(peer: PeerId, advert: RootAdvert): void;
   /** Some place changed: call `flush` soon (once for any number of changes until then). */
   dirty(): void;
+  /** This node's parent for some type changed (for the stats). */
+  parentChanged(): void;
   /** A link became or stopped being a tree link for a type. */
   roleChanged(peer: PeerId, dataType: number, tree: boolean): void;
   now(): number;
@@ -97,11 +99,8 @@ export class RootedTree {
   ignored = 0;
   /** Types whose place changed since the last flush. */
   private readonly changed = new Set<number>();
-  /** Adverts sent and heard (for the stats). */
+  /** Adverts sent. */
   sent = 0;
-  received = 0;
-  /** Times this node's parent changed (all types). */
-  parentChanges = 0;
 
   constructor(private readonly o: RootedTreeOptions) {}
 
@@ -164,7 +163,6 @@ export class RootedTree {
   /** An advert from a peer that speaks rooted trees. */
   heard(peer: PeerId, advert: RootAdvert): void {
     if (!this.speakers.has(peer)) return;
-    this.received++;
     if (!this.withinBudget(peer)) return;
     const t = this.tree(advert.dataType);
     const before = this.isTreeLink(peer, advert.dataType);
@@ -223,7 +221,7 @@ export class RootedTree {
     t.distance = distance;
     t.cost = cost;
     t.parent = parent;
-    if (oldParent !== parent) this.parentChanges++;
+    if (oldParent !== parent) this.o.parentChanged();
     if (this.changed.size === 0) this.o.dirty();
     this.changed.add(dataType);
     if (oldParent !== parent) {

@@ -266,6 +266,16 @@ describe("isolation probes", () => {
 
 describe("isolation probes through the core (in memory)", () => {
   const T = 0x150;
+  /** `count` items from `peer`'s node, one every `everyMs` of the network's clock (the first at once). */
+  function publishEvery(net: MemNetwork, peer: ReturnType<typeof spawn>, count: number, everyMs: number): void {
+    let k = 0;
+    const publish = () => {
+      peer.core.announce({ ttl: 0, dataType: T, data: new TextEncoder().encode(`item ${k++}`) });
+      if (k < count) net.clock.setTimeout(publish, everyMs);
+    };
+    publish();
+  }
+
   /** Accepts links and never says anything on any plane. */
   const censorEvents: PeerEvents = { linkUp() {}, linkDown() {}, item() {}, tree() {}, views() {}, peers() {}, peersRequested() {} };
 
@@ -282,12 +292,7 @@ describe("isolation probes through the core (in memory)", () => {
     for (const p of [pa, pb, px]) p.core.start(); // membership and the usefulness judge
     await net.runFor(2_000);
     px.membership!.addKnownAddresses([b.address]); // known, but x is at degree and does not dial it
-    let k = 0;
-    const publish = () => {
-      pa.core.announce({ ttl: 0, dataType: T, data: new TextEncoder().encode(`item ${k++}`) });
-      if (k < 150) net.clock.setTimeout(publish, 200);
-    };
-    publish();
+    publishEvery(net, pa, 150, 200);
     await net.runFor(32_000, 250);
     const got = x.modules.subscribers[0]!.notified.length;
     const stop = () => {
@@ -324,12 +329,7 @@ describe("isolation probes through the core (in memory)", () => {
     expect(x.links.has(y.localId)).toBe(true);
     for (const p of [px, py]) p.membership!.addKnownAddresses([b.address]);
     for (let i = 0; i < 3; i++) py.core.announce({ ttl: 0, dataType: T, data: new TextEncoder().encode(`island ${i}`) });
-    let k = 0;
-    const publish = () => {
-      pa.core.announce({ ttl: 0, dataType: T, data: new TextEncoder().encode(`item ${k++}`) });
-      if (k < 150) net.clock.setTimeout(publish, 200);
-    };
-    publish();
+    publishEvery(net, pa, 150, 200);
     await net.runFor(32_000, 250);
     expect(x.modules.subscribers[0]!.notified.length).toBeGreaterThan(100);
     expect(y.modules.subscribers[0]!.notified.length).toBeGreaterThan(100);

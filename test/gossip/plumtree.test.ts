@@ -411,11 +411,16 @@ describe("rooted trees (src/gossip/tree-root.ts) over the in-memory network", ()
     const rootKey = peers[1]!.broadcaster.rootOf(T)!.root;
     const root = peers.findIndex((p) => p.broadcaster.rootOf(T)!.distance === 0 && p.broadcaster.rootOf(T)!.root === rootKey);
     const origin = (root + 1) % n;
+    const parentChanges = () => peers.reduce((sum, p) => sum + p.broadcaster.stats().tree!.parentChanges, 0);
+    let changesBefore = 0;
     const sent: string[] = [];
     for (let i = 0; i < 20; i++) {
       sent.push(`stream ${i}`);
       peers[origin]!.broadcaster.announceLocal({ ttl: 0, dataType: T, data: bytes(`stream ${i}`) });
-      if (i === 5) net.kill(nodes[root]!);
+      if (i === 5) {
+        changesBefore = parentChanges();
+        net.kill(nodes[root]!);
+      }
       await net.runFor(200, 10);
     }
     await net.runFor(5_000, 50);
@@ -424,6 +429,8 @@ describe("rooted trees (src/gossip/tree-root.ts) over the in-memory network", ()
     const after = new Set(peers.filter((_, i) => i !== root).map((p) => p.broadcaster.rootOf(T)!.root));
     expect(after.size).toBe(1);
     expect(after.has(rootKey)).toBe(false);
+    // Every former child of the root took another parent (gossip_tree_parent_changes_total counts them).
+    expect(parentChanges()).toBeGreaterThan(changesBefore);
   });
 
   test("a mixed network of rooted, paper-only and flood-only nodes delivers everything", async () => {

@@ -19,6 +19,7 @@ function opts(o: Partial<RootedTreeOptions> & { self: string }): RootedTreeOptio
     hopMs: 0,
     send: () => {},
     dirty: () => {},
+    parentChanged: () => {},
     roleChanged: () => {},
     now: () => 0,
     advertBudget: TREE_ROOT_ADVERT_BUDGET,
